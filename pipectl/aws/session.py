@@ -1,0 +1,124 @@
+"""Sessions and clients for a target: the AWS credential chain, or the emulator's fake keys."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from pipectl.config import Target
+from pipectl.errors import AwsError, NotFound, PipectlError, UsageError
+
+# The emulator accepts any keys; fixed fake ones keep real credentials from ever
+# being sent to it and skip the credential chain's lookups.
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
+                  read_timeout=70, max_pool_connections=32)
+
+
+@dataclass
+class Aws:
+    """Clients for one target. Built lazily so commands that need no AWS never touch it."""
+
+    target: Target
+    region: str
+    endpoint_url: str | None = None
+    profile: str | None = None
+    _session: boto3.Session | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _account: str | None = None
+
+    @classmethod
+    def for_target(cls, target: Target, *, endpoint_url: str | None = None,
+                   profile: str | None = None, region: str | None = None) -> Aws:
+        endpoint = endpoint_url or target.endpoint_url
+        if target.emulator and endpoint is None:
+            endpoint = f"http://127.0.0.1:{target.port}"
+        return cls(target=target, region=region or target.region, endpoint_url=endpoint,
+                   profile=profile or target.profile)
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            extra = EMULATOR_CREDENTIALS if self.target.emulator else {}
+            try:
+                self._session = boto3.Session(profile_name=None if self.target.emulator
+                                              else self.profile, region_name=self.region, **extra)
+            except botocore.exceptions.ProfileNotFound:
+                raise UsageError(f"AWS profile '{self.profile}' is not configured "
+                                 "(see `aws configure list-profiles`)") from None
+        return self._session
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            # endpoint_url=None lets botocore apply AWS_ENDPOINT_URL[_<SERVICE>] itself.
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint_url, config=_RETRIES)
+        return self._clients[service]
+
+    @property
+    def account(self) -> str:
+        if self._account is None:
+            with translate_errors(self):
+                self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def worker_environment(self) -> dict[str, str]:
+        """Environment that points a handler process at this target, as Lambda would."""
+        creds = self.session.get_credentials()
+        if creds is None:
+            raise no_credentials(self)
+        frozen = creds.get_frozen_credentials()
+        env = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
+               "AWS_ACCESS_KEY_ID": frozen.access_key,
+               "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+    def describe(self) -> str:
+        where = self.endpoint_url or f"AWS {self.region}"
+        return f"target '{self.target.name}' ({where})"
+
+
+def no_credentials(aws: Aws) -> PipectlError:
+    return PipectlError(f"no AWS credentials for {aws.describe()}: set AWS_PROFILE or "
+                        "AWS_ACCESS_KEY_ID, run `aws configure`, or use --target local")
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+@contextlib.contextmanager
+def translate_errors(aws: Aws) -> Iterator[None]:
+    """Turn botocore's connection and credential errors into one-line pipectl errors."""
+    try:
+        yield
+    except (botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError) as exc:
+        hint = " (start it with `pipectl dev`)" if aws.target.emulator else ""
+        raise AwsError(f"cannot reach {aws.describe()}{hint}: {exc}") from None
+    except (botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError):
+        raise no_credentials(aws) from None
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                    "UnrecognizedClientException", "SignatureDoesNotMatch"):
+            raise AwsError(f"AWS rejected the credentials for {aws.describe()}: {message}") from None
+        if code in ("AccessDenied", "AccessDeniedException"):
+            raise AwsError(f"access denied on {aws.describe()} ({exc.operation_name}): "
+                           f"{message}") from None
+        raise AwsError(f"{exc.operation_name} failed: {code}: {message}") from None
+
+
+__all__ = ["Aws", "NotFound", "translate_errors", "error_code"]

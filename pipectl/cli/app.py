@@ -1,0 +1,104 @@
+"""The pipectl command: global options, command registration, and errors -> exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipectl import __version__, output
+from pipectl.aws.session import translate_errors
+from pipectl.cli import buckets, deploy, local, project, views
+from pipectl.cli.context import AppContext
+from pipectl.errors import ConfigError, ExitStatus, PipectlError
+
+app = typer.Typer(
+    name="pipectl",
+    help="Deploy, feed, watch, repair and age out a file-driven data pipeline on AWS "
+         "or on the embedded emulator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pipectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="PIPECTL_CONFIG",
+                                          help="pipeline.yaml to use [default: ./pipeline.yaml]"),
+    target: Optional[str] = typer.Option(None, "--target", "-t", envvar="PIPECTL_TARGET",
+                                         help="target from pipeline.yaml [default: its default_target]"),
+    endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url",
+                                               help="send every AWS call to this endpoint"),
+    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile for the target"),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region for the target"),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o",
+                                               help="table for people, json for scripts"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    ctx.obj = AppContext(config_path=config, target_name=target, endpoint_url=endpoint_url,
+                         profile=profile, region=region, output=output_format.value, debug=debug)
+
+
+for module in (project, deploy, buckets, views, local):
+    module.register(app)
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI and map every outcome to an ExitStatus; tracebacks only with --debug."""
+    debug = "--debug" in argv
+    try:
+        result = app(args=argv, prog_name="pipectl", standalone_mode=False)
+        return int(result or 0)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            output.error(problem)
+        return exc.exit_status
+    except PipectlError as exc:
+        if debug:
+            traceback.print_exc()
+        output.error(str(exc))
+        return exc.exit_status
+    except (KeyboardInterrupt, typer.Abort):
+        output.error("interrupted")
+        return ExitStatus.INTERRUPTED
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:
+        # Typer may bring its own copy of click, so its usage errors are recognised
+        # by shape (ClickException's format_message) rather than by class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            output.error(exc.format_message())
+            return ExitStatus.USAGE
+        if debug:  # the last resort: one line, never a traceback unless asked
+            traceback.print_exc()
+        else:
+            output.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        return ExitStatus.FAILURE
+
+
+__all__ = ["app", "main", "run", "translate_errors"]
+

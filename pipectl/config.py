@@ -1,0 +1,343 @@
+"""pipeline.yaml -> frozen dataclasses. Every problem is reported with file, line and key path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pipectl.errors import ConfigError
+
+CONFIG_FILE = "pipeline.yaml"
+DEFAULT_EMULATOR_PORT = 4567
+STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
+SUPPORTED_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt")
+# Lambda limits: batch size 1..10 for SQS without a batching window, up to 10,000 with one.
+MAX_BATCH_SIZE = 10_000
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    emulator: bool  # the embedded moto server: pipectl starts it, no account needed
+    region: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+    port: int = DEFAULT_EMULATOR_PORT
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    incoming: str = "incoming/"
+    completed: str = "completed/"
+    failed: str = "failed/"
+    processed: str = "processed/"
+    archive: str = "archive/"
+
+
+@dataclass(frozen=True)
+class Processor:
+    suffixes: tuple[str, ...] = (".json", ".jsonl", ".csv", ".txt")
+    batch_size: int = 10
+    batching_window: int = 0
+    timeout: int = 60
+    memory: int = 512
+    max_receive_count: int = 3
+    runtime: str = "python3.12"
+    architecture: str = "x86_64"
+
+    @property
+    def visibility_timeout(self) -> int:
+        # AWS guidance for SQS event sources: at least six times the function timeout,
+        # so a batch that is retried inside Lambda is not redelivered meanwhile.
+        return 6 * self.timeout
+
+
+@dataclass(frozen=True)
+class Archiver:
+    retention_days: int = 30
+    storage_class: str = "STANDARD_IA"
+    schedule: str = "cron(0 2 * * ? *)"
+    glacier_after_days: int = 90
+    expire_after_days: int = 365
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Explicit bucket names; None means the deterministic default from naming.py."""
+
+    raw: str | None = None
+    processed: str | None = None
+    archive: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    environment: str
+    region: str
+    targets: dict[str, Target]
+    default_target: str
+    buckets: Buckets = Buckets()
+    prefixes: Prefixes = Prefixes()
+    processor: Processor = Processor()
+    archiver: Archiver = Archiver()
+    results_table: str | None = None
+    path: Path = field(default=Path(CONFIG_FILE), compare=False)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def handlers_dir(self) -> Path:
+        return self.directory / "handlers"
+
+    def target(self, name: str | None) -> Target:
+        name = name or self.default_target
+        if name not in self.targets:
+            known = ", ".join(sorted(self.targets))
+            raise ConfigError([f"{self.path}: unknown target '{name}' (known: {known})"])
+        return self.targets[name]
+
+
+def find_config(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    return Path.cwd() / CONFIG_FILE
+
+
+def load(path: Path) -> PipelineConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: not found (run `pipectl init` to write one, or pass --config)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path = Path(CONFIG_FILE)) -> PipelineConfig:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {reason}"]) from None
+    reader = _Reader(path, _line_map(node))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: the top level must be a mapping of settings"])
+    config = _build(reader, data)
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return config
+
+
+def _line_map(node: yaml.Node | None) -> dict[str, int]:
+    lines: dict[str, int] = {}
+
+    def walk(n: yaml.Node, path: str) -> None:
+        lines.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                child = f"{path}.{key.value}" if path else str(key.value)
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, f"{path}[{i}]")
+
+    if node is not None:
+        walk(node, "")
+    return lines
+
+
+class _Reader:
+    """Reads typed values out of the raw mapping, collecting every problem instead of the first."""
+
+    def __init__(self, path: Path, lines: dict[str, int]):
+        self.path = path
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        line = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0]) or 1
+        self.problems.append(f"{self.path}:{line}: {key}: {message}")
+
+    def section(self, data: dict, key: str, known: set[str]) -> dict:
+        value = data.get(key.rsplit(".", 1)[-1])
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, "must be a mapping")
+            return {}
+        for unknown in sorted(set(map(str, value)) - known):
+            self.problem(f"{key}.{unknown}", f"unknown setting (known: {', '.join(sorted(known))})")
+        return value
+
+    def get(
+        self,
+        data: dict,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            return default
+        if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(key, f"must be {_article(names)} (got {value!r})")
+            return default
+        if check is not None and (message := check(value)):
+            self.problem(key, f"{message} (got {value!r})")
+            return default
+        return value
+
+
+def _article(name: str) -> str:
+    words = {"int": "an integer", "str": "a string", "bool": "true or false", "list": "a list"}
+    return " or ".join(words.get(part, part) for part in name.split(" or "))
+
+
+def _between(low: int, high: int) -> Callable[[int], str | None]:
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+def _prefix(v: str) -> str | None:
+    if not v.endswith("/") or v.startswith("/") or len(v) < 2:
+        return "must be a key prefix ending in '/' such as 'incoming/'"
+    return None
+
+
+def _build(r: _Reader, data: dict) -> PipelineConfig:
+    top = {
+        "pipeline", "environment", "region", "default_target", "targets", "buckets",
+        "prefixes", "processor", "archiver", "results",
+    }
+    for unknown in sorted(set(map(str, data)) - top):
+        r.problem(unknown, f"unknown setting (known: {', '.join(sorted(top))})")
+
+    name = r.get(data, "pipeline", str, None, lambda v: None if _NAME.match(v) else
+                 "must be 3-40 lowercase letters, digits or hyphens")
+    if "pipeline" not in data:
+        r.problem("pipeline", "is required: the pipeline's name, e.g. 'pipeline: orders'")
+    environment = r.get(data, "environment", str, "dev", lambda v: None if _NAME.match(v) or
+                        re.match(r"^[a-z0-9]{1,3}$", v) else "must be lowercase letters, digits or hyphens")
+    region = r.get(data, "region", str, "us-east-1",
+                   lambda v: None if _REGION.match(v) else "must be an AWS region such as 'eu-west-1'")
+    targets = _targets(r, data, region)
+    default_target = r.get(data, "default_target", str, "local")
+    if default_target not in targets:
+        r.problem("default_target", f"names no target (known: {', '.join(sorted(targets))})")
+
+    b = r.section(data, "buckets", {"raw", "processed", "archive"})
+    bucket_check = lambda v: None if _BUCKET.match(v) else "must be a valid S3 bucket name"  # noqa: E731
+    buckets = Buckets(**{role: r.get(b, f"buckets.{role}", str, None, bucket_check)
+                         for role in ("raw", "processed", "archive")})
+
+    p = r.section(data, "prefixes", set(Prefixes.__dataclass_fields__))
+    prefixes = Prefixes(**{k: r.get(p, f"prefixes.{k}", str, getattr(Prefixes, k), _prefix)
+                           for k in Prefixes.__dataclass_fields__})
+    raw_prefixes = [prefixes.incoming, prefixes.completed, prefixes.failed]
+    if len(set(raw_prefixes)) != len(raw_prefixes):
+        r.problem("prefixes", "incoming, completed and failed must be different prefixes")
+
+    processor = _processor(r, data)
+    archiver = _archiver(r, data)
+    t = r.section(data, "results", {"table"})
+    table = r.get(t, "results.table", str, None, lambda v: None if re.match(
+        r"^[A-Za-z0-9_.-]{3,255}$", v) else "must be a valid DynamoDB table name")
+
+    return PipelineConfig(
+        name=name or "pipeline", environment=environment, region=region, targets=targets,
+        default_target=default_target, buckets=buckets, prefixes=prefixes,
+        processor=processor, archiver=archiver, results_table=table, path=r.path,
+    )
+
+
+def _targets(r: _Reader, data: dict, region: str) -> dict[str, Target]:
+    raw = data.get("targets")
+    if raw is None:
+        return {"local": Target(name="local", emulator=True, region=region)}
+    if not isinstance(raw, dict):
+        r.problem("targets", "must be a mapping of target name to settings")
+        return {"local": Target(name="local", emulator=True, region=region)}
+    targets = {}
+    for tname, settings in raw.items():
+        key = f"targets.{tname}"
+        settings = r.section(raw, key, {"emulator", "profile", "region", "endpoint_url", "port"})
+        emulator = r.get(settings, f"{key}.emulator", bool, tname == "local")
+        targets[str(tname)] = Target(
+            name=str(tname),
+            emulator=emulator,
+            region=r.get(settings, f"{key}.region", str, region),
+            profile=r.get(settings, f"{key}.profile", str, None),
+            endpoint_url=r.get(settings, f"{key}.endpoint_url", str, None, lambda v: None if
+                               re.match(r"^https?://", v) else "must start with http:// or https://"),
+            port=r.get(settings, f"{key}.port", int, DEFAULT_EMULATOR_PORT, _between(1, 65535)),
+        )
+    return targets
+
+
+def _processor(r: _Reader, data: dict) -> Processor:
+    d = Processor()
+    p = r.section(data, "processor", set(Processor.__dataclass_fields__))
+
+    def suffixes(v: list) -> str | None:
+        bad = [s for s in v if s not in SUPPORTED_SUFFIXES]
+        if not v or bad:
+            return f"must be a non-empty list drawn from {', '.join(SUPPORTED_SUFFIXES)}"
+        return None
+
+    proc = Processor(
+        suffixes=tuple(r.get(p, "processor.suffixes", list, list(d.suffixes), suffixes)),
+        batch_size=r.get(p, "processor.batch_size", int, d.batch_size, _between(1, MAX_BATCH_SIZE)),
+        batching_window=r.get(p, "processor.batching_window", int, d.batching_window,
+                              _between(0, 300)),
+        timeout=r.get(p, "processor.timeout", int, d.timeout, _between(1, 900)),
+        memory=r.get(p, "processor.memory", int, d.memory, _between(128, 10240)),
+        max_receive_count=r.get(p, "processor.max_receive_count", int, d.max_receive_count,
+                                _between(1, 1000)),
+        runtime=r.get(p, "processor.runtime", str, d.runtime, lambda v: None if re.match(
+            r"^python3\.\d+$", v) else "must be a Lambda Python runtime such as 'python3.12'"),
+        architecture=r.get(p, "processor.architecture", str, d.architecture, lambda v: None if
+                           v in ("x86_64", "arm64") else "must be 'x86_64' or 'arm64'"),
+    )
+    if proc.batch_size > 10 and proc.batching_window == 0:
+        r.problem("processor.batch_size",
+                  "above 10 needs processor.batching_window of at least 1 second (a Lambda rule)")
+    return proc
+
+
+def _archiver(r: _Reader, data: dict) -> Archiver:
+    d = Archiver()
+    a = r.section(data, "archiver", set(Archiver.__dataclass_fields__))
+    archiver = Archiver(
+        retention_days=r.get(a, "archiver.retention_days", int, d.retention_days, _between(1, 36500)),
+        storage_class=r.get(a, "archiver.storage_class", str, d.storage_class, lambda v: None if
+                            v in STORAGE_CLASSES else f"must be one of {', '.join(STORAGE_CLASSES)}"),
+        schedule=r.get(a, "archiver.schedule", str, d.schedule, lambda v: None if _SCHEDULE.match(v)
+                       else "must be an EventBridge schedule: cron(m h dom mon dow yr) or rate(N unit)"),
+        glacier_after_days=r.get(a, "archiver.glacier_after_days", int, d.glacier_after_days,
+                                 _between(1, 36500)),
+        expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,
+                                _between(1, 36500)),
+    )
+    if archiver.expire_after_days <= archiver.glacier_after_days:
+        r.problem("archiver.expire_after_days", "must be later than archiver.glacier_after_days")
+    return archiver

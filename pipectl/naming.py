@@ -1,0 +1,93 @@
+"""Deterministic physical names and ARNs.
+
+There is no state file: every resource's name follows from pipeline.yaml and the
+account, so `plan` observes the real resources from any machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipectl.config import PipelineConfig
+
+BUCKET_ROLES = ("raw", "processed", "archive")
+FUNCTIONS = ("processor",)
+
+
+@dataclass(frozen=True)
+class Names:
+    config: PipelineConfig
+    account: str
+    region: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.config.name}-{self.config.environment}"
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    def bucket(self, role: str) -> str:
+        explicit = getattr(self.config.buckets, role)
+        # S3 bucket names are global: the account id keeps the default unique.
+        return explicit or f"{self.prefix}-{role}-{self.account}"
+
+    def bucket_roles(self) -> dict[str, str]:
+        return {role: self.bucket(role) for role in BUCKET_ROLES}
+
+    def role_of_bucket(self, name: str) -> str | None:
+        return next((role for role, bucket in self.bucket_roles().items() if bucket == name), None)
+
+    def bucket_arn(self, role: str) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket(role)}"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}-processing"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}-processing-dlq"
+
+    def queue_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{name}"
+
+    @property
+    def results_table(self) -> str:
+        return self.config.results_table or f"{self.prefix}-results"
+
+    def table_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{name}"
+
+    def function(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+    def function_arn(self, kind: str) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function(kind)}"
+
+    def role(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}-role"
+
+    def role_arn(self, kind: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.role(kind)}"
+
+    def log_group(self, kind: str) -> str:
+        return f"/aws/lambda/{self.function(kind)}"
+
+    def log_group_arn(self, kind: str) -> str:
+        return (f"arn:{self.partition}:logs:{self.region}:{self.account}:"
+                f"log-group:{self.log_group(kind)}")
+
+    def notification_id(self, suffix: str) -> str:
+        # pipectl owns the notification rules whose Id starts with this prefix and
+        # leaves every other rule on the bucket alone.
+        return f"{self.notification_prefix}{suffix.lstrip('.')}"
+
+    @property
+    def notification_prefix(self) -> str:
+        return f"{self.prefix}-incoming-"

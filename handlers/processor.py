@@ -1,0 +1,240 @@
+"""Processor function: S3 notifications arrive through SQS; each object becomes JSON Lines.
+
+lambda_handler only wires: one SQS message at a time, partial batch failures so a
+bad message never fails its neighbours. process_object does the work for one
+object: row -> PROCESSING, stream parse/normalize/write, verify, row -> PROCESSED,
+then move the original incoming/ -> completed/ (failed/ for a file that can never
+be processed). Every step is safe to repeat, because delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import boto3
+import results
+import storage
+from s3_event import MalformedMessage, S3Object, created_objects
+from transform import PermanentError, kind_for_key, process_stream
+
+PROCESSOR_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    processed_bucket: str
+    results_table: str
+    incoming: str = "incoming/"
+    completed: str = "completed/"
+    failed: str = "failed/"
+    processed: str = "processed/"
+    pipeline: str = ""
+    raw_bucket: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(environment=env.get("ENVIRONMENT", ""),
+                   processed_bucket=env.get("PROCESSED_BUCKET", ""),
+                   results_table=env.get("RESULTS_TABLE", ""),
+                   incoming=env.get("INCOMING_PREFIX") or "incoming/",
+                   completed=env.get("COMPLETED_PREFIX") or "completed/",
+                   failed=env.get("FAILED_PREFIX") or "failed/",
+                   processed=env.get("PROCESSED_PREFIX") or "processed/",
+                   pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""))
+
+
+# Clients are created on first use (so tests can mock them) and reused while the
+# worker stays warm; the cache key follows the endpoint so a restarted emulator
+# on another port gets fresh clients.
+_clients: dict = {}
+
+
+def _cached(kind: str, factory):
+    key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
+           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    if key not in _clients:
+        _clients[key] = factory()
+    return _clients[key]
+
+
+def s3_client():
+    return _cached("s3", lambda: boto3.client("s3"))
+
+
+def results_table(name: str):
+    return _cached(f"table:{name}", lambda: boto3.resource("dynamodb").Table(name))
+
+
+def reset_clients() -> None:
+    _clients.clear()
+
+
+# --- wiring ----------------------------------------------------------------------
+
+def lambda_handler(event, context):
+    settings = Settings.from_env()
+    failures = []
+    for message in (event or {}).get("Records") or []:
+        if not handle_message(message, settings, context):
+            failures.append({"itemIdentifier": message.get("messageId")})
+    return {"batchItemFailures": failures}
+
+
+def handle_message(message: dict, settings: Settings, context=None) -> bool:
+    """True when the message is done with (processed, skipped or permanently failed)."""
+    request_id = getattr(context, "aws_request_id", None)
+    message_id = message.get("messageId")
+    try:
+        objects = created_objects(message.get("body") or "")
+    except MalformedMessage as e:
+        # Not retryable either, but keep it: failing it sends it to the dead-letter queue.
+        _log("ERROR", "unrecognized message", message_id=message_id, request_id=request_id,
+             error=str(e))
+        return False
+    ok = True
+    for obj in objects:
+        if not obj.key.startswith(settings.incoming) or obj.key.endswith("/"):
+            _log("INFO", "skipped: not a file under the incoming prefix", key=obj.key,
+                 status="SKIPPED", message_id=message_id, request_id=request_id)
+            continue
+        ok = process_object(obj, settings, message_id=message_id, request_id=request_id) and ok
+    return ok
+
+
+@dataclass
+class Outcome:
+    status: str
+    message: str
+    records_in: int | None = None
+    records_out: int | None = None
+    error: str | None = None
+
+
+def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
+                   request_id: str | None = None) -> bool:
+    """Handle one object; False only for a transient failure that SQS should retry."""
+    started = time.monotonic()
+    fields = {"key": obj.key, "bucket": obj.bucket, "message_id": message_id,
+              "request_id": request_id}
+    try:
+        outcome = _process(obj, settings, started)
+    except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
+        error = f"{type(e).__name__}: {e}"
+        try:
+            results.record_transient_error(results_table(settings.results_table), obj.key, error)
+        except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
+            error += f" (and recording it failed: {row_error})"
+        _log("ERROR", "transient failure; will be retried", status="RETRY",
+             duration_ms=_ms(started), error=error, **fields)
+        return False
+    level = "WARNING" if outcome.status == results.FAILED else "INFO"
+    _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
+         records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
+         **fields)
+    return True
+
+
+def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
+    s3 = s3_client()
+    table = results_table(s.results_table)
+    key, bucket = obj.key, obj.bucket
+    relative = key[len(s.incoming):]
+    completed_key, failed_key = s.completed + relative, s.failed + relative
+    row = results.get(table, key)
+
+    source = storage.open_object(s3, bucket, key)
+    if source is None:
+        if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
+                or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
+            return Outcome("DUPLICATE", "already handled: duplicate delivery")
+        error = f"object vanished from {s.incoming} before it was processed"
+        now = results.now_iso()
+        results.mark_failed(table, key, error, count_attempt=True, bucket=bucket,
+                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+        return Outcome(results.FAILED, "failed", error=error)
+
+    kind = kind_for_key(key)
+    try:
+        if row and row.get("status") == results.PROCESSED and row.get("etag") == source.etag:
+            # The output and the row were written, then the move did not finish.
+            source.body.close()
+            storage.move(s3, bucket, key, completed_key, source.etag, source.size)
+            results.mark_moved(table, key, completed_key)
+            return Outcome(results.PROCESSED, "finished moving an already processed object",
+                           row.get("records_in"), row.get("records_out"))
+
+        started_at = results.now_iso()
+        results.mark_started(table, key, bucket, kind, PROCESSOR_VERSION, started_at)
+        if kind is None:
+            raise PermanentError(f"unsupported file type: {relative!r} "
+                                 "(expected .csv, .json, .jsonl, .ndjson or .txt)")
+        output_key = _output_key(s, relative, source.last_modified)
+        metadata = {"processed_at": started_at, "environment": s.environment,
+                    "processor_version": PROCESSOR_VERSION, "source": obj.uri}
+        writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
+                                      metadata={"source": obj.uri})
+        try:
+            counts = process_stream(kind, source.body, writer.write, metadata)
+            writer.close()
+        except BaseException:
+            try:
+                writer.abort()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
+        finally:
+            source.body.close()
+
+        # The row is final before the original moves: a crash in between leaves the
+        # original in incoming/, and the next attempt only finishes the move.
+        finished_at = results.now_iso()
+        results.mark_processed(
+            table, key, bucket=bucket, kind=kind, size=source.size, etag=source.etag,
+            records_in=counts.records_in, records_out=counts.records_out,
+            dropped_values=counts.dropped_values,
+            output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
+            finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
+            processor_version=PROCESSOR_VERSION)
+        storage.move(s3, bucket, key, completed_key, source.etag, source.size)
+        return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
+    except PermanentError as e:
+        source.body.close()
+        error = str(e)
+        finished_at = results.now_iso()
+        # Row first, then the move: if the move fails the retry fails the same way.
+        results.mark_failed(table, key, error, bucket=bucket, size=source.size,
+                            etag=source.etag, location=failed_key, finished_at=finished_at,
+                            updated_at=finished_at, duration_ms=_ms(started),
+                            processor_version=PROCESSOR_VERSION)
+        storage.move(s3, bucket, key, failed_key, source.etag, source.size)
+        return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
+
+
+def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
+    # The object's own LastModified, not "now": a retry writes the same key.
+    day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
+    head, slash, name = relative.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{s.processed}{day}/{head}{slash}{stem}.jsonl"
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+_LOG_KEYS = ("key", "status", "records_in", "records_out", "duration_ms", "error")
+
+
+def _log(level: str, message: str, **fields) -> None:
+    """One JSON line on stdout (CloudWatch Logs on Lambda; the local runtime ships it too)."""
+    record = {"level": level, "message": message,
+              "timestamp": datetime.now(timezone.utc).isoformat()}
+    record.update({k: fields.pop(k, None) for k in _LOG_KEYS})
+    record.update({k: v for k, v in fields.items() if v is not None})
+    print(json.dumps(record, default=str), flush=True)

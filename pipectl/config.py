@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -200,7 +201,8 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            names = (kind.__name__ if isinstance(kind, type)
+                     else " or ".join(k.__name__ for k in kind))
             self.problem(key, f"must be {_article(names)} (got {value!r})")
             return default
         if check is not None and (message := check(value)):
@@ -237,9 +239,10 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     if "pipeline" not in data:
         r.problem("pipeline", "is required: the pipeline's name, e.g. 'pipeline: orders'")
     environment = r.get(data, "environment", str, "dev", lambda v: None if _NAME.match(v) or
-                        re.match(r"^[a-z0-9]{1,3}$", v) else "must be lowercase letters, digits or hyphens")
-    region = r.get(data, "region", str, "us-east-1",
-                   lambda v: None if _REGION.match(v) else "must be an AWS region such as 'eu-west-1'")
+                        re.match(r"^[a-z0-9]{1,3}$", v) else
+                        "must be lowercase letters, digits or hyphens")
+    region = r.get(data, "region", str, "us-east-1", lambda v: None if _REGION.match(v) else
+                   "must be an AWS region such as 'eu-west-1'")
     targets = _targets(r, data, region)
     default_target = r.get(data, "default_target", str, "local")
     if default_target not in targets:
@@ -328,11 +331,14 @@ def _archiver(r: _Reader, data: dict) -> Archiver:
     d = Archiver()
     a = r.section(data, "archiver", set(Archiver.__dataclass_fields__))
     archiver = Archiver(
-        retention_days=r.get(a, "archiver.retention_days", int, d.retention_days, _between(1, 36500)),
+        retention_days=r.get(a, "archiver.retention_days", int, d.retention_days,
+                             _between(1, 36500)),
         storage_class=r.get(a, "archiver.storage_class", str, d.storage_class, lambda v: None if
-                            v in STORAGE_CLASSES else f"must be one of {', '.join(STORAGE_CLASSES)}"),
-        schedule=r.get(a, "archiver.schedule", str, d.schedule, lambda v: None if _SCHEDULE.match(v)
-                       else "must be an EventBridge schedule: cron(m h dom mon dow yr) or rate(N unit)"),
+                            v in STORAGE_CLASSES else
+                            f"must be one of {', '.join(STORAGE_CLASSES)}"),
+        schedule=r.get(a, "archiver.schedule", str, d.schedule, lambda v: None if
+                       _SCHEDULE.match(v) else
+                       "must be an EventBridge schedule: cron(m h dom mon dow yr) or rate(N unit)"),
         glacier_after_days=r.get(a, "archiver.glacier_after_days", int, d.glacier_after_days,
                                  _between(1, 36500)),
         expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,

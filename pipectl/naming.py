@@ -68,7 +68,8 @@ class Names:
         return f"{self.prefix}-{kind}"
 
     def function_arn(self, kind: str) -> str:
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function(kind)}"
+        return (f"arn:{self.partition}:lambda:{self.region}:{self.account}:"
+                f"function:{self.function(kind)}")
 
     def role(self, kind: str) -> str:
         return f"{self.prefix}-{kind}-role"
@@ -91,3 +92,11 @@ class Names:
     @property
     def notification_prefix(self) -> str:
         return f"{self.prefix}-incoming-"
+
+
+# The results table's schema is shared with handlers/results.py (handlers never
+# import pipectl; tests/unit/test_contract.py keeps the two in step).
+RESULTS_PARTITION_KEY = "object_key"
+STATUS_INDEX = "by-status"
+STATUS_INDEX_KEYS = ("status", "updated_at")
+RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")

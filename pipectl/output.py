@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -48,7 +49,8 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for column in columns:
         t.add_column(column, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        # Text, not str: object keys like "data[bold].csv" must not be read as Rich markup.
+        t.add_row(*(Text("" if v is None else str(v)) for v in row))
     return t
 
 

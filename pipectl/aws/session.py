@@ -97,28 +97,37 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
 @contextlib.contextmanager
-def translate_errors(aws: Aws) -> Iterator[None]:
-    """Turn botocore's connection and credential errors into one-line pipectl errors."""
+def translate_errors(aws: Aws | None) -> Iterator[None]:
+    """Turn botocore's errors into one-line pipectl errors."""
     try:
         yield
-    except (botocore.exceptions.EndpointConnectionError,
-            botocore.exceptions.ConnectTimeoutError) as exc:
-        hint = " (start it with `pipectl dev`)" if aws.target.emulator else ""
-        raise AwsError(f"cannot reach {aws.describe()}{hint}: {exc}") from None
-    except (botocore.exceptions.NoCredentialsError,
-            botocore.exceptions.PartialCredentialsError):
-        raise no_credentials(aws) from None
-    except botocore.exceptions.ClientError as exc:
+    except AWS_ERRORS as exc:
+        raise translate(exc, aws) from None
+
+
+def translate(exc: Exception, aws: Aws | None) -> PipectlError:
+    where = aws.describe() if aws else "AWS"
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError,
+                        botocore.exceptions.ConnectTimeoutError)):
+        hint = " (start it with `pipectl dev`)" if aws and aws.target.emulator else ""
+        return AwsError(f"cannot reach {where}{hint}")
+    if isinstance(exc, (botocore.exceptions.NoCredentialsError,
+                        botocore.exceptions.PartialCredentialsError)):
+        return no_credentials(aws) if aws else PipectlError("no AWS credentials found")
+    if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "")
         if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
                     "UnrecognizedClientException", "SignatureDoesNotMatch"):
-            raise AwsError(f"AWS rejected the credentials for {aws.describe()}: {message}") from None
+            return AwsError(f"AWS rejected the credentials for {where}: {message}")
         if code in ("AccessDenied", "AccessDeniedException"):
-            raise AwsError(f"access denied on {aws.describe()} ({exc.operation_name}): "
-                           f"{message}") from None
-        raise AwsError(f"{exc.operation_name} failed: {code}: {message}") from None
+            return AwsError(f"access denied on {where} ({exc.operation_name}): {message}")
+        return AwsError(f"{exc.operation_name} failed on {where}: {code}: {message}")
+    return AwsError(f"AWS call failed on {where}: {exc}")
 
 
-__all__ = ["Aws", "NotFound", "translate_errors", "error_code"]
+__all__ = ["Aws", "NotFound", "translate", "translate_errors", "error_code"]

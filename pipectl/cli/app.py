@@ -6,12 +6,11 @@ import sys
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from pipectl import __version__, output
-from pipectl.aws.session import translate_errors
+from pipectl.aws.session import AWS_ERRORS, translate, translate_errors
 from pipectl.cli import buckets, deploy, local, project, views
 from pipectl.cli.context import AppContext
 from pipectl.errors import ConfigError, ExitStatus, PipectlError
@@ -25,6 +24,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class _Current:
+    """The running command's context, so run() can name the target in AWS errors."""
+
+    context: AppContext | None = None
+
+
+_current = _Current()
 
 
 class OutputFormat(str, Enum):
@@ -41,22 +49,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="PIPECTL_CONFIG",
+    config: Path | None = typer.Option(None, "--config", "-c", envvar="PIPECTL_CONFIG",
                                           help="pipeline.yaml to use [default: ./pipeline.yaml]"),
-    target: Optional[str] = typer.Option(None, "--target", "-t", envvar="PIPECTL_TARGET",
-                                         help="target from pipeline.yaml [default: its default_target]"),
-    endpoint_url: Optional[str] = typer.Option(None, "--endpoint-url",
+    target: str | None = typer.Option(None, "--target", "-t", envvar="PIPECTL_TARGET",
+                                         help="target from pipeline.yaml "
+                                              "[default: its default_target]"),
+    endpoint_url: str | None = typer.Option(None, "--endpoint-url",
                                                help="send every AWS call to this endpoint"),
-    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile for the target"),
-    region: Optional[str] = typer.Option(None, "--region", help="AWS region for the target"),
+    profile: str | None = typer.Option(None, "--profile", help="AWS profile for the target"),
+    region: str | None = typer.Option(None, "--region", help="AWS region for the target"),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o",
                                                help="table for people, json for scripts"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="print the version and exit"),
 ) -> None:
-    ctx.obj = AppContext(config_path=config, target_name=target, endpoint_url=endpoint_url,
-                         profile=profile, region=region, output=output_format.value, debug=debug)
+    ctx.obj = _current.context = AppContext(
+        config_path=config, target_name=target, endpoint_url=endpoint_url, profile=profile,
+        region=region, output=output_format.value, debug=debug)
 
 
 for module in (project, deploy, buckets, views, local):
@@ -77,6 +87,13 @@ def run(argv: list[str]) -> int:
         for problem in exc.problems:
             output.error(problem)
         return exc.exit_status
+    except AWS_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        context = _current.context
+        error = translate(exc, context._aws if context else None)
+        output.error(str(error))
+        return error.exit_status
     except PipectlError as exc:
         if debug:
             traceback.print_exc()

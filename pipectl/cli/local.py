@@ -1,5 +1,120 @@
+"""pipectl run / dev / demo: the pipeline on this machine."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
 import typer
+
+from pipectl import output
+from pipectl.cli import context
+from pipectl.cli.views import render_results, render_status
+from pipectl.config import CONFIG_FILE
+from pipectl.config import load as load_config
+from pipectl.errors import ExitStatus, PipectlError
+from pipectl.local.demo import run_demo
+from pipectl.local.emulator import Emulator
+from pipectl.local.runtime import LocalRuntime
+from pipectl.local.session import deploy_into, emulator_aws, runtime_for
+from pipectl.project import template_dir
+
+_CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
+                            help="warm workers per queue (Lambda's concurrent batches)")
+
+
+def echo_log(function: str, line: str) -> None:
+    output.stderr.out(f"{function} | {line}", highlight=False)
+
+
+def run(
+    ctx: typer.Context,
+    until_idle: bool = typer.Option(False, "--until-idle",
+                                    help="exit 0 once the queues are drained and nothing is "
+                                         "in flight"),
+    timeout: float | None = typer.Option(None, "--timeout", min=1,
+                                            help="give up (exit 1) after this many seconds"),
+    concurrency: int = _CONCURRENCY,
+) -> None:
+    """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
+    app = context.get(ctx)
+    runtime = runtime_for(app.aws, app.config, app.names, app.config.handlers_dir,
+                          concurrency=concurrency, echo=echo_log)
+    output.info(f"serving {', '.join(m.function_name for m in runtime.mappings)} "
+                f"from {app.aws.describe()}" + (" until idle" if until_idle else
+                                                "; Ctrl-C to stop"))
+    report = serve(runtime, until_idle=until_idle, timeout=timeout)
+    if app.json:
+        output.print_json(report)
+    output.info(f"{report.messages} messages in {report.batches} batches: {report.succeeded} "
+                f"done, {report.failed} returned to the queue")
+    if report.errors:
+        raise PipectlError("; ".join(report.errors))
+
+
+def dev(
+    ctx: typer.Context,
+    port: int | None = typer.Option(None, "--port", min=1, max=65535,
+                                       help="emulator port [default: targets.local.port]"),
+    concurrency: int = _CONCURRENCY,
+) -> None:
+    """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
+    app = context.get(ctx)
+    config = app.config
+    local = next((t for t in config.targets.values() if t.emulator), None)
+    with Emulator(port=port or (local.port if local else 4567)) as emulator:
+        aws = emulator_aws(config, emulator)
+        app.use_aws(aws)
+        names = deploy_into(aws, config, output.info)
+        output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
+                    "terminal. Ctrl-C to stop.")
+        serve(runtime_for(aws, config, names, config.handlers_dir, concurrency=concurrency,
+                          echo=echo_log))
+    output.info("emulator stopped")
+
+
+def demo(ctx: typer.Context) -> None:
+    """The whole pipeline end to end on the embedded emulator: up, deploy, upload samples,
+    process, show status and results, shut down."""
+    app = context.get(ctx)
+    # The pipeline in this directory if there is one, else the default that ships with pipectl.
+    has_own = app.config_path is not None or Path(CONFIG_FILE).exists()
+    config = app.config if has_own else load_config(template_dir() / CONFIG_FILE)
+    report = run_demo(config, config.handlers_dir, on_line=output.info)
+    if app.json:
+        output.print_json(report)
+    else:
+        render_status(report.status)
+        render_results(report.results)
+        output.info(f"demo finished in {report.seconds} s")
+    for problem in report.problems:
+        output.error(problem)
+    if not report.ok:
+        raise typer.Exit(ExitStatus.FAILURE)
+
+
+def serve(runtime: LocalRuntime, *, until_idle: bool = False, timeout: float | None = None):
+    """Run in a thread so the main thread takes Ctrl-C and stops the workers cleanly."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "report", runtime.run(until_idle=until_idle, timeout=timeout)), daemon=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        output.info("stopping: waiting for batches in progress")
+        runtime.stop()
+        thread.join()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return result["report"]
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(run)
+    app.command()(dev)
+    app.command()(demo)

@@ -1,0 +1,168 @@
+"""Benchmark the processor core (handlers/transform.py) against a naive read-it-all version.
+
+    python bench/transform.py [--rows 1000000] [--no-tracemalloc]
+
+Generates a CSV and a JSON Lines file of the same records under bench/out/
+(gitignored; reused when present), then runs each implementation on each input in
+a fresh child process, so ru_maxrss (the process high-water mark) is meaningful:
+one child measures records/s and ru_maxrss growth, another the tracemalloc peak
+(tracemalloc slows Python down, so it is never timed). Both implementations feed
+the same metadata and hash their output: equal digests prove equal output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT / "handlers"))
+
+HEADER = ["User Name", "Email Address", "Age", "City", "Signup Date", "Notes"]
+CITIES = ["Berlin", "Lisbon", "Osaka", "Lima", "Oslo", "", "  "]
+META = {"processed_at": "2026-11-23T14:00:00.000000+00:00", "environment": "bench",
+        "processor_version": "1.0.0", "source": "s3://raw/incoming/bench"}
+
+
+def generate(rows: int) -> dict[str, Path]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": OUT / f"records-{rows}.csv", "jsonl": OUT / f"records-{rows}.jsonl"}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    rnd = random.Random(42)
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as c, \
+            open(paths["jsonl"], "w", encoding="utf-8") as j:
+        writer = csv.writer(c)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            row = [f"user {i}", f"user{i}@example.com" if i % 5 else "",
+                   str(rnd.randint(18, 90)), rnd.choice(CITIES), f"2026-{i % 12 + 1:02d}-15",
+                   "" if i % 3 else f"note {i}, with a comma"]
+            writer.writerow(row)
+            j.write(json.dumps({k: (v if v else None) for k, v in zip(HEADER, row)}) + "\n")
+    return paths
+
+
+# --- the naive baseline: everything in memory, a regex per key per record -----------
+
+def naive_snake(name: str) -> str:
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name.strip())
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    return re.sub(r"[\W_]+", "_", s).strip("_").lower() or "_"
+
+
+def naive_normalize(record: dict) -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, dict):
+            v = naive_normalize(v)
+        if v is None or (isinstance(v, str) and not v.strip()) or v == [] or v == {}:
+            continue
+        out[naive_snake(k)] = v
+    return out
+
+
+def naive(kind: str, path: Path) -> tuple[int, str]:
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    if kind == "csv":
+        records = list(csv.DictReader(io.StringIO(text, newline="")))
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    out = []
+    for r in records:
+        r = naive_normalize(r)
+        if r:
+            r["_metadata"] = META
+            out.append(json.dumps(r, ensure_ascii=False, separators=(",", ":")))
+    data = ("\n".join(out) + "\n").encode() if out else b""
+    return len(records), hashlib.sha256(data).hexdigest()
+
+
+def core(kind: str, path: Path) -> tuple[int, str]:
+    import transform
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        counts = transform.process_stream(kind, f, digest.update, META)
+    return counts.records_in, digest.hexdigest()
+
+
+# --- measurement (one child process per figure) -------------------------------------
+
+def child(impl: str, kind: str, path: str, trace: bool) -> None:
+    import transform  # noqa: F401 - imports are not part of the measurement
+
+    run = core if impl == "core" else naive
+    if trace:
+        import tracemalloc
+        tracemalloc.start()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    records, digest = run(kind, Path(path))
+    seconds = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = tracemalloc.get_traced_memory()[1] if trace else None
+    print(json.dumps({"records": records, "seconds": seconds, "digest": digest,
+                      "rss_kib": rss_after - rss_before, "peak": peak}))
+
+
+def measure(impl: str, kind: str, path: Path, trace: bool) -> dict:
+    args = [sys.executable, __file__, "--child", impl, kind, str(path)]
+    out = subprocess.run(args + (["--trace"] if trace else []), check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def mib(n: float | None) -> str:
+    return "n/a" if n is None else f"{n / 2 ** 20:8.1f} MiB"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--no-tracemalloc", action="store_true", help="skip the tracemalloc runs")
+    p.add_argument("--child", nargs=3, metavar=("IMPL", "KIND", "PATH"), help=argparse.SUPPRESS)
+    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        child(*a.child, trace=a.trace)
+        return
+
+    t = time.perf_counter()
+    paths = generate(a.rows)
+    print(f"inputs: {a.rows:,} rows (generated/reused in {time.perf_counter() - t:.1f}s)")
+    for kind, path in paths.items():
+        print(f"\n{kind}: {path.name}, {path.stat().st_size / 2 ** 20:.1f} MiB")
+        figures = {}
+        for impl in ("core", "naive"):
+            timed = measure(impl, kind, path, trace=False)
+            traced = None if a.no_tracemalloc else measure(impl, kind, path, trace=True)
+            figures[impl] = dict(timed, peak=traced and traced["peak"])
+            f = figures[impl]
+            print(f"  {impl:6} {f['records'] / f['seconds']:>10,.0f} records/s "
+                  f"({f['seconds']:5.1f}s)  tracemalloc peak {mib(f['peak'])}  "
+                  f"ru_maxrss +{mib(f['rss_kib'] * 1024)}")
+        c, n = figures["core"], figures["naive"]
+        same = "identical output" if c["digest"] == n["digest"] else "OUTPUT DIFFERS"
+        ratio = f"  ratio core/naive: speed {n['seconds'] / c['seconds']:.2f}x"
+        if c["peak"] and n["peak"]:
+            ratio += f", tracemalloc peak {c['peak'] / n['peak']:.4f}x"
+        if n["rss_kib"] > 0:
+            ratio += f", ru_maxrss growth {max(c['rss_kib'], 0) / n['rss_kib']:.4f}x"
+        print(f"{ratio}  ({same})")
+
+
+if __name__ == "__main__":
+    main()

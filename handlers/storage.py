@@ -1,0 +1,134 @@
+"""S3 for the handlers: streamed reads, a bounded-memory JSON Lines writer, verified moves.
+
+"Not found" comes back as None / False; every other ClientError propagates (the
+processor treats it as transient and lets SQS retry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from botocore.exceptions import ClientError
+
+PART_SIZE = 8 * 1024 * 1024          # multipart part size (S3 minimum is 5 MiB)
+COPY_OBJECT_LIMIT = 5 * 1024 ** 3    # CopyObject copies at most 5 GB in one request
+
+
+class VerifyError(Exception):
+    """A written or copied object does not match what was expected (transient: retry)."""
+
+
+def _not_found(e: ClientError) -> bool:
+    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+@dataclass
+class Source:
+    body: BinaryIO
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+def open_object(s3, bucket: str, key: str) -> Source | None:
+    """GetObject, streamed; None when the object does not exist."""
+    try:
+        r = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _not_found(e):
+            return None
+        raise
+    return Source(body=r["Body"], size=r["ContentLength"], etag=r["ETag"],
+                  last_modified=r["LastModified"])
+
+
+def head(s3, bucket: str, key: str) -> dict | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _not_found(e):
+            return None
+        raise
+
+
+class ObjectWriter:
+    """Streams bytes to one S3 object: PutObject if it fits one part, else multipart.
+
+    Memory stays at about one part. On error the multipart upload is aborted, so
+    no invisible parts are left behind (and billed).
+    """
+
+    def __init__(self, s3, bucket: str, key: str, content_type: str = "application/x-ndjson",
+                 metadata: dict | None = None):
+        self._s3 = s3
+        self._args = {"Bucket": bucket, "Key": key, "ContentType": content_type,
+                      "Metadata": metadata or {}}
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict] = []
+        self.bytes_written = 0
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.bytes_written += len(data)
+        if len(self._buffer) >= PART_SIZE:
+            self._upload_part(PART_SIZE)
+
+    def _upload_part(self, size: int) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(**self._args)["UploadId"]
+        number = len(self._parts) + 1
+        body = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        r = self._s3.upload_part(Bucket=self._args["Bucket"], Key=self._args["Key"],
+                                 UploadId=self._upload_id, PartNumber=number, Body=body)
+        self._parts.append({"PartNumber": number, "ETag": r["ETag"]})
+
+    def close(self) -> None:
+        """Finish the object and check its size against what was written."""
+        if self._upload_id is None:
+            self._s3.put_object(Body=bytes(self._buffer), **self._args)
+        else:
+            if self._buffer:
+                self._upload_part(len(self._buffer))   # the last part may be small
+            self._s3.complete_multipart_upload(
+                Bucket=self._args["Bucket"], Key=self._args["Key"], UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts})
+        self._buffer = bytearray()
+        written = head(self._s3, self._args["Bucket"], self._args["Key"])
+        if written is None or written["ContentLength"] != self.bytes_written:
+            got = None if written is None else written["ContentLength"]
+            raise VerifyError(f"s3://{self._args['Bucket']}/{self._args['Key']}: wrote "
+                              f"{self.bytes_written} bytes, found {got}")
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._s3.abort_multipart_upload(Bucket=self._args["Bucket"], Key=self._args["Key"],
+                                            UploadId=upload_id)
+
+
+def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int) -> None:
+    """Copy key -> dest_key only if it is still the version we read, verify, then delete.
+
+    The original is deleted only after the copy is verified, so a crash at any
+    point leaves it in place for the next attempt.
+    """
+    source = {"Bucket": bucket, "Key": key}
+    if size <= COPY_OBJECT_LIMIT:
+        s3.copy_object(Bucket=bucket, Key=dest_key, CopySource=source, CopySourceIfMatch=etag,
+                       MetadataDirective="COPY")
+    else:
+        s3.copy(source, bucket, dest_key, ExtraArgs={"CopySourceIfMatch": etag})
+    copy = head(s3, bucket, dest_key)
+    if copy is None or copy["ContentLength"] != size:
+        raise VerifyError(f"copy s3://{bucket}/{dest_key} is missing or has the wrong size")
+    # A single-part object's ETag is its MD5, which a copy keeps; a multipart ETag
+    # depends on the part sizes, so only the size can be compared for those.
+    if "-" not in etag and copy["ETag"] != etag:
+        raise VerifyError(f"copy s3://{bucket}/{dest_key} has ETag {copy['ETag']}, "
+                          f"expected {etag}")
+    s3.delete_object(Bucket=bucket, Key=key)

@@ -1,0 +1,144 @@
+"""Bucket configuration: creation, hardening, policy, lifecycle and event notifications.
+
+Object-level work (listing, transfers) lives in s3.py. Every getter returns None
+when the setting is absent, so the deploy engine can compare it with the desired one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipectl.aws.session import error_code
+from pipectl.errors import AwsError
+
+_ABSENT = {
+    "NoSuchBucketPolicy", "NoSuchLifecycleConfiguration", "NoSuchPublicAccessBlockConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError", "OwnershipControlsNotFoundError",
+}
+
+
+def _absent_as_none(call, **kwargs) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) in _ABSENT:
+            return None
+        raise
+
+
+def exists(s3, bucket: str) -> bool:
+    """True if the bucket exists and is ours; an error naming it if it belongs to someone else."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if code in ("403", "AccessDenied"):
+            raise AwsError(f"bucket '{bucket}' exists but is not accessible with these "
+                           "credentials (S3 bucket names are global; set buckets.<role> "
+                           "in pipeline.yaml to another name)") from None
+        raise
+
+
+def create(s3, bucket: str, region: str) -> None:
+    kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+    # us-east-1 is the one region that rejects an explicit LocationConstraint.
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) == "BucketAlreadyExists":
+            raise AwsError(f"bucket name '{bucket}' is taken by another account; set "
+                           "buckets.<role> in pipeline.yaml to another name") from None
+        if error_code(exc) != "BucketAlreadyOwnedByYou":
+            raise
+
+
+def versioning(s3, bucket: str) -> str | None:
+    return s3.get_bucket_versioning(Bucket=bucket).get("Status")
+
+
+def put_versioning(s3, bucket: str, status: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+
+
+def encryption(s3, bucket: str) -> str | None:
+    found = _absent_as_none(s3.get_bucket_encryption, Bucket=bucket)
+    if not found:
+        return None
+    rules = found["ServerSideEncryptionConfiguration"].get("Rules", [])
+    default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+    return default.get("SSEAlgorithm")
+
+
+def put_encryption(s3, bucket: str, algorithm: str) -> None:
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm},
+         "BucketKeyEnabled": algorithm == "aws:kms"}]})
+
+
+def public_access_blocked(s3, bucket: str) -> bool:
+    found = _absent_as_none(s3.get_public_access_block, Bucket=bucket)
+    if not found:
+        return False
+    return all(found["PublicAccessBlockConfiguration"].values())
+
+
+def block_public_access(s3, bucket: str) -> None:
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+
+
+def ownership(s3, bucket: str) -> str | None:
+    found = _absent_as_none(s3.get_bucket_ownership_controls, Bucket=bucket)
+    if not found:
+        return None
+    rules = found["OwnershipControls"].get("Rules", [])
+    return rules[0]["ObjectOwnership"] if rules else None
+
+
+def put_ownership(s3, bucket: str, value: str) -> None:
+    s3.put_bucket_ownership_controls(Bucket=bucket,
+                                     OwnershipControls={"Rules": [{"ObjectOwnership": value}]})
+
+
+def policy(s3, bucket: str) -> dict | None:
+    found = _absent_as_none(s3.get_bucket_policy, Bucket=bucket)
+    return json.loads(found["Policy"]) if found else None
+
+
+def put_policy(s3, bucket: str, document: dict) -> None:
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+
+
+def delete_policy(s3, bucket: str) -> None:
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
+def lifecycle_rules(s3, bucket: str) -> list[dict]:
+    found = _absent_as_none(s3.get_bucket_lifecycle_configuration, Bucket=bucket)
+    return found.get("Rules", []) if found else []
+
+
+def put_lifecycle_rules(s3, bucket: str, rules: list[dict]) -> None:
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket,
+                                          LifecycleConfiguration={"Rules": rules})
+
+
+def notifications(s3, bucket: str) -> dict:
+    found = s3.get_bucket_notification_configuration(Bucket=bucket)
+    found.pop("ResponseMetadata", None)
+    return found
+
+
+def put_notifications(s3, bucket: str, configuration: dict) -> None:
+    # S3 replaces the whole configuration on every put: callers merge first.
+    s3.put_bucket_notification_configuration(Bucket=bucket,
+                                             NotificationConfiguration=configuration)

@@ -1,0 +1,104 @@
+"""DynamoDB: the results table's definition and the reads the operator's views make."""
+
+from __future__ import annotations
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from pipectl.aws.session import error_code
+
+_DESERIALIZE = TypeDeserializer()
+
+
+def describe_table(ddb, name: str) -> dict | None:
+    try:
+        return ddb.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def create_table(ddb, name: str, *, partition_key: str, indexes: dict[str, tuple[str, str]],
+                 tags: dict[str, str]) -> None:
+    attributes = {partition_key} | {k for pair in indexes.values() for k in pair}
+    kwargs = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"}
+                                 for a in sorted(attributes)],
+        "KeySchema": [{"AttributeName": partition_key, "KeyType": "HASH"}],
+        "SSESpecification": {"Enabled": True},
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+    if indexes:
+        kwargs["GlobalSecondaryIndexes"] = [_index(i, pk, sk) for i, (pk, sk) in indexes.items()]
+    ddb.create_table(**kwargs)
+    # A new table is CREATING for a few seconds on AWS; writes before ACTIVE fail.
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2,
+                                                                       "MaxAttempts": 60})
+
+
+def add_index(ddb, name: str, index: str, partition_key: str, sort_key: str) -> None:
+    ddb.update_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": partition_key, "AttributeType": "S"},
+                              {"AttributeName": sort_key, "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": _index(index, partition_key, sort_key)}])
+
+
+def point_in_time_recovery(ddb, name: str) -> bool:
+    found = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    status = found.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    return status == "ENABLED"
+
+
+def enable_point_in_time_recovery(ddb, name: str) -> None:
+    ddb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+
+def _index(name: str, partition_key: str, sort_key: str) -> dict:
+    return {"IndexName": name,
+            "KeySchema": [{"AttributeName": partition_key, "KeyType": "HASH"},
+                          {"AttributeName": sort_key, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}
+
+
+def _plain(item: dict) -> dict:
+    return {k: _DESERIALIZE.deserialize(v) for k, v in item.items()}
+
+
+def get_item(ddb, table: str, key: dict[str, str]) -> dict | None:
+    found = ddb.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()},
+                         ConsistentRead=True).get("Item")
+    return _plain(found) if found else None
+
+
+def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,
+                sort_at_least: tuple[str, str] | None = None, newest_first: bool = True,
+                limit: int | None = None, count_only: bool = False) -> tuple[list[dict], int]:
+    """Items (or just their count) from one index partition, following pagination."""
+    names = {"#p": partition[0]}
+    values = {":p": {"S": partition[1]}}
+    condition = "#p = :p"
+    if sort_at_least:
+        names["#s"] = sort_at_least[0]
+        values[":s"] = {"S": sort_at_least[1]}
+        condition += " AND #s >= :s"
+    kwargs = {"TableName": table, "IndexName": index, "KeyConditionExpression": condition,
+              "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+              "ScanIndexForward": not newest_first}
+    if count_only:
+        kwargs["Select"] = "COUNT"
+    items: list[dict] = []
+    count = 0
+    while True:
+        if limit is not None and not count_only:
+            kwargs["Limit"] = limit - len(items)
+        page = ddb.query(**kwargs)
+        count += page.get("Count", 0)
+        items += [_plain(i) for i in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page or (limit is not None and len(items) >= limit):
+            return items, count
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,72 @@
+"""The embedded emulator: a moto server on 127.0.0.1 that pipectl starts and stops itself."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import urllib.request
+
+from pipectl.errors import PipectlError, UsageError
+
+HOST = "127.0.0.1"
+
+
+class Emulator:
+    """A moto server in a background thread. Use as a context manager: nothing outlives it."""
+
+    def __init__(self, port: int = 0):
+        self.requested_port = port
+        self.port: int | None = None
+        self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        if self.port is None:
+            raise PipectlError("the emulator is not running")
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Emulator:
+        from moto.server import ThreadedMotoServer  # heavy import: only when the emulator runs
+
+        port = self.requested_port or free_port()
+        ensure_free(port)
+        # werkzeug logs every request at INFO; the operator wants the pipeline's logs.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        self._server.start()
+        self.port = port
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset",
+                                                      method="POST"), timeout=10).read()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def ensure_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {HOST} is already in use (is `pipectl dev` "
+                                 "running? set targets.local.port in pipeline.yaml or pass "
+                                 "--port)") from None
+            raise

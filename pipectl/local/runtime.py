@@ -1,0 +1,237 @@
+"""The local runtime: serves the deployed queue -> function mappings as Lambda's SQS poller does.
+
+Per mapping it runs `concurrency` pollers, each with one warm worker process. A
+poller receives up to batch_size messages, invokes the handler with a Lambda SQS
+event, deletes the messages that succeeded and leaves the rest to come back after
+the queue's visibility timeout, so retries and the move to the DLQ after
+maxReceiveCount happen in SQS exactly as they do on AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipectl.aws import sqs
+from pipectl.aws.session import AWS_ERRORS, Aws, translate
+from pipectl.config import PipelineConfig
+from pipectl.deploy.desired import function_environment
+from pipectl.local.logs import LogShipper
+from pipectl.local.worker import (
+    InvocationTimeout,
+    Worker,
+    WorkerCrashed,
+    WorkerError,
+    WorkerInitError,
+)
+from pipectl.naming import Names
+
+# Short polls so --until-idle and Ctrl-C answer within seconds; Lambda uses 20 s.
+POLL_WAIT_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A queue -> function event source mapping, as deployed."""
+
+    function_name: str
+    handler: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    timeout: int
+    memory: int
+    visibility_timeout: int
+    environment: dict[str, str]
+
+
+@dataclass
+class RunReport:
+    batches: int = 0
+    messages: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    idle: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def discover(aws: Aws, config: PipelineConfig, names: Names) -> list[Mapping]:
+    """The deployed mappings; queue settings are read from the queue itself, not the config."""
+    client = aws.client("sqs")
+    url = sqs.require_queue_url(client, names.queue)
+    attrs = sqs.attributes(client, url)
+    return [Mapping(
+        function_name=names.function("processor"),
+        handler="processor.lambda_handler",
+        queue_url=url,
+        queue_arn=attrs["QueueArn"],
+        batch_size=config.processor.batch_size,
+        timeout=config.processor.timeout,
+        memory=config.processor.memory,
+        visibility_timeout=int(attrs["VisibilityTimeout"]),
+        environment=function_environment(config, names),
+    )]
+
+
+def lambda_event(messages: list[dict], queue_arn: str, region: str) -> dict:
+    """The event Lambda's SQS integration passes to a handler."""
+    return {"Records": [{
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": m.get("Attributes", {}),
+        "messageAttributes": {
+            name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
+                   "stringListValues": [], "binaryListValues": [], "dataType": a["DataType"]}
+            for name, a in m.get("MessageAttributes", {}).items()},
+        "md5OfBody": m.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    } for m in messages]}
+
+
+def failed_ids(response: object, batch_ids: set[str]) -> set[str]:
+    """Lambda's reading of a partial batch response: anything malformed fails the whole batch."""
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return set(batch_ids)
+    items = response.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return set(batch_ids)
+    ids = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not identifier or identifier not in batch_ids:
+            return set(batch_ids)
+        ids.add(identifier)
+    return ids
+
+
+class LocalRuntime:
+    def __init__(self, aws: Aws, mappings: list[Mapping], handlers_dir: Path, *,
+                 concurrency: int = 2, echo: Callable[[str, str], None] | None = None,
+                 notice: Callable[[str], None] = lambda message: None):
+        self.aws = aws
+        self.mappings = mappings
+        self.handlers_dir = handlers_dir
+        self.concurrency = concurrency
+        self._notice = notice
+        self.report = RunReport()
+        self._stop = threading.Event()
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._logs = LogShipper(aws.client("logs"), echo)
+        self._worker_env = aws.worker_environment()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, *, until_idle: bool = False, timeout: float | None = None) -> RunReport:
+        """Serve until stop(), or until the queues are drained with --until-idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._logs.start()
+        threads = [threading.Thread(target=self._poll, args=(m, i, until_idle),
+                                    name=f"poller-{m.function_name}-{i}", daemon=True)
+                   for m in self.mappings for i in range(self.concurrency)]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                if deadline is not None and time.monotonic() > deadline:
+                    self.report.errors.append(f"not idle after {timeout:g} s")
+                    break
+                for t in threads:
+                    t.join(timeout=0.2)
+        finally:
+            self._stop.set()
+            for t in threads:
+                t.join()
+            self._logs.stop()
+        return self.report
+
+    def _poll(self, mapping: Mapping, index: int, until_idle: bool) -> None:
+        client = self.aws.client("sqs")
+        group = f"/aws/lambda/{mapping.function_name}"
+        worker = Worker(self.handlers_dir, mapping.handler,
+                        env={**self._worker_env, **mapping.environment},
+                        function_name=mapping.function_name, timeout=mapping.timeout,
+                        memory_mb=mapping.memory,
+                        on_log=lambda line: self._logs.ship(mapping.function_name, group,
+                                                            worker.log_stream, line))
+        backoff = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    messages = sqs.receive(client, mapping.queue_url,
+                                           max_messages=min(mapping.batch_size, 10),
+                                           wait_seconds=POLL_WAIT_SECONDS)
+                    if messages:
+                        self._serve(client, mapping, worker, messages)
+                    elif until_idle and self._drained(client):
+                        self.report.idle = True
+                        self._stop.set()
+                    backoff = 0.0
+                except AWS_ERRORS as exc:
+                    # Like Lambda's poller: keep polling, back off while the service errs.
+                    backoff = min(max(backoff * 2, 0.5), 30.0)
+                    self._notice(f"polling {mapping.queue_url} failed, retrying: "
+                                 f"{translate(exc, self.aws)}")
+                    self._stop.wait(backoff)
+        finally:
+            worker.stop()
+
+    def _serve(self, client, mapping: Mapping, worker: Worker, messages: list[dict]) -> None:
+        with self._lock:
+            self._busy += 1
+        try:
+            batch = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
+            failed = self._invoke(mapping, worker, messages, set(batch))
+            undeleted = sqs.delete_batch(client, mapping.queue_url,
+                                         {i: h for i, h in batch.items() if i not in failed})
+            with self._lock:
+                self.report.batches += 1
+                self.report.messages += len(batch)
+                self.report.failed += len(failed)
+                self.report.succeeded += len(batch) - len(failed) - len(undeleted)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _invoke(self, mapping: Mapping, worker: Worker, messages: list[dict],
+                batch_ids: set[str]) -> set[str]:
+        event = lambda_event(messages, mapping.queue_arn, self.aws.region)
+        # On any invocation error Lambda returns the whole batch to the queue.
+        try:
+            return failed_ids(worker.invoke(event, request_id=str(uuid.uuid4())), batch_ids)
+        except InvocationTimeout:
+            with self._lock:
+                self.report.timeouts += 1
+        except WorkerCrashed:
+            with self._lock:
+                self.report.crashes += 1
+        except WorkerInitError as exc:
+            self._note(f"{mapping.function_name} cannot start: {exc}")
+        except WorkerError:
+            pass  # the handler raised: Lambda logs it and returns the batch to the queue
+        return set(batch_ids)
+
+    def _note(self, message: str) -> None:
+        with self._lock:
+            if message not in self.report.errors:
+                self.report.errors.append(message)
+
+    def _drained(self, client) -> bool:
+        with self._lock:
+            if self._busy:
+                return False
+        return all(sqs.depth(client, m.queue_url).total == 0 for m in self.mappings)

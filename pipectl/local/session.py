@@ -1,0 +1,36 @@
+"""Bring a pipeline up on the embedded emulator: start moto, deploy into it, serve it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipectl.aws.session import Aws
+from pipectl.config import PipelineConfig
+from pipectl.deploy import engine
+from pipectl.errors import UsageError
+from pipectl.local.emulator import Emulator
+from pipectl.local.runtime import LocalRuntime, discover
+from pipectl.naming import Names
+
+
+def emulator_aws(config: PipelineConfig, emulator: Emulator) -> Aws:
+    local = next((t for t in config.targets.values() if t.emulator), None)
+    target = local or config.target(None)
+    return Aws.for_target(target, endpoint_url=emulator.endpoint, region=config.region)
+
+
+def deploy_into(aws: Aws, config: PipelineConfig, on_line: Callable[[str], None]) -> Names:
+    plan = engine.build_plan(aws, config)
+    engine.apply(aws, plan)
+    on_line(f"deployed {plan.count('create')} resources into {aws.describe()}")
+    return Names(config, aws.account, aws.region)
+
+
+def runtime_for(aws: Aws, config: PipelineConfig, names: Names, handlers_dir: Path, *,
+                concurrency: int, echo: Callable[[str, str], None] | None) -> LocalRuntime:
+    if not (handlers_dir / "processor.py").is_file():
+        raise UsageError(f"{handlers_dir}/processor.py not found: a pipeline directory holds "
+                         "pipeline.yaml and its handlers/ (run `pipectl init` to write both)")
+    return LocalRuntime(aws, discover(aws, config, names), handlers_dir,
+                        concurrency=concurrency, echo=echo)

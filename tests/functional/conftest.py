@@ -1,0 +1,89 @@
+"""The processor's AWS world under moto: raw and processed buckets, results table, queue."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+from moto import mock_aws
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+RAW, PROCESSED, TABLE = "raw-bucket", "processed-bucket", "pipectl-demo-dev-results"
+
+
+class Pipeline:
+    def __init__(self, s3, dynamodb):
+        self.s3 = s3
+        self.table = dynamodb.Table(TABLE)
+        self._next_id = 0
+
+    def upload(self, key: str, body: bytes | str) -> str:
+        data = body.encode() if isinstance(body, str) else body
+        return self.s3.put_object(Bucket=RAW, Key=key, Body=data)["ETag"]
+
+    def message(self, key: str, encode_slash: bool = False) -> dict:
+        """An SQS message carrying S3's notification for `key`, encoded as S3 encodes it."""
+        template = json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]
+        body = json.loads(template["body"])
+        record = body["Records"][0]
+        record["s3"]["bucket"]["name"] = RAW
+        # AWS: space -> "+", "+" -> "%2B", "/" kept; moto also encodes "/" as %2F.
+        record["s3"]["object"]["key"] = quote_plus(key, safe="" if encode_slash else "/")
+        message = copy.deepcopy(template)
+        self._next_id += 1
+        message["messageId"] = f"message-{self._next_id}"
+        message["body"] = json.dumps(body)
+        return message
+
+    @staticmethod
+    def event(*messages: dict) -> dict:
+        return {"Records": list(messages)}
+
+    def row(self, key: str) -> dict | None:
+        return self.table.get_item(Key={"object_key": key}, ConsistentRead=True).get("Item")
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        r = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        return sorted(o["Key"] for o in r.get("Contents", []))
+
+    def read(self, bucket: str, key: str) -> str:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+    def versions(self, bucket: str, prefix: str) -> list[dict]:
+        return self.s3.list_object_versions(Bucket=bucket, Prefix=prefix).get("Versions", [])
+
+
+@pytest.fixture
+def pipeline(monkeypatch):
+    import boto3
+    import processor
+
+    for name, value in {"PIPELINE": "pipectl-demo", "ENVIRONMENT": "test", "RAW_BUCKET": RAW,
+                        "PROCESSED_BUCKET": PROCESSED, "RESULTS_TABLE": TABLE}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("INCOMING_PREFIX", "COMPLETED_PREFIX", "FAILED_PREFIX", "PROCESSED_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        processor.reset_clients()
+        s3 = boto3.client("s3")
+        for bucket in (RAW, PROCESSED):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket,
+                                     VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.resource("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "object_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                  for n in ("object_key", "status", "updated_at")],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "by-status",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                              {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"}}])
+        boto3.client("sqs").create_queue(QueueName="pipectl-demo-test-processing")
+        yield Pipeline(s3, dynamodb)
+        processor.reset_clients()

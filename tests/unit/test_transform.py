@@ -1,0 +1,216 @@
+"""The processor's pure core: names, normalization, parsers and their errors."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import transform
+from transform import PermanentError, kind_for_key, normalize, process_stream, snake_case
+
+META = {"processed_at": "2026-11-23T14:00:00+00:00", "environment": "test",
+        "processor_version": "1.0.0", "source": "s3://raw/incoming/x"}
+
+
+def run(kind: str, data: bytes | str) -> tuple[transform.Counts, list[dict]]:
+    out = io.BytesIO()
+    raw = data.encode() if isinstance(data, str) else data
+    counts = process_stream(kind, io.BytesIO(raw), out.write, META)
+    text = out.getvalue().decode()
+    assert text == "" or text.endswith("\n")
+    records = [json.loads(line) for line in text.splitlines()]
+    for record in records:
+        assert record.pop("_metadata") == META
+    return counts, records
+
+
+def error(kind: str, data: bytes | str) -> str:
+    with pytest.raises(PermanentError) as e:
+        run(kind, data)
+    return str(e.value)
+
+
+@pytest.fixture
+def small_reads(monkeypatch):
+    """Force values to straddle read boundaries."""
+    monkeypatch.setattr(transform, "READ_SIZE", 7)
+
+
+# --- names and records -------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("User Name", "user_name"),
+    ("Email Address", "email_address"),
+    ("firstName", "first_name"),
+    ("HTTPStatus Code", "http_status_code"),
+    ("  Zip-Code ", "zip_code"),
+    ("already_snake", "already_snake"),
+    ("userID", "user_id"),
+    ("ID", "id"),
+    ("order.total (EUR)", "order_total_eur"),
+    ("Größe", "größe"),
+    ("!!!", "_"),
+])
+def test_snake_case(name, expected):
+    assert snake_case(name) == expected
+
+
+def test_normalize_drops_empty_values_recursively_and_counts_them():
+    # given a record with every kind of empty value, nested
+    record = {"User Name": "Ann", "Age": 0, "Active": False, "Note": "  ", "Nick": "",
+              "Middle": None, "Tags": [], "Extra": {}, "Address": {"Zip-Code": "1", "City": None},
+              "Gone": {"A": None, "B": ""}, "Items": [{"Item Name": "x", "Qty": None}, 3]}
+
+    # when
+    out, dropped = normalize(record)
+
+    # then falsy-but-real values stay; empties go; emptied dicts go too
+    assert out == {"user_name": "Ann", "age": 0, "active": False, "address": {"zip_code": "1"},
+                   "items": [{"item_name": "x"}, 3]}
+    assert dropped == 9
+
+
+def test_kind_for_key():
+    assert [kind_for_key(k) for k in ("a/b.csv", "b.JSON", "c.jsonl", "d.ndjson", "e.txt",
+                                      "f.png", "noext", "dir.csv/file")] == \
+        ["csv", "json", "jsonl", "jsonl", "text", None, None, None]
+
+
+# --- CSV -----------------------------------------------------------------------------
+
+def test_csv_with_bom_crlf_and_empty_values():
+    # given a spreadsheet export: BOM, CRLF, quoted newline, short row, blank line
+    data = '\ufeffUser Name,Email Address,Note\r\nAnn,ann@x.io,"two\r\nlines"\r\nBob,\r\n\r\n'
+
+    # when
+    counts, records = run("csv", data)
+
+    # then
+    assert records == [{"user_name": "Ann", "email_address": "ann@x.io", "note": "two\r\nlines"},
+                       {"user_name": "Bob"}]
+    assert (counts.records_in, counts.records_out, counts.dropped_values) == (2, 2, 2)
+
+
+def test_csv_duplicate_and_blank_headers_do_not_collide():
+    _, records = run("csv", "Name,name,\nA,B,C\n")
+    assert records == [{"name": "A", "name_2": "B", "column_3": "C"}]
+
+
+def test_csv_empty_file_has_no_records():
+    assert run("csv", "") == (transform.Counts(0, 0, 0), [])
+
+
+def test_csv_ragged_row_names_its_line():
+    assert error("csv", "a,b\n1,2\n\n1,2,3\n") == "line 4: 3 fields but the header has 2"
+
+
+def test_csv_invalid_utf8_names_its_byte():
+    assert error("csv", b"a\nok\n\xff\n") == "near byte 5: not valid UTF-8 (invalid start byte)"
+
+
+# --- JSON ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reads", ["default", "tiny"])
+def test_json_array(reads, monkeypatch):
+    if reads == "tiny":
+        monkeypatch.setattr(transform, "READ_SIZE", 7)
+    data = ' [ {"firstName": "Ann", "n": 12345678901}, {"s": "caf\u00e9 \\u00e9 ]"} ,{"x": null}]\n'
+    counts, records = run("json", data.encode())
+    assert records == [{"first_name": "Ann", "n": 12345678901}, {"s": "café é ]"}]
+    assert (counts.records_in, counts.records_out, counts.dropped_values) == (3, 2, 1)
+
+
+def test_json_single_object():
+    assert run("json", '{"A B": {"C": 1}}')[1] == [{"a_b": {"c": 1}}]
+
+
+def test_json_empty_array():
+    assert run("json", "[ ]") == (transform.Counts(0, 0, 0), [])
+
+
+def test_json_concatenated_and_json_lines_objects(small_reads):
+    _, records = run("json", '{"a": 1}\n{"b": 2}{"c": 3}\n\n  {"d": 4}')
+    assert records == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]
+
+
+def test_jsonl_ignores_blank_lines():
+    counts, records = run("jsonl", '{"A": 1}\n\n   \r\n{"B": null, "C": 2}\r\n')
+    assert records == [{"a": 1}, {"c": 2}]
+    assert (counts.records_in, counts.dropped_values) == (2, 1)
+
+
+def test_large_json_array_streams_in_bounded_chunks(small_reads):
+    # given many records with a tiny read size, the scanner never holds the whole input
+    data = json.dumps([{"i": i, "pad": "x" * 20} for i in range(500)]).encode()
+    reads = []
+
+    class Source(io.BytesIO):
+        def read(self, n=-1):
+            reads.append(n)
+            return super().read(n)
+
+    out = io.BytesIO()
+    counts = process_stream("json", Source(data), out.write, META)
+    assert counts.records_out == 500
+    assert max(reads) == 7 and len(reads) > len(data) // 7
+
+
+@pytest.mark.parametrize("kind, data, message", [
+    ("json", '[{"a": 1},\n {"b": }]', "line 2: invalid JSON: Expecting value"),
+    ("json", '[{"a": 1},\n 3]', "line 2: record 2 is a number, not an object"),
+    ("json", '{"a": 1}\n\n"x"', "line 3: record 2 is a string, not an object"),
+    ("json", "  42 ", "line 1: the top-level value is a number; expected an object, "
+                      "an array of objects, or JSON Lines"),
+    ("json", "[{\"a\": 1}", "line 1: unterminated array after record 1"),
+    ("json", '[{"a": 1}] [', "line 1: unexpected data after the array"),
+    ("json", "   ", "empty file: no JSON value"),
+    ("json", b'[{"a": "\xff"}]', "byte 8: not valid UTF-8 (invalid start byte)"),
+    ("jsonl", '{"a": 1}\n{"a" 2}\n', "line 2, column 6: invalid JSON: Expecting ':' delimiter"),
+    ("jsonl", '{"a": 1}\n[1]\n', "line 2: an array, not an object"),
+    ("text", b"ok\n\xc3", "byte 3: not valid UTF-8 (unexpected end of data)"),
+])
+def test_malformed_input_raises_permanent_error_with_location(kind, data, message):
+    assert error(kind, data) == message
+
+
+def test_garbage_json_fails_without_reading_everything(small_reads):
+    # given a huge non-JSON file
+    source = io.BytesIO(b"[ this is not json " + b"x" * 1_000_000)
+
+    # when / then it fails after a few small reads, not after buffering the whole file
+    with pytest.raises(PermanentError, match="line 1: invalid JSON: Expecting value"):
+        process_stream("json", source, lambda b: None, META)
+    assert source.tell() < 100
+
+
+# --- text ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reads", ["default", "tiny"])
+def test_text_statistics(reads, monkeypatch):
+    if reads == "tiny":
+        monkeypatch.setattr(transform, "READ_SIZE", 3)
+    data = "héllo wonderful world\n\n   \nfoo bar\nlast line".encode()
+    counts, records = run("text", data)
+    assert records == [{"lines": 5, "words": 7, "characters": len(data.decode()),
+                        "bytes": len(data), "blank_lines": 2, "longest_line": 21}]
+    assert (counts.records_in, counts.records_out) == (1, 1)
+
+
+def test_empty_text():
+    _, records = run("text", b"")
+    assert records == [{"lines": 0, "words": 0, "characters": 0, "bytes": 0,
+                        "blank_lines": 0, "longest_line": 0}]
+
+
+def test_output_is_flushed_in_batches(monkeypatch):
+    # given a small flush threshold
+    monkeypatch.setattr(transform, "FLUSH_BYTES", 100)
+    writes = []
+
+    # when
+    process_stream("jsonl", io.BytesIO(b'{"a": 1}\n' * 50), writes.append, {"m": 1})
+
+    # then output arrives in several writes whose concatenation is every line
+    assert len(writes) > 5
+    assert b"".join(writes) == b'{"a":1,"_metadata":{"m":1}}\n' * 50

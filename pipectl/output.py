@@ -54,16 +54,17 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return t
 
 
+# Messages are Text, never markup: they quote object keys such as "x[/y].csv".
 def info(message: str) -> None:
-    stderr.print(message, highlight=False)
+    stderr.print(Text(message), highlight=False)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+    stderr.print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False)
 
 
 def error(message: str) -> None:
-    stderr.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    stderr.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
 
 
 def is_terminal() -> bool:

@@ -48,7 +48,7 @@ def ls(
     rows += [[o.key, output.human_bytes(o.size), _when(o.last_modified), o.storage_class]
              for o in listing.objects]
     if not rows:
-        return _say(f"nothing under s3://{listing.bucket}/{listing.prefix}")
+        return output.info(f"nothing under s3://{listing.bucket}/{listing.prefix}")
     # A Text title, like output.table's cells, is never read as Rich markup.
     output.stdout.print(output.table(Text(f"s3://{listing.bucket}/{listing.prefix}"),
                                      ["key", "size", "last modified", "storage class"], rows))
@@ -95,12 +95,6 @@ def _parse(app: AppContext, text: str) -> Location:
     return transfer.parse_location(text, lambda role: app.names.bucket(role))
 
 
-def _say(message: str, label: str = "", style: str = "") -> None:
-    # Keys and paths may hold "[...]", which output.info/warn would read as Rich markup.
-    text = Text.assemble((f"{label} ", style) if label else "", message)
-    output.stderr.print(text, highlight=False)
-
-
 def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
@@ -119,7 +113,7 @@ def _finish(app: AppContext, report: TransferReport, where: str) -> None:
                            "failed": report.failed, "skipped": report.skipped,
                            "bytes": report.bytes, "files": [asdict(f) for f in report.files]})
     done = "uploaded" if report.operation == "upload" else "downloaded"
-    _say(f"{done} {report.ok} file{'s' if report.ok != 1 else ''} "
+    output.info(f"{done} {report.ok} file{'s' if report.ok != 1 else ''} "
                 f"({output.human_bytes(report.bytes)}) {where}; "
                 f"{report.failed} failed, {report.skipped} skipped")
     if report.failed:
@@ -162,12 +156,12 @@ class _ProgressView:
                           else (result.uri, result.local))
         with self.lock:  # one whole line per file, whatever the threads do
             if result.status == transfer.FAILED:
-                _say(f"{source}: {result.error}", "error:", "red")
+                output.error(f"{source}: {result.error}")
             elif result.status == transfer.SKIPPED:
-                _say(f"skipped: {result.error}", "warning:", "yellow")
+                output.warn(f"skipped: {result.error}")
             elif self.bar is None:
                 done = "uploaded" if self.operation == "upload" else "downloaded"
-                _say(f"{done} {source} -> {target} ({output.human_bytes(result.bytes)})")
+                output.info(f"{done} {source} -> {target} ({output.human_bytes(result.bytes)})")
 
 
 def register(app: typer.Typer) -> None:

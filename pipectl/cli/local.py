@@ -69,8 +69,12 @@ def dev(
         names = deploy_into(aws, config, output.info)
         output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
                     "terminal. Ctrl-C to stop.")
-        serve(runtime_for(aws, config, names, config.handlers_dir, concurrency=concurrency,
-                          echo=echo_log))
+        runtime = runtime_for(aws, config, names, config.handlers_dir,
+                              concurrency=concurrency, echo=echo_log)
+        try:
+            serve(runtime)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how dev is meant to stop: a clean exit, not an error
     output.info("emulator stopped")
 
 

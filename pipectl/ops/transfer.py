@@ -53,7 +53,6 @@ class Location:
 
 def parse_location(text: str, bucket_of_role: Callable[[str], str]) -> Location:
     """`raw/incoming/` -> the raw bucket's incoming/ prefix; `s3://b/k` -> bucket b, key k."""
-    # No square brackets: the error line is printed with Rich markup.
     usage = (f"'{text}' is not a location: use {'|'.join(BUCKET_ROLES)} or s3://BUCKET, "
              "optionally followed by /KEY or /PREFIX/")
     if "://" in text:

@@ -23,8 +23,10 @@ def test_every_problem_has_file_line_and_key_path():
     with pytest.raises(ConfigError) as caught:
         config.parse(text, Path("p.yaml"))
     problems = caught.value.problems
-    assert "p.yaml:1: pipeline: must be 3-40 lowercase letters, digits or hyphens (got 'Bad_Name')" in problems
-    assert any(p.startswith("p.yaml:3: processor.batch_size: must be between 1 and") for p in problems)
+    assert ("p.yaml:1: pipeline: must be 3-40 lowercase letters, digits or hyphens "
+            "(got 'Bad_Name')") in problems
+    assert any(p.startswith("p.yaml:3: processor.batch_size: must be between 1 and")
+               for p in problems)
     assert any(p.startswith("p.yaml:4: processor.colour: unknown setting") for p in problems)
 
 

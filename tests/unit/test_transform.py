@@ -204,13 +204,23 @@ def test_empty_text():
 
 
 def test_output_is_flushed_in_batches(monkeypatch):
-    # given a small flush threshold
-    monkeypatch.setattr(transform, "FLUSH_BYTES", 100)
+    # given a small batch size
+    monkeypatch.setattr(transform, "FLUSH_LINES", 4)
     writes = []
 
     # when
     process_stream("jsonl", io.BytesIO(b'{"a": 1}\n' * 50), writes.append, {"m": 1})
 
     # then output arrives in several writes whose concatenation is every line
-    assert len(writes) > 5
+    assert len(writes) == 13
     assert b"".join(writes) == b'{"a":1,"_metadata":{"m":1}}\n' * 50
+
+
+def test_output_encoding_matches_compact_json_dumps():
+    # given values of every JSON type, non-ASCII text and floats
+    value = {"a": [1, 2.5, -0.0, 1e300, None, True, False], "s": "é \u2028 \"q\"\n",
+             "n": {"deep": {"x": 123456789012345678901234567890}}, "nan": float("nan")}
+
+    # when / then the reused C encoder writes exactly what json.dumps would
+    assert transform._encode(value) == json.dumps(value, ensure_ascii=False,
+                                                  separators=(",", ":"))

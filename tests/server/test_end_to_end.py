@@ -1,0 +1,113 @@
+"""Any S3 client uploads -> S3 event -> queue -> local runtime -> output + results row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.server
+
+AWKWARD = "incoming/my report (v2)+final.csv"
+
+
+def keys(s3, bucket: str, prefix: str = "") -> list[str]:
+    found = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in found)
+
+
+def test_deploy_over_plain_http_skips_the_tls_policy_and_a_second_deploy_changes_nothing(pipectl):
+    first = pipectl("deploy", "--yes")
+    assert first.code == 0, first.err
+    assert "no TLS-only policy" in first.err
+
+    second = pipectl("--output", "json", "deploy", "--dry-run")
+    assert second.code == 0, second.err
+    plan = second.json()
+    assert plan["changes"] is False
+    assert plan["summary"] == {"create": 0, "update": 0, "noop": 7}
+
+
+def test_deploy_refuses_to_change_anything_unasked_when_it_cannot_prompt(pipectl):
+    result = pipectl("deploy")
+    assert result.code == 2
+    assert result.err.strip().splitlines()[-1] == (
+        "error: refusing to change anything without confirmation: pass --yes")
+    assert "Plan: 7 to create" in result.out
+
+
+def test_files_from_any_client_flow_through_and_bad_input_fails_cleanly(pipectl, client, names):
+    assert pipectl("deploy", "--yes").code == 0
+    s3 = client("s3")
+    s3.put_object(Bucket=names["raw"], Key="incoming/orders.csv",
+                  Body=b"Order ID,Customer Name,Note\n1,Ada,\n2,Grace,rush\n")
+    s3.put_object(Bucket=names["raw"], Key=AWKWARD, Body=b"A B,C\n1,2\n")
+    s3.put_object(Bucket=names["raw"], Key="incoming/users.json",
+                  Body=b'{"User Name": "John", "Email Address": "john@example.com", "Age": null}')
+    s3.put_object(Bucket=names["raw"], Key="incoming/bad.json", Body=b'{"a": [1, 2')
+    s3.put_object(Bucket=names["raw"], Key="elsewhere/ignored.csv", Body=b"a\n1\n")
+
+    run = pipectl("--output", "json", "run", "--until-idle", "--timeout", "90")
+
+    assert run.code == 0, run.err
+    report = run.json()
+    # Four uploads plus the s3:TestEvent that configuring the notification sent: the local
+    # runtime, not the emulator, received every message.
+    assert report["messages"] == 5 and report["failed"] == 0 and report["idle"] is True
+
+    rows = {r["key"]: r for r in pipectl("--output", "json", "results").json()}
+    assert set(rows) == {"incoming/orders.csv", AWKWARD, "incoming/users.json",
+                         "incoming/bad.json"}
+    assert rows["incoming/orders.csv"]["status"] == "PROCESSED"
+    assert (rows["incoming/orders.csv"]["records_in"], rows["incoming/orders.csv"]["records_out"]) \
+        == (2, 2)
+    assert rows[AWKWARD]["status"] == "PROCESSED"
+    assert rows["incoming/bad.json"]["status"] == "FAILED"
+    assert "invalid JSON" in rows["incoming/bad.json"]["error"]
+
+    # Nothing lost: every original is in exactly one of completed/ or failed/.
+    assert keys(s3, names["raw"], "incoming/") == []
+    assert keys(s3, names["raw"], "completed/") == sorted(
+        ["completed/orders.csv", "completed/my report (v2)+final.csv", "completed/users.json"])
+    assert keys(s3, names["raw"], "failed/") == ["failed/bad.json"]
+
+    output = rows["incoming/users.json"]["output"].split("/", 3)[3]
+    record = json.loads(s3.get_object(Bucket=names["processed"], Key=output)["Body"].read())
+    assert {k: v for k, v in record.items() if k != "_metadata"} == {
+        "user_name": "John", "email_address": "john@example.com"}
+    assert record["_metadata"]["source"] == f"s3://{names['raw']}/incoming/users.json"
+    assert record["_metadata"]["environment"] == "dev"
+
+    status = pipectl("--output", "json", "status")
+    assert status.code == 0, status.err
+    data = status.json()
+    assert data["results"]["PROCESSED"] == 3 and data["results"]["FAILED"] == 1
+    assert data["queue"]["visible"] == 0 and data["dlq"]["visible"] == 0
+    assert data["buckets"] == {"raw": names["raw"], "processed": names["processed"],
+                               "archive": names["archive"]}
+
+
+def test_results_key_in_full_and_filters(pipectl, client, names):
+    assert pipectl("deploy", "--yes").code == 0
+    client("s3").put_object(Bucket=names["raw"], Key="incoming/a.txt", Body=b"one two\nthree\n")
+    assert pipectl("run", "--until-idle", "--timeout", "60").code == 0
+
+    row = pipectl("--output", "json", "results", "incoming/a.txt").json()
+    assert row["status"] == "PROCESSED" and row["attempts"] == 1
+    assert pipectl("--output", "json", "results", "--status", "failed").json() == []
+    missing = pipectl("results", "incoming/nope.csv")
+    assert missing.code == 1 and "no result for 'incoming/nope.csv'" in missing.err
+    bad = pipectl("results", "--status", "DONE")
+    assert bad.code == 2 and "--status: 'DONE' is not one of" in bad.err
+
+
+def test_handler_logs_reach_the_functions_log_group(pipectl, client, names):
+    assert pipectl("deploy", "--yes").code == 0
+    client("s3").put_object(Bucket=names["raw"], Key="incoming/x.csv", Body=b"a\n1\n")
+    assert pipectl("run", "--until-idle", "--timeout", "60").code == 0
+    logs = client("logs")
+    group = "/aws/lambda/pipectl-demo-dev-processor"
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    messages = [e["message"] for e in events]
+    assert any('"key": "incoming/x.csv"' in m for m in messages)
+    assert any(m.startswith("REPORT RequestId:") for m in messages)

@@ -1,0 +1,27 @@
+"""Handlers never import pipectl, so the results schema is written twice: keep it in step."""
+
+import ast
+from pathlib import Path
+
+import results as handler_results
+
+from pipectl import naming
+
+HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
+
+
+def test_results_schema_matches_between_pipectl_and_the_handlers():
+    assert handler_results.RESULTS_PARTITION_KEY == naming.RESULTS_PARTITION_KEY
+    assert handler_results.STATUS_INDEX == naming.STATUS_INDEX
+    assert tuple(handler_results.STATUS_INDEX_KEYS) == naming.STATUS_INDEX_KEYS
+    assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
+
+
+def test_handlers_never_import_pipectl():
+    for path in HANDLERS.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom)}
+        assert "pipectl" not in imported, path.name

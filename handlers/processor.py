@@ -160,6 +160,7 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
         return Outcome(results.FAILED, "failed", error=error)
 
     kind = kind_for_key(key)
+    row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
     try:
         if row and row.get("status") == results.PROCESSED and row.get("etag") == source.etag:
             # The output and the row were written, then the move did not finish.
@@ -170,7 +171,7 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
                            row.get("records_in"), row.get("records_out"))
 
         started_at = results.now_iso()
-        results.mark_started(table, key, bucket, kind, PROCESSOR_VERSION, started_at)
+        results.mark_started(table, key, bucket, row_kind, PROCESSOR_VERSION, started_at)
         if kind is None:
             raise PermanentError(f"unsupported file type: {relative!r} "
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt)")
@@ -195,7 +196,7 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
         # original in incoming/, and the next attempt only finishes the move.
         finished_at = results.now_iso()
         results.mark_processed(
-            table, key, bucket=bucket, kind=kind, size=source.size, etag=source.etag,
+            table, key, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
             records_in=counts.records_in, records_out=counts.records_out,
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,

@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 READ_SIZE = 1 << 20            # bytes read from the source at a time
 FLUSH_LINES = 1024             # output handed to `write` in batches of this many lines
@@ -229,7 +230,7 @@ def _csv(source: BinaryIO, out: _LineWriter, counts: Counts) -> None:
             if len(row) > width:
                 raise PermanentError(
                     f"line {reader.line_num}: {len(row)} fields but the header has {width}")
-            record = {n: v for n, v in zip(names, row) if v and not v.isspace()}
+            record = {n: v for n, v in zip(names, row, strict=False) if v and not v.isspace()}
             dropped += width - len(record)  # empty, blank and missing trailing fields
             if record:
                 lines.append(encode(record)[:-1] + suffix)
@@ -261,6 +262,7 @@ def _header_names(header: list[str]) -> list[str]:
 # --- JSON ------------------------------------------------------------------------
 
 _NON_WS = re.compile(r"[^ \t\n\r]")
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class _Utf8Chunks:
@@ -327,7 +329,7 @@ class _JsonScanner:
             if not self.more():
                 return ""
 
-    def value(self, decode=json.JSONDecoder().raw_decode):
+    def value(self, decode=_raw_decode):
         """Decode one JSON value at pos, reading more input until it is complete."""
         while True:
             self.start = self.pos
@@ -397,8 +399,9 @@ def json_records(source: BinaryIO) -> Iterator[dict]:
         return
     if first != "{":
         value = scan.value()
-        raise PermanentError(f"line {scan.line(scan.start)}: the top-level value is {_type_name(value)}; expected an object, "
-                             "an array of objects, or JSON Lines")
+        raise PermanentError(f"line {scan.line(scan.start)}: the top-level value is "
+                             f"{_type_name(value)}; expected an object, an array of objects, "
+                             "or JSON Lines")
     n = 0
     while scan.skip_ws():
         n += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,10 @@ class Aws:
     @classmethod
     def for_target(cls, target: Target, *, endpoint_url: str | None = None,
                    profile: str | None = None, region: str | None = None) -> Aws:
+        # --endpoint-url, then the target's own, then AWS_ENDPOINT_URL (botocore reads it
+        # itself), then the embedded emulator's port for an emulator target.
         endpoint = endpoint_url or target.endpoint_url
-        if target.emulator and endpoint is None:
+        if target.emulator and endpoint is None and not os.environ.get("AWS_ENDPOINT_URL"):
             endpoint = f"http://127.0.0.1:{target.port}"
         return cls(target=target, region=region or target.region, endpoint_url=endpoint,
                    profile=profile or target.profile)
@@ -79,12 +82,17 @@ class Aws:
                "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
         if frozen.token:
             env["AWS_SESSION_TOKEN"] = frozen.token
-        if self.endpoint_url:
-            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.effective_endpoint:
+            env["AWS_ENDPOINT_URL"] = self.effective_endpoint
         return env
 
+    @property
+    def effective_endpoint(self) -> str | None:
+        """The endpoint calls go to; None for AWS's own."""
+        return self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
     def describe(self) -> str:
-        where = self.endpoint_url or f"AWS {self.region}"
+        where = self.effective_endpoint or f"AWS {self.region}"
         return f"target '{self.target.name}' ({where})"
 
 

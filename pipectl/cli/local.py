@@ -16,7 +16,7 @@ from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError
 from pipectl.local.demo import run_demo
 from pipectl.local.emulator import Emulator
-from pipectl.local.runtime import LocalRuntime
+from pipectl.local.runtime import LocalRuntime, RunReport
 from pipectl.local.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
@@ -98,23 +98,37 @@ def demo(ctx: typer.Context) -> None:
         raise typer.Exit(ExitStatus.FAILURE)
 
 
-def serve(runtime: LocalRuntime, *, until_idle: bool = False, timeout: float | None = None):
-    """Run in a thread so the main thread takes Ctrl-C and stops the workers cleanly."""
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault(
-        "report", runtime.run(until_idle=until_idle, timeout=timeout)), daemon=True)
+def serve(runtime: LocalRuntime, *, until_idle: bool = False,
+          timeout: float | None = None) -> RunReport:
+    """Run in a thread so the main thread takes Ctrl-C and stops the workers cleanly.
+
+    The main thread waits on an Event, not Thread.join: a KeyboardInterrupt inside
+    join(timeout) can leave CPython believing the thread has ended, and the next join()
+    would return while workers are still running.
+    """
+    result: dict[str, RunReport] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            result["report"] = runtime.run(until_idle=until_idle, timeout=timeout)
+        finally:
+            done.set()
+
     previous = signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
-    thread.start()
+    threading.Thread(target=target, name="local-runtime", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(timeout=0.5)
+        while not done.wait(0.5):
+            pass
     except KeyboardInterrupt:
         output.info("stopping: waiting for batches in progress")
         runtime.stop()
-        thread.join()
+        done.wait()
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if "report" not in result:
+        raise PipectlError("the local runtime stopped unexpectedly (rerun with --debug)")
     return result["report"]
 
 

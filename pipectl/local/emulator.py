@@ -62,6 +62,9 @@ def free_port() -> int:
 
 def ensure_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the server itself will: connections left in TIME_WAIT by a previous run do
+        # not make the port busy, a live listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError as exc:

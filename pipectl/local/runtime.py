@@ -146,12 +146,11 @@ class LocalRuntime:
         for t in threads:
             t.start()
         try:
-            while any(t.is_alive() for t in threads):
+            # Pollers end only once _stop is set (by stop(), or by --until-idle).
+            while not self._stop.wait(0.2):
                 if deadline is not None and time.monotonic() > deadline:
                     self.report.errors.append(f"not idle after {timeout:g} s")
                     break
-                for t in threads:
-                    t.join(timeout=0.2)
         finally:
             self._stop.set()
             for t in threads:

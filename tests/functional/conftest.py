@@ -14,7 +14,7 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 RAW, PROCESSED, TABLE = "raw-bucket", "processed-bucket", "pipectl-demo-dev-results"
 
 
-class Pipeline:
+class World:
     def __init__(self, s3, dynamodb):
         self.s3 = s3
         self.table = dynamodb.Table(TABLE)
@@ -57,7 +57,8 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(monkeypatch):
+def aws_world(monkeypatch):
+    """moto with the buckets, table and queue the processor expects, and its environment."""
     import boto3
     import processor
 
@@ -85,5 +86,5 @@ def pipeline(monkeypatch):
                               {"AttributeName": "updated_at", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "ALL"}}])
         boto3.client("sqs").create_queue(QueueName="pipectl-demo-test-processing")
-        yield Pipeline(s3, dynamodb)
+        yield World(s3, dynamodb)
         processor.reset_clients()

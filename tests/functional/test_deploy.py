@@ -157,8 +157,8 @@ def test_notification_merge_keeps_rules_pipectl_does_not_own(aws, cfg, names):
     # Drop one of ours so the next deploy must write the configuration.
     txt_rule = names.notification_id(".txt")
     ours = [r for r in current["QueueConfigurations"] if r["Id"] != txt_rule]
-    s3.put_bucket_notification_configuration(Bucket=raw,
-                                             NotificationConfiguration={"QueueConfigurations": ours})
+    s3.put_bucket_notification_configuration(
+        Bucket=raw, NotificationConfiguration={"QueueConfigurations": ours})
 
     plan = deploy(aws, cfg)
 

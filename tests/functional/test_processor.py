@@ -15,8 +15,8 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 RAW, PROCESSED = "raw-bucket", "processed-bucket"
 
 
-def _day(pipeline, key: str) -> str:
-    return pipeline.s3.head_object(Bucket=RAW, Key=key)["LastModified"].strftime("%Y/%m/%d")
+def _day(aws_world, key: str) -> str:
+    return aws_world.s3.head_object(Bucket=RAW, Key=key)["LastModified"].strftime("%Y/%m/%d")
 
 
 def _metadata(row: dict, key: str) -> dict:
@@ -24,7 +24,7 @@ def _metadata(row: dict, key: str) -> dict:
             "processor_version": "1.0.0", "source": f"s3://{RAW}/{key}"}
 
 
-def _fail_calls(pipeline_s3_client, operation: str, key_part: str, code: str = "SlowDown"):
+def _fail_calls(s3_client, operation: str, key_part: str, code: str = "SlowDown"):
     """Make the processor's S3 client fail `operation` for keys containing `key_part`."""
 
     def fail(params, **_):
@@ -32,29 +32,29 @@ def _fail_calls(pipeline_s3_client, operation: str, key_part: str, code: str = "
             raise ClientError({"Error": {"Code": code, "Message": "Please reduce your rate"}},
                               operation)
 
-    pipeline_s3_client.meta.events.register(f"before-parameter-build.s3.{operation}", fail)
-    return lambda: pipeline_s3_client.meta.events.unregister(
+    s3_client.meta.events.register(f"before-parameter-build.s3.{operation}", fail)
+    return lambda: s3_client.meta.events.unregister(
         f"before-parameter-build.s3.{operation}", fail)
 
 
-def test_csv_file_becomes_json_lines_row_processed_and_original_completed(pipeline):
+def test_csv_file_becomes_json_lines_row_processed_and_original_completed(aws_world):
     # given a CSV with spaced headers and empty values in a sub-folder of incoming/
     key = "incoming/sub/orders 2024.csv"
-    etag = pipeline.upload(key, "\ufeffUser Name,Email Address,Age\r\nAnn,ann@x.io,31\r\n"
+    etag = aws_world.upload(key, "\ufeffUser Name,Email Address,Age\r\nAnn,ann@x.io,31\r\n"
                                 "Bob,,  \r\n,,\r\n")
-    day = _day(pipeline, key)
+    day = _day(aws_world, key)
 
     # when the notification arrives
-    result = processor.lambda_handler(pipeline.event(pipeline.message(key)), None)
+    result = processor.lambda_handler(aws_world.event(aws_world.message(key)), None)
 
     # then the output holds one compact line per non-empty record
     assert result == {"batchItemFailures": []}
-    row = pipeline.row(key)
+    row = aws_world.row(key)
     output_key = f"processed/{day}/sub/orders 2024.jsonl"
     meta = _metadata(row, key)
     expected = [{"user_name": "Ann", "email_address": "ann@x.io", "age": "31", "_metadata": meta},
                 {"user_name": "Bob", "_metadata": meta}]
-    assert pipeline.read(PROCESSED, output_key) == "".join(
+    assert aws_world.read(PROCESSED, output_key) == "".join(
         json.dumps(r, separators=(",", ":")) + "\n" for r in expected)
     # and the row says so
     assert row["status"] == "PROCESSED"
@@ -65,26 +65,26 @@ def test_csv_file_becomes_json_lines_row_processed_and_original_completed(pipeli
     assert row["processor_version"] == "1.0.0" and "error" not in row
     assert row["updated_at"] == row["finished_at"] >= row["started_at"]
     # and the original moved from incoming/ to completed/
-    assert pipeline.keys(RAW) == ["completed/sub/orders 2024.csv"]
+    assert aws_world.keys(RAW) == ["completed/sub/orders 2024.csv"]
 
 
-def test_json_array_is_normalized_recursively(pipeline):
+def test_json_array_is_normalized_recursively(aws_world):
     # given a JSON array with camelCase, nested objects and nulls
     key = "incoming/users.json"
-    pipeline.upload(key, json.dumps([
+    aws_world.upload(key, json.dumps([
         {"firstName": "Ann", "HTTPStatus Code": 200, "address": {"Zip-Code": "123", "x": None}},
         {"firstName": None, "tags": [], "note": "   "},
         {"firstName": "Cy", "tags": ["a"]},
     ]))
-    day = _day(pipeline, key)
+    day = _day(aws_world, key)
 
     # when
-    result = processor.lambda_handler(pipeline.event(pipeline.message(key)), None)
+    result = processor.lambda_handler(aws_world.event(aws_world.message(key)), None)
 
     # then the emptied record is dropped and the others are snake_cased
     assert result["batchItemFailures"] == []
-    row = pipeline.row(key)
-    lines = pipeline.read(PROCESSED, f"processed/{day}/users.jsonl").splitlines()
+    row = aws_world.row(key)
+    lines = aws_world.read(PROCESSED, f"processed/{day}/users.jsonl").splitlines()
     meta = _metadata(row, key)
     assert [json.loads(line) for line in lines] == [
         {"first_name": "Ann", "http_status_code": 200, "address": {"zip_code": "123"},
@@ -93,29 +93,55 @@ def test_json_array_is_normalized_recursively(pipeline):
     ]
     assert (row["status"], row["records_in"], row["records_out"], row["dropped_values"]) == \
         ("PROCESSED", 3, 2, 4)
-    assert pipeline.keys(RAW) == ["completed/users.json"]
+    assert aws_world.keys(RAW) == ["completed/users.json"]
 
 
-def test_malformed_file_fails_permanently_with_reason_and_moves_to_failed(pipeline):
-    # given a JSON file with a syntax error on line 3
-    key = "incoming/bad.json"
-    pipeline.upload(key, '[{"a": 1},\n {"b": 2},\n {"c": }]')
-    message = pipeline.message(key)
+@pytest.mark.parametrize("name, body, kind, expected", [
+    ("events.jsonl", '{"Event Type": "click"}\n\n{"Event Type": null}\n', "json",
+     [{"event_type": "click"}]),
+    ("notes.txt", "hello world\nbye\n", "text",
+     [{"lines": 2, "words": 3, "characters": 16, "bytes": 16, "blank_lines": 0,
+       "longest_line": 11}]),
+])
+def test_json_lines_and_text_files(aws_world, name, body, kind, expected):
+    # given
+    key = f"incoming/{name}"
+    aws_world.upload(key, body)
+    day = _day(aws_world, key)
 
     # when
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(aws_world.message(key)), None)
+
+    # then
+    assert result == {"batchItemFailures": []}
+    row = aws_world.row(key)
+    stem = name.rsplit(".", 1)[0]
+    lines = aws_world.read(PROCESSED, f"processed/{day}/{stem}.jsonl").splitlines()
+    assert [json.loads(line) for line in lines] == [dict(r, _metadata=_metadata(row, key))
+                                                    for r in expected]
+    assert (row["status"], row["kind"]) == ("PROCESSED", kind)
+
+
+def test_malformed_file_fails_permanently_with_reason_and_moves_to_failed(aws_world):
+    # given a JSON file with a syntax error on line 3
+    key = "incoming/bad.json"
+    aws_world.upload(key, '[{"a": 1},\n {"b": 2},\n {"c": }]')
+    message = aws_world.message(key)
+
+    # when
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then the message is done with (not retried), the row says why, the original is in failed/
     assert result == {"batchItemFailures": []}
-    row = pipeline.row(key)
+    row = aws_world.row(key)
     assert row["status"] == "FAILED"
     assert row["error"] == "line 3: invalid JSON: Expecting value"
     assert row["location"] == "failed/bad.json" and row["attempts"] == 1
-    assert pipeline.keys(RAW) == ["failed/bad.json"]
-    assert pipeline.keys(PROCESSED) == []
+    assert aws_world.keys(RAW) == ["failed/bad.json"]
+    assert aws_world.keys(PROCESSED) == []
 
 
-def test_s3_test_event_is_skipped(pipeline):
+def test_s3_test_event_is_skipped(aws_world):
     # given the message S3 sends when notifications are configured
     event = json.loads((EVENTS / "sqs_s3_test_event.json").read_text())
 
@@ -124,176 +150,176 @@ def test_s3_test_event_is_skipped(pipeline):
 
     # then it succeeds and touches nothing
     assert result == {"batchItemFailures": []}
-    assert pipeline.table.scan()["Items"] == []
+    assert aws_world.table.scan()["Items"] == []
 
 
-def test_key_outside_incoming_is_skipped(pipeline):
+def test_key_outside_incoming_is_skipped(aws_world):
     # given an object under another prefix
-    pipeline.upload("other/x.csv", "a\n1\n")
+    aws_world.upload("other/x.csv", "a\n1\n")
 
     # when
-    result = processor.lambda_handler(pipeline.event(pipeline.message("other/x.csv")), None)
+    result = processor.lambda_handler(aws_world.event(aws_world.message("other/x.csv")), None)
 
     # then nothing is processed or moved
     assert result == {"batchItemFailures": []}
-    assert pipeline.keys(RAW) == ["other/x.csv"] and pipeline.table.scan()["Items"] == []
+    assert aws_world.keys(RAW) == ["other/x.csv"] and aws_world.table.scan()["Items"] == []
 
 
 @pytest.mark.parametrize("encode_slash", [False, True], ids=["aws", "moto-encodes-slash"])
-def test_url_encoded_awkward_key_is_decoded_once(pipeline, encode_slash):
+def test_url_encoded_awkward_key_is_decoded_once(aws_world, encode_slash):
     # given a key with a space, a plus and parentheses, encoded the way S3 (or moto) does
     key = "incoming/my file+(1).csv"
-    pipeline.upload(key, "Name\nann\n")
-    message = pipeline.message(key, encode_slash=encode_slash)
+    aws_world.upload(key, "Name\nann\n")
+    message = aws_world.message(key, encode_slash=encode_slash)
     assert "my+file%2B%281%29.csv" in message["body"]
 
     # when
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then the row, output and move all use the real key
     assert result == {"batchItemFailures": []}
-    day = _day(pipeline, "completed/my file+(1).csv")
-    assert pipeline.row(key)["status"] == "PROCESSED"
-    assert pipeline.keys(PROCESSED) == [f"processed/{day}/my file+(1).jsonl"]
-    assert pipeline.keys(RAW) == ["completed/my file+(1).csv"]
+    day = _day(aws_world, "completed/my file+(1).csv")
+    assert aws_world.row(key)["status"] == "PROCESSED"
+    assert aws_world.keys(PROCESSED) == [f"processed/{day}/my file+(1).jsonl"]
+    assert aws_world.keys(RAW) == ["completed/my file+(1).csv"]
 
 
-def test_missing_processed_bucket_is_transient_and_neighbour_still_succeeds(pipeline):
+def test_missing_processed_bucket_is_transient_and_neighbour_still_succeeds(aws_world):
     # given a good file whose output cannot be written, next to a malformed file
-    pipeline.s3.delete_bucket(Bucket=PROCESSED)
-    pipeline.upload("incoming/good.csv", "a\n1\n")
-    pipeline.upload("incoming/bad.csv", "a\n1,2\n")
-    good, bad = pipeline.message("incoming/good.csv"), pipeline.message("incoming/bad.csv")
+    aws_world.s3.delete_bucket(Bucket=PROCESSED)
+    aws_world.upload("incoming/good.csv", "a\n1\n")
+    aws_world.upload("incoming/bad.csv", "a\n1,2\n")
+    good, bad = aws_world.message("incoming/good.csv"), aws_world.message("incoming/bad.csv")
 
     # when both arrive in one batch
-    result = processor.lambda_handler(pipeline.event(good, bad), None)
+    result = processor.lambda_handler(aws_world.event(good, bad), None)
 
     # then only the good file's message is retried; it stays in incoming/ with the error noted
     assert result == {"batchItemFailures": [{"itemIdentifier": good["messageId"]}]}
-    row = pipeline.row("incoming/good.csv")
+    row = aws_world.row("incoming/good.csv")
     assert row["status"] == "PROCESSING" and row["attempts"] == 1
     assert "NoSuchBucket" in row["last_error"]
     # and the neighbour finished: FAILED with its reason, moved to failed/
-    bad_row = pipeline.row("incoming/bad.csv")
+    bad_row = aws_world.row("incoming/bad.csv")
     assert bad_row["status"] == "FAILED"
     assert bad_row["error"] == "line 2: 2 fields but the header has 1"
-    assert pipeline.keys(RAW) == ["failed/bad.csv", "incoming/good.csv"]
+    assert aws_world.keys(RAW) == ["failed/bad.csv", "incoming/good.csv"]
 
 
-def test_throttled_write_is_retried_and_the_retry_succeeds(pipeline):
+def test_throttled_write_is_retried_and_the_retry_succeeds(aws_world):
     # given two good files, one of whose output writes is throttled
-    pipeline.upload("incoming/flaky.csv", "a\n1\n")
-    pipeline.upload("incoming/fine.csv", "a\n2\n")
-    flaky, fine = pipeline.message("incoming/flaky.csv"), pipeline.message("incoming/fine.csv")
+    aws_world.upload("incoming/flaky.csv", "a\n1\n")
+    aws_world.upload("incoming/fine.csv", "a\n2\n")
+    flaky, fine = aws_world.message("incoming/flaky.csv"), aws_world.message("incoming/fine.csv")
     restore = _fail_calls(processor.s3_client(), "PutObject", "flaky")
 
     # when both arrive in one batch
-    result = processor.lambda_handler(pipeline.event(flaky, fine), None)
+    result = processor.lambda_handler(aws_world.event(flaky, fine), None)
 
     # then only the throttled one is reported; its neighbour is fully processed
     assert result == {"batchItemFailures": [{"itemIdentifier": flaky["messageId"]}]}
-    assert pipeline.row("incoming/fine.csv")["status"] == "PROCESSED"
-    assert "SlowDown" in pipeline.row("incoming/flaky.csv")["last_error"]
+    assert aws_world.row("incoming/fine.csv")["status"] == "PROCESSED"
+    assert "SlowDown" in aws_world.row("incoming/flaky.csv")["last_error"]
 
     # when SQS redelivers after the throttling ends
     restore()
-    result = processor.lambda_handler(pipeline.event(flaky), None)
+    result = processor.lambda_handler(aws_world.event(flaky), None)
 
     # then it is processed, and the row counts both attempts
     assert result == {"batchItemFailures": []}
-    row = pipeline.row("incoming/flaky.csv")
+    row = aws_world.row("incoming/flaky.csv")
     assert (row["status"], row["attempts"], row["records_out"]) == ("PROCESSED", 2, 1)
-    assert pipeline.keys(RAW) == ["completed/fine.csv", "completed/flaky.csv"]
+    assert aws_world.keys(RAW) == ["completed/fine.csv", "completed/flaky.csv"]
 
 
-def test_duplicate_delivery_after_success_is_a_no_op(pipeline):
+def test_duplicate_delivery_after_success_is_a_no_op(aws_world):
     # given a file already processed
     key = "incoming/once.csv"
-    pipeline.upload(key, "a\n1\n")
-    message = pipeline.message(key)
-    assert processor.lambda_handler(pipeline.event(message), None) == {"batchItemFailures": []}
-    before = pipeline.row(key)
+    aws_world.upload(key, "a\n1\n")
+    message = aws_world.message(key)
+    assert processor.lambda_handler(aws_world.event(message), None) == {"batchItemFailures": []}
+    before = aws_world.row(key)
 
     # when the same notification is delivered again
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then it succeeds without a second output version or any change to the row
     assert result == {"batchItemFailures": []}
-    assert len(pipeline.versions(PROCESSED, "processed/")) == 1
-    assert pipeline.row(key) == before
-    assert pipeline.keys(RAW) == ["completed/once.csv"]
+    assert len(aws_world.versions(PROCESSED, "processed/")) == 1
+    assert aws_world.row(key) == before
+    assert aws_world.keys(RAW) == ["completed/once.csv"]
 
 
-def test_duplicate_delivery_after_failure_keeps_the_reason(pipeline):
+def test_duplicate_delivery_after_failure_keeps_the_reason(aws_world):
     # given a malformed file already failed and moved to failed/
     key = "incoming/twice.csv"
-    pipeline.upload(key, "a\n1,2\n")
-    message = pipeline.message(key)
-    processor.lambda_handler(pipeline.event(message), None)
-    before = pipeline.row(key)
+    aws_world.upload(key, "a\n1,2\n")
+    message = aws_world.message(key)
+    processor.lambda_handler(aws_world.event(message), None)
+    before = aws_world.row(key)
 
     # when the notification is delivered again
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then nothing changes: the reason is not replaced by "object vanished"
     assert result == {"batchItemFailures": []}
-    assert pipeline.row(key) == before and before["status"] == "FAILED"
-    assert pipeline.keys(RAW) == ["failed/twice.csv"]
+    assert aws_world.row(key) == before and before["status"] == "FAILED"
+    assert aws_world.keys(RAW) == ["failed/twice.csv"]
 
 
-def test_crash_before_the_move_is_finished_without_a_second_output(pipeline):
+def test_crash_before_the_move_is_finished_without_a_second_output(aws_world):
     # given a run whose output and row were written but whose original could not be deleted
     key = "incoming/half.csv"
-    pipeline.upload(key, "a\n1\n")
-    message = pipeline.message(key)
+    aws_world.upload(key, "a\n1\n")
+    message = aws_world.message(key)
     restore = _fail_calls(processor.s3_client(), "DeleteObject", "half", code="InternalError")
-    first = processor.lambda_handler(pipeline.event(message), None)
+    first = processor.lambda_handler(aws_world.event(message), None)
     restore()
     assert first == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
-    assert pipeline.row(key)["status"] == "PROCESSED"
-    assert "incoming/half.csv" in pipeline.keys(RAW)
+    assert aws_world.row(key)["status"] == "PROCESSED"
+    assert "incoming/half.csv" in aws_world.keys(RAW)
 
     # when the message is redelivered
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then the move is finished and the output is not written again
     assert result == {"batchItemFailures": []}
-    assert pipeline.keys(RAW) == ["completed/half.csv"]
-    assert len(pipeline.versions(PROCESSED, "processed/")) == 1
-    assert pipeline.row(key)["status"] == "PROCESSED"
+    assert aws_world.keys(RAW) == ["completed/half.csv"]
+    assert len(aws_world.versions(PROCESSED, "processed/")) == 1
+    assert aws_world.row(key)["status"] == "PROCESSED"
 
 
-def test_object_that_vanished_before_processing_fails_permanently(pipeline):
+def test_object_that_vanished_before_processing_fails_permanently(aws_world):
     # given a notification for an object that is no longer there (and was never processed)
-    message = pipeline.message("incoming/ghost.csv")
+    message = aws_world.message("incoming/ghost.csv")
 
     # when
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then the row explains it and the message is not retried
     assert result == {"batchItemFailures": []}
-    row = pipeline.row("incoming/ghost.csv")
+    row = aws_world.row("incoming/ghost.csv")
     assert row["status"] == "FAILED" and row["attempts"] == 1
     assert row["error"] == "object vanished from incoming/ before it was processed"
 
 
-def test_unrecognized_message_goes_to_the_dead_letter_queue(pipeline):
+def test_unrecognized_message_goes_to_the_dead_letter_queue(aws_world):
     # given a message that is not an S3 notification
-    message = dict(pipeline.message("incoming/x.csv"), body="not json")
+    message = dict(aws_world.message("incoming/x.csv"), body="not json")
 
     # when
-    result = processor.lambda_handler(pipeline.event(message), None)
+    result = processor.lambda_handler(aws_world.event(message), None)
 
     # then it is reported failed, so SQS eventually dead-letters it instead of dropping it
     assert result == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
 
 
-def test_one_json_log_line_per_object(pipeline, capsys):
+def test_one_json_log_line_per_object(aws_world, capsys):
     # given
-    pipeline.upload("incoming/log.csv", "a\n1\n2\n")
+    aws_world.upload("incoming/log.csv", "a\n1\n2\n")
 
     # when
-    processor.lambda_handler(pipeline.event(pipeline.message("incoming/log.csv")), None)
+    processor.lambda_handler(aws_world.event(aws_world.message("incoming/log.csv")), None)
 
     # then stdout has one structured line with the counts
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -305,11 +331,11 @@ def test_one_json_log_line_per_object(pipeline, capsys):
     assert isinstance(lines[0]["duration_ms"], int)
 
 
-def test_object_writer_streams_multipart_and_verifies(pipeline, monkeypatch):
+def test_object_writer_streams_multipart_and_verifies(aws_world, monkeypatch):
     # given tiny parts (moto's 5 MiB part minimum lowered to match)
     monkeypatch.setattr(storage, "PART_SIZE", 1024)
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 256)
-    writer = storage.ObjectWriter(pipeline.s3, PROCESSED, "processed/big.jsonl")
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/big.jsonl")
     chunks = [(b"%05d\n" % i) * 50 for i in range(40)]
 
     # when
@@ -318,21 +344,21 @@ def test_object_writer_streams_multipart_and_verifies(pipeline, monkeypatch):
     writer.close()
 
     # then the object is the concatenation, uploaded in parts
-    head = pipeline.s3.head_object(Bucket=PROCESSED, Key="processed/big.jsonl")
+    head = aws_world.s3.head_object(Bucket=PROCESSED, Key="processed/big.jsonl")
     assert head["ETag"].endswith('-12"')
-    assert pipeline.read(PROCESSED, "processed/big.jsonl") == b"".join(chunks).decode()
+    assert aws_world.read(PROCESSED, "processed/big.jsonl") == b"".join(chunks).decode()
 
 
-def test_object_writer_abort_leaves_no_upload_behind(pipeline, monkeypatch):
+def test_object_writer_abort_leaves_no_upload_behind(aws_world, monkeypatch):
     # given a multipart upload in progress
     monkeypatch.setattr(storage, "PART_SIZE", 1024)
-    writer = storage.ObjectWriter(pipeline.s3, PROCESSED, "processed/partial.jsonl")
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/partial.jsonl")
     writer.write(b"x" * 3000)
-    assert pipeline.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
+    assert aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
 
     # when
     writer.abort()
 
     # then
-    assert not pipeline.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
-    assert pipeline.keys(PROCESSED) == []
+    assert not aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
+    assert aws_world.keys(PROCESSED) == []

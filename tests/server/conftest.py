@@ -36,11 +36,13 @@ def pipectl_env() -> dict[str, str]:
 def pipectl(pipeline_dir, moto_server):
     """Run `pipectl --endpoint-url <moto> ARGS...` in a pipeline directory."""
 
-    def run(*args: str, timeout: float = 120, endpoint: bool = True) -> Result:
+    def run(*args: str, timeout: float = 120, endpoint: bool = True,
+            env: dict[str, str] | None = None, cwd=None) -> Result:
         command = [sys.executable, "-m", "pipectl"]
         if endpoint:
             command += ["--endpoint-url", moto_server]
-        done = subprocess.run(command + list(args), cwd=pipeline_dir, env=pipectl_env(),
+        done = subprocess.run(command + list(args), cwd=cwd or pipeline_dir,
+                              env={**pipectl_env(), **(env or {})},
                               capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         return Result(done.returncode, done.stdout, done.stderr)
@@ -62,3 +64,9 @@ def names():
     return {"raw": f"{prefix}-raw-{ACCOUNT}", "processed": f"{prefix}-processed-{ACCOUNT}",
             "archive": f"{prefix}-archive-{ACCOUNT}", "queue": f"{prefix}-processing",
             "dlq": f"{prefix}-processing-dlq", "table": f"{prefix}-results"}
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """The environment a pipectl subprocess gets: fake keys, nothing from the developer's shell."""
+    return pipectl_env()

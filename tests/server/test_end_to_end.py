@@ -111,3 +111,10 @@ def test_handler_logs_reach_the_functions_log_group(pipectl, client, names):
     messages = [e["message"] for e in events]
     assert any('"key": "incoming/x.csv"' in m for m in messages)
     assert any(m.startswith("REPORT RequestId:") for m in messages)
+
+
+def test_aws_endpoint_url_from_the_environment_is_honoured(pipectl, moto_server):
+    done = pipectl("-o", "json", "deploy", "--yes", endpoint=False,
+                   env={"AWS_ENDPOINT_URL": moto_server})
+    assert done.code == 0, done.err
+    assert done.json()["summary"]["create"] == 7

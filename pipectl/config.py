@@ -143,7 +143,8 @@ def parse(text: str, path: Path = Path(CONFIG_FILE)) -> PipelineConfig:
         raise ConfigError([f"{path}:1: the top level must be a mapping of settings"])
     config = _build(reader, data)
     if reader.problems:
-        raise ConfigError(reader.problems)
+        raise ConfigError([message for _, message in sorted(reader.problems,
+                                                            key=lambda p: p[0])])
     return config
 
 
@@ -172,11 +173,11 @@ class _Reader:
     def __init__(self, path: Path, lines: dict[str, int]):
         self.path = path
         self.lines = lines
-        self.problems: list[str] = []
+        self.problems: list[tuple[int, str]] = []  # (line, message), reported in line order
 
     def problem(self, key: str, message: str) -> None:
         line = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0]) or 1
-        self.problems.append(f"{self.path}:{line}: {key}: {message}")
+        self.problems.append((line, f"{self.path}:{line}: {key}: {message}"))
 
     def section(self, data: dict, key: str, known: set[str]) -> dict:
         value = data.get(key.rsplit(".", 1)[-1])

@@ -8,44 +8,19 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipectl.cli.app import run
 
 ACCOUNT = "123456789012"  # moto's
 RAW = f"demo-dev-raw-{ACCOUNT}"
 PROCESSED = f"demo-dev-processed-{ACCOUNT}"
 ARCHIVE = f"demo-dev-archive-{ACCOUNT}"
-# mock_aws intercepts boto3 without an endpoint, so the target is plain AWS.
-CONFIG = """\
-pipeline: demo
-environment: dev
-default_target: aws
-targets:
-  aws:
-    region: us-east-1
-"""
 
 
 @pytest.fixture
-def s3(pipeline_dir):
-    (pipeline_dir / "pipeline.yaml").write_text(CONFIG)
+def s3(aws_pipeline):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=RAW)
         yield client
-
-
-@pytest.fixture
-def pipectl(pipeline_dir, capsys, monkeypatch):
-    """Run pipectl with this pipeline; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(pipeline_dir)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = run(["--config", str(pipeline_dir / "pipeline.yaml"), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
 
 
 def keys(client, bucket=RAW) -> dict[str, int]:

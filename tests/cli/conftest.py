@@ -1,0 +1,38 @@
+"""CLI tier: pipectl.cli.app.run in-process, asserting exit codes, exact messages and JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipectl.cli.app import run
+
+# mock_aws intercepts boto3 without an endpoint, so CLI tests use a plain AWS target.
+AWS_CONFIG = """\
+pipeline: demo
+environment: dev
+default_target: aws
+targets:
+  aws:
+    region: us-east-1
+"""
+
+
+@pytest.fixture
+def pipectl(pipeline_dir, capsys, monkeypatch):
+    """Run pipectl with this pipeline; returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(pipeline_dir)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = run(["--config", str(pipeline_dir / "pipeline.yaml"), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+@pytest.fixture
+def aws_pipeline(pipeline_dir):
+    """The pipeline directory with a plain AWS target (for mock_aws) as its default."""
+    (pipeline_dir / "pipeline.yaml").write_text(AWS_CONFIG)
+    return pipeline_dir

@@ -2,6 +2,10 @@
 
 UpdateItem (never PutItem) keeps what earlier attempts wrote, `attempts` above all.
 The schema is shared with pipectl/naming.py (handlers never import pipectl).
+
+Every change of a row's status goes through `_transition`, which moves the row and
+the `__counters__` item in one transaction, so `pipectl status` reads exact counts
+with a single GetItem however many rows exist.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ STATUS_INDEX = "by-status"
 STATUS_INDEX_KEYS = ("status", "updated_at")
 RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
 
-PROCESSING, PROCESSED, FAILED = "PROCESSING", "PROCESSED", "FAILED"
+PROCESSING, PROCESSED, FAILED, ARCHIVED = RESULT_STATUSES
+COUNTERS_KEY = "__counters__"
 MAX_ERROR_CHARS = 1000
+# A transition whose expected old status changed under it (a concurrent attempt) is
+# re-read and retried; more than this many collisions in a row is a transient error.
+TRANSITION_ATTEMPTS = 5
 
 
 def now_iso() -> str:
@@ -30,30 +38,80 @@ def get(table, key: str) -> dict | None:
     return {k: int(v) if isinstance(v, Decimal) else v for k, v in item.items()}
 
 
-def _update(table, key: str, values: dict, add: dict | None = None,
-            remove: tuple[str, ...] = ()) -> dict:
-    values = dict(values, updated_at=values.get("updated_at") or now_iso())
-    names, attrs, sets = {}, {}, []
+def _expression(values: dict, add: dict | None, remove: tuple[str, ...]) -> dict:
+    names, attrs, parts = {}, {}, []
+    sets = []
     for i, (name, value) in enumerate(values.items()):
-        names[f"#s{i}"] = name
-        attrs[f":s{i}"] = value
+        names[f"#s{i}"], attrs[f":s{i}"] = name, value
         sets.append(f"#s{i} = :s{i}")
-    expression = "SET " + ", ".join(sets)
+    if sets:
+        parts.append("SET " + ", ".join(sets))
     if add:
         adds = []
         for i, (name, value) in enumerate(add.items()):
-            names[f"#a{i}"] = name
-            attrs[f":a{i}"] = value
+            names[f"#a{i}"], attrs[f":a{i}"] = name, value
             adds.append(f"#a{i} :a{i}")
-        expression += " ADD " + ", ".join(adds)
+        parts.append("ADD " + ", ".join(adds))
     if remove:
         for i, name in enumerate(remove):
             names[f"#r{i}"] = name
-        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
-    r = table.update_item(Key={RESULTS_PARTITION_KEY: key}, UpdateExpression=expression,
-                          ExpressionAttributeNames=names, ExpressionAttributeValues=attrs,
-                          ReturnValues="ALL_NEW")
+        parts.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
+    return {"UpdateExpression": " ".join(parts), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": attrs}
+
+
+def _update(table, key: str, values: dict, add: dict | None = None,
+            remove: tuple[str, ...] = ()) -> dict:
+    """Change a row without changing its status (status changes go through _transition)."""
+    values = dict(values, updated_at=values.get("updated_at") or now_iso())
+    r = table.update_item(Key={RESULTS_PARTITION_KEY: key}, ReturnValues="ALL_NEW",
+                          **_expression(values, add, remove))
     return r.get("Attributes", {})
+
+
+def _transition(table, key: str, values: dict, add: dict | None = None,
+                remove: tuple[str, ...] = ()) -> None:
+    """Set the row's status (values["status"]) and move one count between counters, atomically.
+
+    The row update is conditional on the status read just before, so two attempts
+    racing on one object never count twice.
+    """
+    new = values["status"]
+    values = dict(values, updated_at=values.get("updated_at") or now_iso())
+    client = table.meta.client
+    for _ in range(TRANSITION_ATTEMPTS):
+        row = get(table, key)
+        old = row.get("status") if row else None
+        row_update = {"TableName": table.name, "Key": {RESULTS_PARTITION_KEY: key},
+                      **_expression(values, add, remove)}
+        if old is None:
+            row_update["ConditionExpression"] = "attribute_not_exists(#st)"
+        else:
+            row_update["ConditionExpression"] = "#st = :old_status"
+            row_update["ExpressionAttributeValues"][":old_status"] = old
+        row_update["ExpressionAttributeNames"]["#st"] = "status"
+        counts = {new: 1}
+        if old is not None:
+            counts[old] = counts.get(old, 0) - 1
+        items = [{"Update": row_update}]
+        if any(counts.values()):
+            items.append({"Update": {"TableName": table.name,
+                                     "Key": {RESULTS_PARTITION_KEY: COUNTERS_KEY},
+                                     **_expression({}, {k: v for k, v in counts.items() if v},
+                                                   ())}})
+        try:
+            client.transact_write_items(TransactItems=items)
+            return
+        except client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise
+    raise RuntimeError(f"results row {key!r} kept changing under this attempt; retrying later")
+
+
+def counters(table) -> dict[str, int]:
+    found = get(table, COUNTERS_KEY) or {}
+    return {status: int(found.get(status, 0)) for status in RESULT_STATUSES}
 
 
 def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
@@ -63,16 +121,16 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     if kind:
         values["kind"] = kind
     # A retry of a file that failed before must not keep the old reason.
-    _update(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
+    _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
 def mark_processed(table, key: str, **fields) -> None:
-    _update(table, key, dict(fields, status=PROCESSED), remove=("error",))
+    _transition(table, key, dict(fields, status=PROCESSED), remove=("error",))
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:
-    _update(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
-            add={"attempts": 1} if count_attempt else None)
+    _transition(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
+                add={"attempts": 1} if count_attempt else None)
 
 
 def mark_moved(table, key: str, location: str) -> None:

@@ -15,6 +15,7 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert handler_results.STATUS_INDEX == naming.STATUS_INDEX
     assert tuple(handler_results.STATUS_INDEX_KEYS) == naming.STATUS_INDEX_KEYS
     assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
+    assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
 
 
 def test_handlers_never_import_pipectl():

@@ -139,3 +139,10 @@ def mark_moved(table, key: str, location: str) -> None:
 
 def record_transient_error(table, key: str, error: str) -> None:
     _update(table, key, {"last_error": error[:MAX_ERROR_CHARS]})
+
+
+def mark_archived(table, key: str, location: str, **fields) -> None:
+    """The file's output now lives at location (the verified archive copy)."""
+    archived_at = now_iso()
+    _transition(table, key, dict(fields, status=ARCHIVED, output=location,
+                                 archived_at=archived_at, updated_at=archived_at))

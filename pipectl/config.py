@@ -51,6 +51,7 @@ class Processor:
     timeout: int = 60
     memory: int = 512
     max_receive_count: int = 3
+    max_concurrency: int = 5
     runtime: str = "python3.12"
     architecture: str = "x86_64"
 
@@ -68,6 +69,21 @@ class Archiver:
     schedule: str = "cron(0 2 * * ? *)"
     glacier_after_days: int = 90
     expire_after_days: int = 365
+    timeout: int = 300
+    memory: int = 256
+
+
+@dataclass(frozen=True)
+class Observability:
+    log_retention_days: int = 30
+    alarm_email: str | None = None  # SNS topic + email subscription for the alarms
+    oldest_message_alarm_seconds: int = 900
+    tracing: bool = False  # X-Ray active tracing on the functions
+
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,7 @@ class PipelineConfig:
     prefixes: Prefixes = Prefixes()
     processor: Processor = Processor()
     archiver: Archiver = Archiver()
+    observability: Observability = Observability()
     results_table: str | None = None
     path: Path = field(default=Path(CONFIG_FILE), compare=False)
 
@@ -230,7 +247,7 @@ def _prefix(v: str) -> str | None:
 def _build(r: _Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
-        "prefixes", "processor", "archiver", "results",
+        "prefixes", "processor", "archiver", "results", "observability",
     }
     for unknown in sorted(set(map(str, data)) - top):
         r.problem(unknown, f"unknown setting (known: {', '.join(sorted(top))})")
@@ -263,6 +280,7 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
 
     processor = _processor(r, data)
     archiver = _archiver(r, data)
+    observability = _observability(r, data)
     t = r.section(data, "results", {"table"})
     table = r.get(t, "results.table", str, None, lambda v: None if re.match(
         r"^[A-Za-z0-9_.-]{3,255}$", v) else "must be a valid DynamoDB table name")
@@ -270,7 +288,8 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     return PipelineConfig(
         name=name or "pipeline", environment=environment, region=region, targets=targets,
         default_target=default_target, buckets=buckets, prefixes=prefixes,
-        processor=processor, archiver=archiver, results_table=table, path=r.path,
+        processor=processor, archiver=archiver, observability=observability,
+        results_table=table, path=r.path,
     )
 
 
@@ -317,6 +336,9 @@ def _processor(r: _Reader, data: dict) -> Processor:
         memory=r.get(p, "processor.memory", int, d.memory, _between(128, 10240)),
         max_receive_count=r.get(p, "processor.max_receive_count", int, d.max_receive_count,
                                 _between(1, 1000)),
+        # Lambda's MaximumConcurrency for SQS event sources is 2..1000.
+        max_concurrency=r.get(p, "processor.max_concurrency", int, d.max_concurrency,
+                              _between(2, 1000)),
         runtime=r.get(p, "processor.runtime", str, d.runtime, lambda v: None if re.match(
             r"^python3\.\d+$", v) else "must be a Lambda Python runtime such as 'python3.12'"),
         architecture=r.get(p, "processor.architecture", str, d.architecture, lambda v: None if
@@ -344,7 +366,25 @@ def _archiver(r: _Reader, data: dict) -> Archiver:
                                  _between(1, 36500)),
         expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,
                                 _between(1, 36500)),
+        timeout=r.get(a, "archiver.timeout", int, d.timeout, _between(1, 900)),
+        memory=r.get(a, "archiver.memory", int, d.memory, _between(128, 10240)),
     )
     if archiver.expire_after_days <= archiver.glacier_after_days:
         r.problem("archiver.expire_after_days", "must be later than archiver.glacier_after_days")
     return archiver
+
+
+def _observability(r: _Reader, data: dict) -> Observability:
+    d = Observability()
+    o = r.section(data, "observability", set(Observability.__dataclass_fields__))
+    return Observability(
+        log_retention_days=r.get(o, "observability.log_retention_days", int,
+                                 d.log_retention_days, lambda v: None if v in LOG_RETENTION_DAYS
+                                 else "must be a CloudWatch Logs retention period such as 30"),
+        alarm_email=r.get(o, "observability.alarm_email", str, None, lambda v: None if
+                          re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v) else
+                          "must be an email address"),
+        oldest_message_alarm_seconds=r.get(o, "observability.oldest_message_alarm_seconds", int,
+                                           d.oldest_message_alarm_seconds, _between(60, 1209600)),
+        tracing=r.get(o, "observability.tracing", bool, d.tracing),
+    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pipectl.config import PipelineConfig
 
 BUCKET_ROLES = ("raw", "processed", "archive")
-FUNCTIONS = ("processor",)
+FUNCTIONS = ("processor", "archiver")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,23 @@ class Names:
         return (f"arn:{self.partition}:logs:{self.region}:{self.account}:"
                 f"log-group:{self.log_group(kind)}")
 
+    @property
+    def schedule_rule(self) -> str:
+        return f"{self.prefix}-archiver-schedule"
+
+    def rule_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:events:{self.region}:{self.account}:rule/{name}"
+
+    @property
+    def alarm_topic(self) -> str:
+        return f"{self.prefix}-alarms"
+
+    def topic_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:sns:{self.region}:{self.account}:{name}"
+
+    def alarm(self, what: str) -> str:
+        return f"{self.prefix}-{what}"
+
     def notification_id(self, suffix: str) -> str:
         # pipectl owns the notification rules whose Id starts with this prefix and
         # leaves every other rule on the bucket alone.
@@ -97,6 +114,9 @@ class Names:
 # The results table's schema is shared with handlers/results.py (handlers never
 # import pipectl; tests/unit/test_contract.py keeps the two in step).
 RESULTS_PARTITION_KEY = "object_key"
+# Items in the results table that are not results: no `status`, so not in the index.
+COUNTERS_KEY = "__counters__"  # PROCESSING/PROCESSED/FAILED/ARCHIVED counts, kept by handlers
+ARCHIVER_KEY = "__archiver__"  # the last archiver run: last_run_at, moved, bytes, errors
 STATUS_INDEX = "by-status"
 STATUS_INDEX_KEYS = ("status", "updated_at")
 RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")

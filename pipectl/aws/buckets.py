@@ -142,3 +142,30 @@ def put_notifications(s3, bucket: str, configuration: dict) -> None:
     # S3 replaces the whole configuration on every put: callers merge first.
     s3.put_bucket_notification_configuration(Bucket=bucket,
                                              NotificationConfiguration=configuration)
+
+
+def is_empty(s3, bucket: str) -> bool:
+    """No object versions and no delete markers: what DeleteBucket requires."""
+    found = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+    return not found.get("Versions") and not found.get("DeleteMarkers")
+
+
+def purge(s3, bucket: str) -> int:
+    """Delete every version and delete marker (a versioned bucket keeps both); returns count."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for start in range(0, len(batch), 1000):  # DeleteObjects takes 1,000 keys per call
+            response = s3.delete_objects(Bucket=bucket, Delete={
+                "Objects": batch[start:start + 1000], "Quiet": True})
+            if response.get("Errors"):
+                error = response["Errors"][0]
+                raise AwsError(f"could not delete s3://{bucket}/{error['Key']}: "
+                               f"{error.get('Code')}: {error.get('Message')}")
+            deleted += len(batch[start:start + 1000])
+    return deleted
+
+
+def delete(s3, bucket: str) -> None:
+    s3.delete_bucket(Bucket=bucket)

@@ -102,3 +102,56 @@ def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,
         if "LastEvaluatedKey" not in page or (limit is not None and len(items) >= limit):
             return items, count
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
+               sort_between: tuple[str, str | None, str | None] | None = None,
+               key_prefix: tuple[str, str] | None = None, newest_first: bool = True,
+               limit: int, start_key: dict | None = None) -> tuple[list[dict], dict | None]:
+    """Up to `limit` items from one index partition, following pages until limit or the end.
+
+    sort_between: (sort key name, lowest or None, highest or None), both inclusive.
+    key_prefix: (attribute, prefix) applied as a FilterExpression. DynamoDB applies a
+    filter after reading, so the filtered-out items are still read (and paid for), and
+    Limit counts items read, not items returned. Returns the items and the key to resume
+    after (None at the end), in DynamoDB's own (typed) form, ready for ExclusiveStartKey.
+    """
+    names = {"#p": partition[0]}
+    values: dict = {":p": {"S": partition[1]}}
+    condition = "#p = :p"
+    if sort_between and (sort_between[1] or sort_between[2]):
+        names["#s"] = sort_between[0]
+        low, high = sort_between[1], sort_between[2]
+        if low and high:
+            condition += " AND #s BETWEEN :lo AND :hi"
+            values.update({":lo": {"S": low}, ":hi": {"S": high}})
+        elif low:
+            condition += " AND #s >= :lo"
+            values[":lo"] = {"S": low}
+        else:
+            condition += " AND #s <= :hi"
+            values[":hi"] = {"S": high}
+    kwargs = {"TableName": table, "IndexName": index, "KeyConditionExpression": condition,
+              "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+              "ScanIndexForward": not newest_first}
+    if key_prefix:
+        names["#k"] = key_prefix[0]
+        values[":k"] = {"S": key_prefix[1]}
+        kwargs["FilterExpression"] = "begins_with(#k, :k)"
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    items: list[dict] = []
+    while True:
+        # Asking for no more than is still needed means a page never holds items past
+        # the ones returned, so LastEvaluatedKey is exactly where the next page starts.
+        kwargs["Limit"] = limit - len(items)
+        page = ddb.query(**kwargs)
+        items += [_plain(i) for i in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        if last is None or len(items) >= limit:
+            return items, last
+        kwargs["ExclusiveStartKey"] = last
+
+
+def delete_table(ddb, name: str) -> None:
+    ddb.delete_table(TableName=name)

@@ -24,3 +24,54 @@ def put_events(logs, group: str, stream: str, events: list[tuple[int, str]]) -> 
         chunk = events[start:start + 10_000]
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
             {"timestamp": ts, "message": message} for ts, message in chunk])
+
+
+def filter_events(logs, group: str, *, start_ms: int, pattern: str | None = None,
+                  end_ms: int | None = None) -> list[dict] | None:
+    """Every event in the group from start_ms on (all pages); None when the group is missing.
+
+    FilterLogEvents may return an empty page with a nextToken while it searches, so
+    pages are followed until there is no token.
+    """
+    kwargs: dict = {"logGroupName": group, "startTime": start_ms}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    if end_ms is not None:
+        kwargs["endTime"] = end_ms
+    events: list[dict] = []
+    try:
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            events += page.get("events", [])
+            token = page.get("nextToken")
+            if not token or token == kwargs.get("nextToken"):
+                return events
+            kwargs["nextToken"] = token
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def log_group(logs, name: str) -> dict | None:
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
+        for group in page["logGroups"]:
+            if group["logGroupName"] == name:
+                return group
+    return None
+
+
+def create_group(logs, name: str) -> None:
+    try:
+        logs.create_log_group(logGroupName=name)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceAlreadyExistsException":
+            raise
+
+
+def set_retention(logs, name: str, days: int) -> None:
+    logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+
+
+def delete_group(logs, name: str) -> None:
+    logs.delete_log_group(logGroupName=name)

@@ -85,3 +85,122 @@ def delete_batch(sqs, url: str, receipts: dict[str, str]) -> list[str]:
             {"Id": str(i), "ReceiptHandle": handle} for i, (_, handle) in enumerate(chunk)])
         failed += [chunk[int(f["Id"])][0] for f in response.get("Failed", [])]
     return failed
+
+
+def peek(sqs, url: str, *, max_messages: int = 10, hold_seconds: int = 30) -> list[dict]:
+    """Receive without consuming: the caller must release() what it got.
+
+    Receiving still counts against the message's ApproximateReceiveCount, so only peek
+    at a queue whose receive count does not matter (a DLQ has no redrive policy of its
+    own); never at a processing queue, where it would push messages toward its DLQ.
+    """
+    return sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=max_messages, VisibilityTimeout=hold_seconds,
+        WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
+
+
+def release(sqs, url: str, receipts: list[str]) -> None:
+    """Make received messages visible again at once (visibility timeout 0)."""
+    for start in range(0, len(receipts), 10):
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
+            for i, r in enumerate(receipts[start:start + 10])])
+
+
+# --- dead-letter replay (pipectl replay-dlq) ---------------------------------------------
+
+# SQS batch calls take at most 10 entries and 256 KiB of payload in all.
+BATCH_ENTRIES = 10
+BATCH_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch call's per-entry answer: the call itself succeeds (HTTP 200) either way."""
+
+    succeeded: list[str]
+    failed: dict[str, str]  # caller's key -> "Code: Message"
+
+
+def queue_arn(sqs, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+
+
+def receive_hidden(sqs, url: str, *, max_messages: int, visibility_timeout: int,
+                   wait_seconds: int) -> list[dict]:
+    """Receive with every attribute, hiding the messages for visibility_timeout seconds."""
+    return sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=max_messages, VisibilityTimeout=visibility_timeout,
+        WaitTimeSeconds=wait_seconds, AttributeNames=["All"],
+        MessageAttributeNames=["All"]).get("Messages", [])
+
+
+def send_batch(sqs, url: str, entries: dict[str, dict]) -> BatchOutcome:
+    """Send messages (key -> SendMessageBatch entry without Id), 10 or 256 KiB per call."""
+    succeeded: list[str] = []
+    failed: dict[str, str] = {}
+    for chunk in _chunks(list(entries.items())):
+        response = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), **entry} for i, (_, entry) in enumerate(chunk)])
+        succeeded += [chunk[int(s["Id"])][0] for s in response.get("Successful", [])]
+        failed.update({chunk[int(f["Id"])][0]: _reason(f) for f in response.get("Failed", [])})
+    return BatchOutcome(succeeded, failed)
+
+
+def release_batch(sqs, url: str, receipts: dict[str, str]) -> list[str]:
+    """Make messages visible again now (visibility 0), 10 per call; returns the keys that failed.
+
+    A message whose release fails reappears anyway when its visibility timeout ends.
+    """
+    failed: list[str] = []
+    items = list(receipts.items())
+    for start in range(0, len(items), BATCH_ENTRIES):
+        chunk = items[start:start + BATCH_ENTRIES]
+        response = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+            for i, (_, handle) in enumerate(chunk)])
+        failed += [chunk[int(f["Id"])][0] for f in response.get("Failed", [])]
+    return failed
+
+
+def start_move_task(sqs, source_arn: str, destination_arn: str) -> str:
+    """SQS's native redrive (StartMessageMoveTask); returns the task handle."""
+    return sqs.start_message_move_task(SourceArn=source_arn,
+                                       DestinationArn=destination_arn)["TaskHandle"]
+
+
+def move_task(sqs, source_arn: str, handle: str) -> dict | None:
+    """The move task with this handle, from ListMessageMoveTasks (the newest tasks first)."""
+    tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
+    return next((t for t in tasks if t.get("TaskHandle") == handle), None)
+
+
+def _chunks(items: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]]:
+    chunks: list[list[tuple[str, dict]]] = []
+    size = 0
+    for item in items:
+        entry_size = _payload_size(item[1])
+        if not chunks or len(chunks[-1]) == BATCH_ENTRIES or size + entry_size > BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += entry_size
+    return chunks
+
+
+def _payload_size(entry: dict) -> int:
+    # SQS counts the body plus each attribute's name, type and value.
+    size = len(entry["MessageBody"].encode())
+    for name, value in entry.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(value.get("DataType", "").encode())
+        size += len(value.get("StringValue", "").encode()) + len(value.get("BinaryValue", b""))
+    return size
+
+
+def _reason(failure: dict) -> str:
+    return f"{failure.get('Code', 'Failed')}: {failure.get('Message', '')}".rstrip(": ")
+
+
+def delete_queue(sqs, url: str) -> None:
+    sqs.delete_queue(QueueUrl=url)

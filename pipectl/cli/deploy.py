@@ -1,4 +1,4 @@
-"""pipectl deploy: show the plan, then apply it."""
+"""pipectl deploy / destroy: show the plan, then apply it."""
 
 from __future__ import annotations
 
@@ -8,34 +8,66 @@ import typer
 
 from pipectl import output
 from pipectl.cli import context
+from pipectl.deploy import destroy as destroyer
 from pipectl.deploy import engine
 from pipectl.deploy.models import DeployPlan, Step
 from pipectl.errors import ExitStatus, UsageError
 
-_SYMBOL = {"create": "[green]+[/]", "update": "[yellow]~[/]", "noop": " "}
+_SYMBOL = {"create": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]",
+           "noop": "[dim]=[/]"}
+# terraform plan -detailed-exitcode: 0 no changes, 1 error, 2 changes present.
+CHANGES_PRESENT = 2
 
 
 def deploy(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="show the plan, change nothing"),
     yes: bool = typer.Option(False, "--yes", "-y", help="apply without asking"),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="exit 0 when nothing changes, 2 when something "
+                                           "does (or would), 1 on errors"),
 ) -> None:
     """Create or update the pipeline's resources so they match pipeline.yaml."""
     app = context.get(ctx)
     plan = engine.build_plan(app.aws, app.config)
-    if app.json and (dry_run or not plan.has_changes):
-        output.print_json(plan_as_data(plan, applied=False))
-        return
+    _show_and_apply(app, plan, dry_run=dry_run, yes=yes, question=(
+        f"Apply these changes to {app.aws.describe()}?"),
+        apply=lambda: engine.apply(app.aws, plan, on_step=_progress))
+    if detailed_exitcode and plan.has_changes:
+        raise typer.Exit(CHANGES_PRESENT)
+
+
+def destroy(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would go, change nothing"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="destroy without asking"),
+    purge: bool = typer.Option(False, "--purge", help="also delete buckets that hold objects, "
+                                                      "with every object version in them"),
+) -> None:
+    """Remove what deploy made; buckets that hold objects are kept unless --purge."""
+    app = context.get(ctx)
+    plan = destroyer.build_destroy_plan(app.aws, app.config, purge=purge)
+    _show_and_apply(app, plan, dry_run=dry_run, yes=yes, question=(
+        f"Destroy {plan.count('delete')} resources on {app.aws.describe()}?"),
+        apply=lambda: destroyer.apply_destroy(app.aws, plan, on_step=_progress))
+
+
+def _show_and_apply(app, plan: DeployPlan, *, dry_run: bool, yes: bool, question: str,
+                    apply) -> None:
     if not app.json:
         render_plan(plan)
-    if dry_run or not plan.has_changes:
-        return
-    confirm(f"Apply these changes to {app.aws.describe()}?", yes)
-    engine.apply(app.aws, plan, on_step=lambda s: output.info(f"{s.action} {s.kind} {s.name}"))
+    if not dry_run and plan.has_changes:
+        confirm(question, yes)
+        apply()
+        if not app.json:
+            output.info(f"Applied: {plan.count('create')} created, {plan.count('update')} "
+                        f"updated, {plan.count('delete')} deleted.")
     if app.json:
-        output.print_json(plan_as_data(plan, applied=True))
-    else:
-        output.info(f"Applied: {plan.count('create')} created, {plan.count('update')} updated.")
+        output.print_json(plan_as_data(plan, applied=not dry_run and plan.has_changes))
+
+
+def _progress(step: Step) -> None:
+    output.info(f"{step.action} {step.kind} {step.name}")
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -48,17 +80,24 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def render_plan(plan: DeployPlan) -> None:
+    """Like terraform plan: what changes, line by line, then one summary line."""
     for note in plan.notes:
         output.warn(note)
     for step in plan.steps:
+        if step.action == "noop" and step.reason == "up to date":
+            continue
         output.stdout.print(f"{_SYMBOL[step.action]} {step.kind:<13}{step.name}  "
                             f"[dim]{step.reason}[/]", highlight=False)
         for change in step.changes:
             output.stdout.print(f"      {change.field}: {_short(change.before)} -> "
                                 f"{_short(change.after)}", highlight=False, markup=False)
+    unchanged = sum(1 for s in plan.steps if s.action == "noop")
+    if not plan.has_changes:
+        output.stdout.print(f"No changes: {unchanged} resources up to date.", highlight=False)
+        return
     output.stdout.print(
         f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
-        f"{plan.count('noop')} unchanged.", highlight=False)
+        f"{plan.count('delete')} to delete, {unchanged} unchanged.", highlight=False)
 
 
 def plan_as_data(plan: DeployPlan, *, applied: bool) -> dict:
@@ -66,7 +105,7 @@ def plan_as_data(plan: DeployPlan, *, applied: bool) -> dict:
         "target": plan.target,
         "changes": plan.has_changes,
         "applied": applied,
-        "summary": {a: plan.count(a) for a in ("create", "update", "noop")},
+        "summary": {a: plan.count(a) for a in ("create", "update", "delete", "noop")},
         "notes": list(plan.notes),
         "steps": [_step_data(s) for s in plan.steps],
     }
@@ -85,3 +124,4 @@ def _short(value) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command()(deploy)
+    app.command()(destroy)

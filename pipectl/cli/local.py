@@ -39,9 +39,9 @@ def run(
 ) -> None:
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
     app = context.get(ctx)
-    runtime = runtime_for(app.aws, app.config, app.names, app.config.handlers_dir,
-                          concurrency=concurrency, echo=echo_log)
-    output.info(f"serving {', '.join(m.function_name for m in runtime.mappings)} "
+    runtime = runtime_for(app.aws, app.names, app.config.handlers_dir,
+                          concurrency=concurrency, echo=echo_log, notice=output.warn)
+    output.info(f"serving {', '.join(m.function.name for m in runtime.mappings)} "
                 f"from {app.aws.describe()}" + (" until idle" if until_idle else
                                                 "; Ctrl-C to stop"))
     report = serve(runtime, until_idle=until_idle, timeout=timeout)
@@ -69,8 +69,8 @@ def dev(
         names = deploy_into(aws, config, output.info)
         output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
                     "terminal. Ctrl-C to stop.")
-        runtime = runtime_for(aws, config, names, config.handlers_dir,
-                              concurrency=concurrency, echo=echo_log)
+        runtime = runtime_for(aws, names, config.handlers_dir, concurrency=concurrency,
+                              echo=echo_log, notice=output.warn)
         try:
             serve(runtime)
         except KeyboardInterrupt:

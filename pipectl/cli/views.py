@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
 import typer
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
 
 from pipectl import output
 from pipectl.cli import context
 from pipectl.errors import ExitStatus
 from pipectl.ops import results as results_ops
-from pipectl.ops.status import PipelineStatus, pipeline_status
+from pipectl.ops.status import (
+    DEFAULT_FAILED_SINCE,
+    PipelineStatus,
+    pipeline_status,
+    span,
+)
 
 _COLUMNS = ("key", "status", "records in", "records out", "dropped", "output / error", "updated")
 
 
-def status(ctx: typer.Context) -> None:
-    """The pipeline at a glance: buckets, queue and DLQ depth, results by status, failures."""
+def status(
+    ctx: typer.Context,
+    watch: bool = typer.Option(False, "--watch", "-w", help="refresh until Ctrl-C"),
+    interval: float = typer.Option(2.0, "--interval", min=0.5, help="seconds between refreshes"),
+    check: bool = typer.Option(False, "--check",
+                               help="exit 1 if unhealthy, one line per reason (for CI)"),
+    since: str = typer.Option(DEFAULT_FAILED_SINCE, "--since",
+                              help="--check: failures since (30m, 24h, 7d or an ISO time)"),
+    stuck_after: str = typer.Option("15m", "--stuck-after",
+                                    help="--check: a file waiting in incoming/ longer is stuck"),
+) -> None:
+    """The pipeline at a glance: buckets, incoming/, queue and DLQ depth, results, failures."""
     app = context.get(ctx)
-    report = pipeline_status(app.aws, app.names)
+    failed_since = results_ops.parse_since(since, option="--since")
+    stuck = results_ops.parse_duration(stuck_after, "--stuck-after")
+
+    def snapshot() -> PipelineStatus:
+        return pipeline_status(app.aws, app.names, failed_since=failed_since, stuck_after=stuck)
+
+    if watch:
+        _watch(snapshot, interval, json=app.json)
+        return
+    report = snapshot()
     if app.json:
         output.print_json(report)
+    elif check:
+        for line in report.problems or ["healthy"]:
+            output.stdout.out(line, highlight=False)
     else:
         render_status(report)
-    if not report.healthy:
+    if (check and not report.healthy) or report.missing:
         raise typer.Exit(ExitStatus.FAILURE)
 
 
@@ -30,8 +64,13 @@ def results(
     key: str | None = typer.Argument(None, help="one object key, shown in full"),
     status_filter: str | None = typer.Option(None, "--status", "-s",
                                                 help="PROCESSING, PROCESSED, FAILED or ARCHIVED"),
-    since: str | None = typer.Option(None, "--since", help="30m, 2h, 7d or an ISO time"),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="rows at most"),
+    since: str | None = typer.Option(None, "--since", help="updated at or after: 30m, 2h, 7d "
+                                                              "or an ISO time"),
+    until: str | None = typer.Option(None, "--until", help="updated at or before (same forms)"),
+    prefix: str | None = typer.Option(None, "--prefix", help="only keys starting with this"),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="rows per page"),
+    page_token: str | None = typer.Option(None, "--page-token",
+                                             help="continue where the last page ended"),
 ) -> None:
     """Rows of the results table, newest first, or one key in full."""
     app = context.get(ctx)
@@ -43,13 +82,17 @@ def results(
         else:
             output.stdout.print(output.table(None, ("field", "value"), vars(row).items()))
         return
-    rows = results_ops.list_results(
+    page = results_ops.query_results(
         ddb, app.names, status=results_ops.check_status(status_filter),
-        since=results_ops.parse_since(since) if since else None, limit=limit)
+        since=results_ops.parse_since(since) if since else None,
+        until=results_ops.parse_since(until, option="--until") if until else None,
+        prefix=prefix, limit=limit, page_token=page_token)
     if app.json:
-        output.print_json(rows)
-    else:
-        render_results(rows)
+        output.print_json(page)
+        return
+    render_results(page.results)
+    if page.next_token:
+        output.info(f"more: --page-token {page.next_token}")
 
 
 def render_results(rows: list[results_ops.ResultRow]) -> None:
@@ -61,24 +104,78 @@ def render_results(rows: list[results_ops.ResultRow]) -> None:
          r.error if r.status == "FAILED" else r.output, r.updated_at) for r in rows]))
 
 
-def render_status(s: PipelineStatus) -> None:
-    def depth(d: dict[str, int] | None) -> str:
+def status_view(s: PipelineStatus) -> Group:
+    def depth(d: dict[str, int] | None, oldest: bool) -> str:
         if d is None:
             return "not deployed"
-        return f"{d['visible']} waiting, {d['in_flight']} in flight"
+        # SQS has no oldest-message age per queue; on AWS it is CloudWatch's
+        # ApproximateAgeOfOldestMessage metric, which pipectl does not read.
+        return (f"{d['visible']} waiting, {d['in_flight']} in flight, {d['delayed']} delayed"
+                + (", oldest n/a" if oldest else ""))
 
     counts = ", ".join(f"{k.lower()} {v}" for k, v in s.results.items()) or "no table"
-    output.stdout.print(output.table(f"pipeline on {s.target}", ("", ""), [
+    parts = [output.table(f"pipeline on {s.target}", ("", ""), [
         *((f"{role} bucket", name) for role, name in s.buckets.items()),
-        ("processing queue", depth(s.queue)),
-        ("dead-letter queue", depth(s.dlq)),
+        ("waiting in incoming/", _incoming(s)),
+        ("processing queue", depth(s.queue, oldest=True)),
+        ("dead-letter queue", depth(s.dlq, oldest=False)),
         ("results", counts),
-    ]))
+        ("last archiver run", _archiver(s.archiver)),
+    ])]
     if s.recent_failures:
-        output.stdout.print(output.table("recent failures", ("key", "error", "when"), [
-            (r.key, r.error, r.updated_at) for r in s.recent_failures]))
+        parts.append(output.table("recent failures", ("key", "error", "when"), [
+            (r.key, r.error or r.last_error, r.updated_at) for r in s.recent_failures]))
+    parts += [Text(f"problem: {p}") for p in s.problems if not s.missing]
+    return Group(*parts)
+
+
+def render_status(s: PipelineStatus) -> None:
+    output.stdout.print(status_view(s))
     for missing in s.missing:
         output.warn(f"{missing} does not exist (run `pipectl deploy`)")
+
+
+def _incoming(s: PipelineStatus) -> str:
+    i = s.incoming
+    if i is None:
+        return "not deployed"
+    if not i.count:
+        return "0"
+    count = f"{i.count}+" if i.truncated else str(i.count)
+    return f"{count}, oldest {i.oldest_key} ({span(i.oldest_age_seconds or 0)} ago)"
+
+
+def _archiver(run: dict | None) -> str:
+    if run is None:
+        return "never"
+    when = run.get("last_run_at") or "?"
+    try:
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(when.replace("Z", "+00:00"))
+        when += f" ({span(age.total_seconds())} ago)"
+    except ValueError:
+        pass
+    return (f"{when}: moved {run['moved']} ({output.human_bytes(run['bytes'])}), "
+            f"{run['errors']} errors")
+
+
+def _watch(snapshot: Callable[[], PipelineStatus], interval: float, *, json: bool) -> None:
+    """Refresh in place on a terminal; elsewhere a fresh snapshot per interval. Ctrl-C ends
+    it as the way out, not a failure."""
+    try:
+        if output.stdout.is_terminal and not json:
+            with Live(console=output.stdout, auto_refresh=False) as live:
+                while True:
+                    live.update(status_view(snapshot()), refresh=True)
+                    time.sleep(interval)
+        while True:
+            report = snapshot()
+            if json:
+                output.print_json(report)
+            else:
+                render_status(report)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
 
 
 def register(app: typer.Typer) -> None:

@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipectl.aws import buckets, dynamodb, sqs
+from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, logs, sns, sqs
 from pipectl.aws.session import Aws
-from pipectl.deploy.models import Bucket, DeployPlan, Notification, Queue, Step, Table
+from pipectl.deploy.desired import SCHEDULE_PERMISSION
+from pipectl.deploy.models import (
+    Alarm,
+    Bucket,
+    DeployPlan,
+    EventSourceMapping,
+    Function,
+    LogGroup,
+    Notification,
+    Queue,
+    Role,
+    Schedule,
+    Step,
+    Table,
+    Topic,
+)
 from pipectl.errors import PipectlError
+
+TAGS = {"managed-by": "pipectl"}
 
 
 def apply(aws: Aws, plan: DeployPlan, on_step: Callable[[Step], None] = lambda s: None) -> None:
@@ -20,16 +37,31 @@ def apply(aws: Aws, plan: DeployPlan, on_step: Callable[[Step], None] = lambda s
         if step.action == "noop":
             continue
         on_step(step)
+        create = step.action == "create"
         changed = {c.field.split(".", 1)[0] for c in step.changes}
         resource = step.desired
         if isinstance(resource, Bucket):
-            _bucket(aws, resource, step.action == "create", changed)
+            _bucket(aws, resource, create, changed)
         elif isinstance(resource, Queue):
-            _queue(aws.client("sqs"), resource, step.action == "create")
+            _queue(aws.client("sqs"), resource, create)
         elif isinstance(resource, Table):
-            _table(aws.client("dynamodb"), resource, step.action == "create", changed)
+            _table(aws.client("dynamodb"), resource, create, changed)
         elif isinstance(resource, Notification):
             _notification(aws.client("s3"), resource)
+        elif isinstance(resource, LogGroup):
+            _log_group(aws.client("logs"), resource, create)
+        elif isinstance(resource, Role):
+            _role(aws.client("iam"), resource, create, changed)
+        elif isinstance(resource, Function):
+            _function(aws, resource, create, changed)
+        elif isinstance(resource, EventSourceMapping):
+            _mapping(aws.client("lambda"), resource, create)
+        elif isinstance(resource, Schedule):
+            _schedule(aws, resource)
+        elif isinstance(resource, Topic):
+            _topic(aws.client("sns"), resource)
+        elif isinstance(resource, Alarm):
+            _alarm(aws.client("cloudwatch"), resource)
         else:
             raise TypeError(f"no applier for {type(resource).__name__}")
 
@@ -92,3 +124,83 @@ def _notification(s3, n: Notification) -> None:
               if r.get("Id") not in n.queue_rules]
     configuration["QueueConfigurations"] = others + list(n.queue_rules.values())
     buckets.put_notifications(s3, n.name, configuration)
+
+
+def _log_group(client, group: LogGroup, create: bool) -> None:
+    if create:
+        logs.create_group(client, group.name)
+    logs.set_retention(client, group.name, group.retention_days)
+
+
+def _role(client, role: Role, create: bool, changed: set[str]) -> None:
+    if create:
+        iam.create_role(client, role.name, role.trust_policy, TAGS)
+        changed = {"inline_policies"}
+    if "trust_policy" in changed:
+        iam.update_trust(client, role.name, role.trust_policy)
+    if "inline_policies" in changed:
+        for name, document in role.inline_policies.items():
+            iam.put_inline_policy(client, role.name, name, document)
+
+
+def _function_settings(f: Function) -> dict:
+    return {"Handler": f.handler, "Runtime": f.runtime,
+            "MemorySize": f.memory, "Timeout": f.timeout,
+            "Environment": {"Variables": f.environment},
+            "TracingConfig": {"Mode": f.tracing}}
+
+
+def _function(aws: Aws, f: Function, create: bool, changed: set[str]) -> None:
+    client = aws.client("lambda")
+    role = iam.get_role(aws.client("iam"), f.role)
+    if role is None:
+        raise PipectlError(f"role '{f.role}' for function '{f.name}' does not exist")
+    settings = {"Role": role["Arn"], **_function_settings(f)}
+    if create:
+        awslambda.create_function(client, FunctionName=f.name, Code={"ZipFile": f.zip_bytes},
+                                  Architectures=[f.architecture], Tags=TAGS, **settings)
+        return
+    if changed & {"code_sha256", "architecture"}:
+        awslambda.update_code(client, f.name, f.zip_bytes, f.architecture)
+    if changed - {"code_sha256", "architecture"}:
+        awslambda.update_configuration(client, f.name, **settings)
+
+
+def _mapping(client, m: EventSourceMapping, create: bool) -> None:
+    settings = {"BatchSize": m.batch_size, "MaximumBatchingWindowInSeconds": m.batching_window,
+                "ScalingConfig": {"MaximumConcurrency": m.max_concurrency},
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]
+                if m.report_batch_item_failures else [],
+                "Enabled": m.enabled}
+    if create:
+        awslambda.create_mapping(client, FunctionName=m.function, EventSourceArn=m.queue_arn,
+                                 **settings)
+        return
+    uuid = awslambda.mappings(client, m.function, m.queue_arn)[0]["UUID"]
+    awslambda.update_mapping(client, uuid, **settings)
+
+
+def _schedule(aws: Aws, s: Schedule) -> None:
+    client = aws.client("events")
+    rule_arn = events.put_schedule(client, s.name, s.expression, s.enabled,
+                                   f"pipectl: runs {s.function} on schedule")
+    events.put_target(client, s.name, "archiver", s.function_arn)
+    # Only this rule may invoke the archiver (aws:SourceArn), not any EventBridge rule.
+    awslambda.allow_invoke(aws.client("lambda"), s.function, SCHEDULE_PERMISSION,
+                           "events.amazonaws.com", rule_arn)
+
+
+def _topic(client, t: Topic) -> None:
+    arn = sns.create_topic(client, t.name)
+    if t.email and t.email not in sns.email_subscriptions(client, arn):
+        sns.subscribe_email(client, arn, t.email)
+
+
+def _alarm(client, a: Alarm) -> None:
+    cloudwatch.put_alarm(
+        client, AlarmName=a.name, AlarmDescription=a.description, Namespace=a.namespace,
+        MetricName=a.metric, Dimensions=[{"Name": k, "Value": v} for k, v in a.dimensions.items()],
+        Statistic=a.statistic, Period=a.period, EvaluationPeriods=a.evaluation_periods,
+        Threshold=a.threshold, ComparisonOperator=a.comparison,
+        TreatMissingData=a.treat_missing_data, AlarmActions=list(a.actions),
+        ActionsEnabled=bool(a.actions))

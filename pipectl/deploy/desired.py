@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pipectl.config import PipelineConfig
-from pipectl.deploy.models import Bucket, Notification, Queue, Resource, Table
+from pipectl.deploy import package
+from pipectl.deploy.models import (
+    Alarm,
+    Bucket,
+    EventSourceMapping,
+    Function,
+    LogGroup,
+    Notification,
+    Queue,
+    Resource,
+    Role,
+    Schedule,
+    Table,
+    Topic,
+)
+from pipectl.deploy.policies import ROLE_POLICIES, trust_policy
 from pipectl.naming import (
     BUCKET_ROLES,
+    FUNCTIONS,
     RESULTS_PARTITION_KEY,
     STATUS_INDEX,
     STATUS_INDEX_KEYS,
@@ -22,16 +39,96 @@ QUEUE_RETENTION = 4 * 24 * 3600
 DLQ_RETENTION = 14 * 24 * 3600
 
 
-def resources(config: PipelineConfig, names: Names, *, tls_only: bool) -> list[Resource]:
-    """Everything deploy manages, in the order it must be created.
+SCHEDULE_PERMISSION = "pipectl-schedule"
+MAPPING_ENABLED_NOTE = ("event source mappings are created disabled: pipectl's local runtime "
+                        "serves the queue on an emulator target (`pipectl run` / `pipectl dev`)")
+
+
+def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_runtime: bool,
+              cache_dir: Path | None) -> list[Resource]:
+    """Everything deploy manages, in the order it must be created (destroy reverses it).
 
     tls_only: whether buckets get the "deny unless aws:SecureTransport" statement.
     It is False only for plain-http endpoints, where it would lock out every caller.
+    local_runtime: pipectl's local runtime, not Lambda, consumes the queue (the
+    emulator), so the mapping is deployed disabled and never consumes behind its back.
+    cache_dir: None builds no code (destroy needs names, not zips).
     """
     found: list[Resource] = [dead_letter_queue(names), processing_queue(config, names)]
     found += [bucket(config, names, role, tls_only=tls_only) for role in BUCKET_ROLES]
     found.append(notification(config, names))
     found.append(results_table(names))
+    for kind in FUNCTIONS:
+        found.append(LogGroup(names.log_group(kind), config.observability.log_retention_days))
+        found.append(role(config, names, kind))
+        found.append(function(config, names, kind, cache_dir))
+    found.append(mapping(config, names, enabled=not local_runtime))
+    found.append(schedule(config, names))
+    if config.observability.alarm_email:
+        found.append(Topic(names.alarm_topic, names.topic_arn(names.alarm_topic),
+                           config.observability.alarm_email))
+    found += alarms(config, names)
+    return found
+
+
+def role(config: PipelineConfig, names: Names, kind: str) -> Role:
+    return Role(name=names.role(kind), trust_policy=trust_policy(),
+                inline_policies={f"{kind}-access": ROLE_POLICIES[kind](config, names)})
+
+
+def function(config: PipelineConfig, names: Names, kind: str,
+             cache_dir: Path | None) -> Function:
+    settings = config.processor if kind == "processor" else config.archiver
+    p = config.processor
+    built = (package.build(config.handlers_dir, kind, runtime=p.runtime,
+                           architecture=p.architecture, cache_dir=cache_dir)
+             if cache_dir is not None else package.Package(kind, b"", ()))
+    return Function(
+        name=names.function(kind), role=names.role(kind), handler=f"{kind}.lambda_handler",
+        runtime=p.runtime, architecture=p.architecture, memory=settings.memory,
+        timeout=settings.timeout, environment=function_environment(config, names),
+        tracing="Active" if config.observability.tracing else "PassThrough",
+        code_sha256=built.sha256 if built.zip_bytes else "", zip_bytes=built.zip_bytes)
+
+
+def mapping(config: PipelineConfig, names: Names, *, enabled: bool) -> EventSourceMapping:
+    function_name = names.function("processor")
+    return EventSourceMapping(
+        name=f"{names.queue} -> {function_name}", function=function_name,
+        queue_arn=names.queue_arn(names.queue), batch_size=config.processor.batch_size,
+        batching_window=config.processor.batching_window,
+        max_concurrency=config.processor.max_concurrency, enabled=enabled)
+
+
+def schedule(config: PipelineConfig, names: Names) -> Schedule:
+    return Schedule(name=names.schedule_rule, expression=config.archiver.schedule,
+                    function=names.function("archiver"),
+                    function_arn=names.function_arn("archiver"))
+
+
+def alarms(config: PipelineConfig, names: Names) -> list[Alarm]:
+    actions = ((names.topic_arn(names.alarm_topic),) if config.observability.alarm_email
+               else ())
+    found = [Alarm(
+        name=names.alarm(f"{kind}-errors"), description=f"{names.function(kind)} raised errors",
+        namespace="AWS/Lambda", metric="Errors",
+        dimensions={"FunctionName": names.function(kind)}, statistic="Sum", period=300,
+        evaluation_periods=1, threshold=0.0, comparison="GreaterThanThreshold", actions=actions)
+        for kind in FUNCTIONS]
+    found.append(Alarm(
+        name=names.alarm("dlq-not-empty"),
+        description=f"dead letters wait in {names.dlq} (see `pipectl replay-dlq`)",
+        namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": names.dlq}, statistic="Maximum", period=300,
+        evaluation_periods=1, threshold=0.0, comparison="GreaterThanThreshold", actions=actions))
+    found.append(Alarm(
+        name=names.alarm("oldest-message"),
+        description=f"a file waited in {names.queue} longer than "
+                    f"{config.observability.oldest_message_alarm_seconds} s",
+        namespace="AWS/SQS", metric="ApproximateAgeOfOldestMessage",
+        dimensions={"QueueName": names.queue}, statistic="Maximum", period=300,
+        evaluation_periods=1, threshold=float(config.observability.oldest_message_alarm_seconds),
+        comparison="GreaterThanOrEqualToThreshold", actions=actions))
     return found
 
 
@@ -128,6 +225,9 @@ def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]
         "COMPLETED_PREFIX": p.completed,
         "FAILED_PREFIX": p.failed,
         "PROCESSED_PREFIX": p.processed,
+        "ARCHIVE_PREFIX": p.archive,
+        "RETENTION_DAYS": str(config.archiver.retention_days),
+        "STORAGE_CLASS": config.archiver.storage_class,
     }
 
 

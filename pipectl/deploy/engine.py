@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from pipectl.aws.session import Aws
 from pipectl.config import PipelineConfig
 from pipectl.deploy import apply as applier
-from pipectl.deploy.desired import resources
+from pipectl.deploy.desired import MAPPING_ENABLED_NOTE, resources
 from pipectl.deploy.models import DeployPlan, Step
 from pipectl.deploy.observe import observe
 from pipectl.deploy.plan import plan
@@ -21,9 +22,17 @@ def build_plan(aws: Aws, config: PipelineConfig) -> DeployPlan:
     names = Names(config, aws.account, aws.region)
     # The endpoint botocore actually uses, AWS_ENDPOINT_URL included.
     tls_only = not aws.client("s3").meta.endpoint_url.startswith("http://")
-    desired = resources(config, names, tls_only=tls_only)
-    return plan(aws.target.name, [(d, observe(aws, d)) for d in desired],
-                notes=() if tls_only else (PLAIN_HTTP_NOTE,))
+    local_runtime = aws.target.emulator
+    desired = resources(config, names, tls_only=tls_only, local_runtime=local_runtime,
+                        cache_dir=cache_dir(config))
+    notes = ((PLAIN_HTTP_NOTE,) if not tls_only else ()) + (
+        (MAPPING_ENABLED_NOTE,) if local_runtime else ())
+    return plan(aws.target.name, [(d, observe(aws, d)) for d in desired], notes=notes)
+
+
+def cache_dir(config: PipelineConfig) -> Path:
+    """Where built dependency sets are kept, beside pipeline.yaml (git-ignored)."""
+    return config.directory / ".pipectl" / "cache"
 
 
 def apply(aws: Aws, deploy_plan: DeployPlan,

@@ -1,9 +1,9 @@
 """The resources a pipeline is made of, as plain data.
 
 The desired state and the observed state are both built from these types, so a
-plan is a field-by-field comparison. Functions, roles, event source mappings,
-schedules and alarms join this list as further resource types with the same shape:
-a `kind`, a deterministic `name`, and comparable settings.
+plan is a field-by-field comparison. Every type has a `kind`, a deterministic
+`name`, and comparable settings; fields marked `_NOT_COMPARED` carry what apply
+needs (the zip itself) but are not part of the diff.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Action = Literal["create", "update", "noop"]
+Action = Literal["create", "update", "delete", "noop"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,94 @@ class Notification:
     kind: str = field(default="notification", init=False)
 
 
-Resource = Bucket | Queue | Table | Notification
+_NOT_COMPARED = {"compare": False}
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    name: str
+    retention_days: int
+    kind: str = field(default="log_group", init=False)
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    trust_policy: dict
+    inline_policies: dict[str, dict] = field(default_factory=dict)  # by policy name
+    kind: str = field(default="role", init=False)
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    role: str  # the role's name; apply resolves its ARN
+    handler: str
+    runtime: str
+    architecture: str
+    memory: int
+    timeout: int
+    environment: dict[str, str]
+    tracing: str  # Active | PassThrough
+    code_sha256: str
+    zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
+    kind: str = field(default="function", init=False)
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    name: str  # "<queue> -> <function>"; AWS names mappings by UUID only
+    function: str
+    queue_arn: str
+    batch_size: int
+    batching_window: int
+    max_concurrency: int
+    report_batch_item_failures: bool = True
+    # False where pipectl's local runtime serves the queue instead of Lambda (the emulator).
+    enabled: bool = True
+    uuid: str = field(default="", metadata=_NOT_COMPARED)
+    kind: str = field(default="mapping", init=False)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str  # the EventBridge rule
+    expression: str
+    function: str
+    function_arn: str
+    enabled: bool = True
+    # Lambda resource policy statement letting only this rule invoke the function.
+    invoke_permission: bool = True
+    kind: str = field(default="schedule", init=False)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    arn: str
+    email: str | None
+    kind: str = field(default="topic", init=False)
+
+
+@dataclass(frozen=True)
+class Alarm:
+    name: str
+    description: str
+    namespace: str
+    metric: str
+    dimensions: dict[str, str]
+    statistic: str
+    period: int
+    evaluation_periods: int
+    threshold: float
+    comparison: str
+    treat_missing_data: str = "notBreaching"
+    actions: tuple[str, ...] = ()
+    kind: str = field(default="alarm", init=False)
+
+
+Resource = (Bucket | Queue | Table | Notification | LogGroup | Role | Function
+            | EventSourceMapping | Schedule | Topic | Alarm)
 
 
 @dataclass(frozen=True)

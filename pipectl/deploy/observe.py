@@ -9,23 +9,43 @@ from __future__ import annotations
 
 import json
 
-from pipectl.aws import buckets, dynamodb, sqs
+from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, logs, sns, sqs
 from pipectl.aws.session import Aws
-from pipectl.deploy.desired import canonical
-from pipectl.deploy.models import Bucket, Notification, Queue, Resource, Table
+from pipectl.deploy.desired import SCHEDULE_PERMISSION, canonical
+from pipectl.deploy.models import (
+    Alarm,
+    Bucket,
+    EventSourceMapping,
+    Function,
+    LogGroup,
+    Notification,
+    Queue,
+    Resource,
+    Role,
+    Schedule,
+    Table,
+    Topic,
+)
 
 
 def observe(aws: Aws, desired: Resource) -> Resource | None:
     """The observed counterpart of a desired resource, or None if it does not exist."""
-    if isinstance(desired, Bucket):
-        return _bucket(aws.client("s3"), desired)
-    if isinstance(desired, Queue):
-        return _queue(aws.client("sqs"), desired)
-    if isinstance(desired, Table):
-        return _table(aws.client("dynamodb"), desired)
-    if isinstance(desired, Notification):
-        return _notification(aws.client("s3"), desired)
-    raise TypeError(f"no observer for {type(desired).__name__}")
+    observer = {
+        Bucket: lambda: _bucket(aws.client("s3"), desired),
+        Queue: lambda: _queue(aws.client("sqs"), desired),
+        Table: lambda: _table(aws.client("dynamodb"), desired),
+        Notification: lambda: _notification(aws.client("s3"), desired),
+        LogGroup: lambda: _log_group(aws.client("logs"), desired),
+        Role: lambda: _role(aws.client("iam"), desired),
+        Function: lambda: _function(aws.client("lambda"), desired),
+        EventSourceMapping: lambda: _mapping(aws.client("lambda"), desired),
+        Schedule: lambda: _schedule(aws, desired),
+        Topic: lambda: _topic(aws, desired),
+        Alarm: lambda: _alarm(aws.client("cloudwatch"), desired),
+    }.get(type(desired))
+    if observer is None:
+        raise TypeError(f"no observer for {type(desired).__name__}")
+    return observer()
 
 
 def _bucket(s3, desired: Bucket) -> Bucket | None:
@@ -117,3 +137,96 @@ def _comparable_queue_rule(rule: dict) -> dict:
         ({"Name": f["Name"].lower(), "Value": f["Value"]} for f in filters),
         key=lambda f: f["Name"])}}
     return rule
+
+
+def _log_group(client, desired: LogGroup) -> LogGroup | None:
+    found = logs.log_group(client, desired.name)
+    if found is None:
+        return None
+    return LogGroup(desired.name, found.get("retentionInDays", 0))
+
+
+def _role(client, desired: Role) -> Role | None:
+    found = iam.get_role(client, desired.name)
+    if found is None:
+        return None
+    policies = iam.inline_policies(client, desired.name)
+    return Role(name=desired.name, trust_policy=found["AssumeRolePolicyDocument"],
+                inline_policies={n: d for n, d in policies.items()
+                                 if n in desired.inline_policies})
+
+
+def _function(client, desired: Function) -> Function | None:
+    found = awslambda.get_function(client, desired.name)
+    if found is None:
+        return None
+    return Function(
+        name=desired.name, role=found["Role"].rsplit("/", 1)[-1], handler=found["Handler"],
+        runtime=found.get("Runtime", ""), architecture=(found.get("Architectures") or
+                                                        ["x86_64"])[0],
+        memory=found["MemorySize"], timeout=found["Timeout"],
+        environment=found.get("Environment", {}).get("Variables", {}),
+        tracing=found.get("TracingConfig", {}).get("Mode", "PassThrough"),
+        code_sha256=found["CodeSha256"])
+
+
+def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
+    found = awslambda.mappings(client, desired.function, desired.queue_arn)
+    if not found:
+        return None
+    m = found[0]
+    return EventSourceMapping(
+        name=desired.name, function=desired.function, queue_arn=m["EventSourceArn"],
+        batch_size=m["BatchSize"], batching_window=m.get("MaximumBatchingWindowInSeconds", 0),
+        max_concurrency=m.get("ScalingConfig", {}).get("MaximumConcurrency", 0),
+        report_batch_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes",
+                                                                      []),
+        enabled=_mapping_enabled(m.get("State", ""), desired.enabled), uuid=m["UUID"])
+
+
+def _mapping_enabled(state: str, desired: bool) -> bool:
+    # Enabling/Disabling are on their way to a state: compare where they end. While a
+    # mapping is Creating or Updating its final state is what was last asked for.
+    if state in ("Enabled", "Enabling"):
+        return True
+    if state in ("Disabled", "Disabling"):
+        return False
+    return desired
+
+
+def _schedule(aws: Aws, desired: Schedule) -> Schedule | None:
+    client = aws.client("events")
+    found = events.get_rule(client, desired.name)
+    if found is None:
+        return None
+    target = next((t["Arn"] for t in events.targets(client, desired.name)), "")
+    statements = awslambda.policy_statements(aws.client("lambda"), desired.function)
+    permitted = any(s.get("Sid") == SCHEDULE_PERMISSION and found["Arn"] in json.dumps(
+        s.get("Condition", {})) for s in statements)
+    return Schedule(name=desired.name, expression=found.get("ScheduleExpression", ""),
+                    function=desired.function, function_arn=target,
+                    enabled=found.get("State") == "ENABLED", invoke_permission=permitted)
+
+
+def _topic(aws: Aws, desired: Topic) -> Topic | None:
+    client = aws.client("sns")
+    if not sns.topic_exists(client, desired.arn):
+        return None
+    emails = sns.email_subscriptions(client, desired.arn)
+    return Topic(desired.name, desired.arn, desired.email if desired.email in emails else None)
+
+
+def _alarm(client, desired: Alarm) -> Alarm | None:
+    found = cloudwatch.alarms(client, [desired.name]).get(desired.name)
+    if found is None:
+        return None
+    return Alarm(
+        name=desired.name, description=found.get("AlarmDescription", ""),
+        namespace=found.get("Namespace", ""), metric=found.get("MetricName", ""),
+        dimensions={d["Name"]: d["Value"] for d in found.get("Dimensions", [])},
+        statistic=found.get("Statistic", ""), period=found.get("Period", 0),
+        evaluation_periods=found.get("EvaluationPeriods", 0),
+        threshold=float(found.get("Threshold", 0)),
+        comparison=found.get("ComparisonOperator", ""),
+        treat_missing_data=found.get("TreatMissingData", "missing"),
+        actions=tuple(found.get("AlarmActions", [])))

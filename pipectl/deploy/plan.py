@@ -28,7 +28,7 @@ def step(desired: Resource, observed: Resource | None) -> Step:
 def diff(desired: Resource, observed: Resource) -> list[Change]:
     changes: list[Change] = []
     for f in fields(desired):
-        if f.name in _IDENTITY:
+        if f.name in _IDENTITY or not f.metadata.get("compare", True):
             continue
         want, have = getattr(desired, f.name), getattr(observed, f.name)
         if isinstance(want, dict) and isinstance(have, dict):

@@ -47,7 +47,7 @@ def run_demo(config: PipelineConfig, handlers_dir: Path, *, on_line: Callable[[s
         incoming = transfer.Location(names.bucket("raw"), config.prefixes.incoming, "raw")
         uploaded = transfer.upload(s3, samples, incoming)
         on_line(f"uploaded {len(samples)} sample files to {incoming.uri}")
-        runtime = runtime_for(aws, config, names, handlers_dir, concurrency=2, echo=echo)
+        runtime = runtime_for(aws, names, handlers_dir, concurrency=2, echo=echo)
         run = runtime.run(until_idle=True, timeout=timeout)
         ddb = aws.client("dynamodb")
         problems = run.errors + [f"upload of {r.local} failed: {r.error}"

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pipectl.aws import sqs
 from pipectl.aws.session import AWS_ERRORS, Aws, translate
-from pipectl.config import PipelineConfig
-from pipectl.deploy.desired import function_environment
+from pipectl.local.deployment import DeployedFunction, Deployment, Mapping, ScheduledFunction
 from pipectl.local.logs import LogShipper
+from pipectl.local.schedule import next_fire
 from pipectl.local.worker import (
     InvocationTimeout,
     Worker,
@@ -28,25 +29,9 @@ from pipectl.local.worker import (
     WorkerError,
     WorkerInitError,
 )
-from pipectl.naming import Names
 
 # Short polls so --until-idle and Ctrl-C answer within seconds; Lambda uses 20 s.
 POLL_WAIT_SECONDS = 2
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """A queue -> function event source mapping, as deployed."""
-
-    function_name: str
-    handler: str
-    queue_url: str
-    queue_arn: str
-    batch_size: int
-    timeout: int
-    memory: int
-    visibility_timeout: int
-    environment: dict[str, str]
 
 
 @dataclass
@@ -57,26 +42,9 @@ class RunReport:
     failed: int = 0
     timeouts: int = 0
     crashes: int = 0
+    scheduled_runs: int = 0
     idle: bool = False
     errors: list[str] = field(default_factory=list)
-
-
-def discover(aws: Aws, config: PipelineConfig, names: Names) -> list[Mapping]:
-    """The deployed mappings; queue settings are read from the queue itself, not the config."""
-    client = aws.client("sqs")
-    url = sqs.require_queue_url(client, names.queue)
-    attrs = sqs.attributes(client, url)
-    return [Mapping(
-        function_name=names.function("processor"),
-        handler="processor.lambda_handler",
-        queue_url=url,
-        queue_arn=attrs["QueueArn"],
-        batch_size=config.processor.batch_size,
-        timeout=config.processor.timeout,
-        memory=config.processor.memory,
-        visibility_timeout=int(attrs["VisibilityTimeout"]),
-        environment=function_environment(config, names),
-    )]
 
 
 def lambda_event(messages: list[dict], queue_arn: str, region: str) -> dict:
@@ -118,11 +86,12 @@ def failed_ids(response: object, batch_ids: set[str]) -> set[str]:
 
 
 class LocalRuntime:
-    def __init__(self, aws: Aws, mappings: list[Mapping], handlers_dir: Path, *,
+    def __init__(self, aws: Aws, deployment: Deployment, handlers_dir: Path, *,
                  concurrency: int = 2, echo: Callable[[str, str], None] | None = None,
                  notice: Callable[[str], None] = lambda message: None):
         self.aws = aws
-        self.mappings = mappings
+        self.mappings = deployment.mappings
+        self.schedules = deployment.schedules
         self.handlers_dir = handlers_dir
         self.concurrency = concurrency
         self._notice = notice
@@ -141,8 +110,10 @@ class LocalRuntime:
         deadline = None if timeout is None else time.monotonic() + timeout
         self._logs.start()
         threads = [threading.Thread(target=self._poll, args=(m, i, until_idle),
-                                    name=f"poller-{m.function_name}-{i}", daemon=True)
+                                    name=f"poller-{m.function.name}-{i}", daemon=True)
                    for m in self.mappings for i in range(self.concurrency)]
+        threads += [threading.Thread(target=self._fire, args=(s,), name=f"schedule-{s.rule}",
+                                     daemon=True) for s in self.schedules]
         for t in threads:
             t.start()
         try:
@@ -160,13 +131,7 @@ class LocalRuntime:
 
     def _poll(self, mapping: Mapping, index: int, until_idle: bool) -> None:
         client = self.aws.client("sqs")
-        group = f"/aws/lambda/{mapping.function_name}"
-        worker = Worker(self.handlers_dir, mapping.handler,
-                        env={**self._worker_env, **mapping.environment},
-                        function_name=mapping.function_name, timeout=mapping.timeout,
-                        memory_mb=mapping.memory,
-                        on_log=lambda line: self._logs.ship(mapping.function_name, group,
-                                                            worker.log_stream, line))
+        worker = self._worker(mapping.function)
         backoff = 0.0
         try:
             while not self._stop.is_set():
@@ -186,6 +151,38 @@ class LocalRuntime:
                     self._notice(f"polling {mapping.queue_url} failed, retrying: "
                                  f"{translate(exc, self.aws)}")
                     self._stop.wait(backoff)
+        finally:
+            worker.stop()
+
+    def _worker(self, function: DeployedFunction) -> Worker:
+        group = f"/aws/lambda/{function.name}"
+        worker = Worker(self.handlers_dir, function.handler,
+                        env={**self._worker_env, **function.environment},
+                        function_name=function.name, timeout=function.timeout,
+                        memory_mb=function.memory,
+                        on_log=lambda line: self._logs.ship(function.name, group,
+                                                            worker.log_stream, line))
+        return worker
+
+    def _fire(self, schedule: ScheduledFunction) -> None:
+        """Invoke the rule's function whenever its schedule comes round, as EventBridge does."""
+        worker = self._worker(schedule.function)
+        try:
+            while True:
+                now = datetime.now(timezone.utc)
+                due = next_fire(schedule.expression, now)
+                if due is None or self._stop.wait((due - now).total_seconds()):
+                    return
+                event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                         "source": "aws.events", "account": self.aws.account,
+                         "time": due.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.aws.region,
+                         "resources": [schedule.rule_arn], "detail": {}}
+                try:
+                    worker.invoke(event)
+                except WorkerError as exc:
+                    self._notice(f"{schedule.function.name} failed on schedule: {exc}")
+                with self._lock:
+                    self.report.scheduled_runs += 1
         finally:
             worker.stop()
 
@@ -219,7 +216,7 @@ class LocalRuntime:
             with self._lock:
                 self.report.crashes += 1
         except WorkerInitError as exc:
-            self._note(f"{mapping.function_name} cannot start: {exc}")
+            self._note(f"{mapping.function.name} cannot start: {exc}")
         except WorkerError:
             pass  # the handler raised: Lambda logs it and returns the batch to the queue
         return set(batch_ids)

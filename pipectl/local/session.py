@@ -9,8 +9,9 @@ from pipectl.aws.session import Aws
 from pipectl.config import PipelineConfig
 from pipectl.deploy import engine
 from pipectl.errors import UsageError
+from pipectl.local.deployment import discover
 from pipectl.local.emulator import Emulator
-from pipectl.local.runtime import LocalRuntime, discover
+from pipectl.local.runtime import LocalRuntime
 from pipectl.naming import Names
 
 
@@ -27,10 +28,11 @@ def deploy_into(aws: Aws, config: PipelineConfig, on_line: Callable[[str], None]
     return Names(config, aws.account, aws.region)
 
 
-def runtime_for(aws: Aws, config: PipelineConfig, names: Names, handlers_dir: Path, *,
-                concurrency: int, echo: Callable[[str, str], None] | None) -> LocalRuntime:
+def runtime_for(aws: Aws, names: Names, handlers_dir: Path, *, concurrency: int,
+                echo: Callable[[str, str], None] | None = None,
+                notice: Callable[[str], None] = lambda message: None) -> LocalRuntime:
     if not (handlers_dir / "processor.py").is_file():
         raise UsageError(f"{handlers_dir}/processor.py not found: a pipeline directory holds "
                          "pipeline.yaml and its handlers/ (run `pipectl init` to write both)")
-    return LocalRuntime(aws, discover(aws, config, names), handlers_dir,
-                        concurrency=concurrency, echo=echo)
+    return LocalRuntime(aws, discover(aws, names), handlers_dir, concurrency=concurrency,
+                        echo=echo, notice=notice)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import heapq
+import itertools
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pipectl.aws import dynamodb
 from pipectl.errors import NotFound, UsageError
-from pipectl.naming import RESULT_STATUSES, RESULTS_PARTITION_KEY, STATUS_INDEX, Names
+from pipectl.naming import (
+    ARCHIVER_KEY,
+    COUNTERS_KEY,
+    RESULT_STATUSES,
+    RESULTS_PARTITION_KEY,
+    STATUS_INDEX,
+    STATUS_INDEX_KEYS,
+    Names,
+)
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -52,20 +64,30 @@ def row(item: dict) -> ResultRow:
     )
 
 
-def parse_since(text: str, now: datetime | None = None) -> str:
-    """'30m', '2h', '7d' or an ISO-8601 time -> an ISO-8601 UTC lower bound."""
+def parse_time(text: str, option: str = "--since", now: datetime | None = None) -> datetime:
+    """'30m', '2h', '7d' (that long before now) or an ISO-8601 time -> an aware UTC datetime."""
     now = now or datetime.now(timezone.utc)
-    if match := _DURATION.match(text.strip()):
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return (now - delta).isoformat()
+    if _DURATION.match(text.strip()):
+        return now - parse_duration(text, option)
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since: '{text}' is neither a duration like 30m, 2h, 7d "
+        raise UsageError(f"{option}: '{text}' is neither a duration like 30m, 2h, 7d "
                          "nor an ISO-8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat()
+    return moment.astimezone(timezone.utc)
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    if match := _DURATION.match(text.strip()):
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    raise UsageError(f"{option}: '{text}' is not a duration like 90s, 15m, 2h or 7d")
+
+
+def parse_since(text: str, now: datetime | None = None, option: str = "--since") -> str:
+    """'30m', '2h', '7d' or an ISO-8601 time -> an ISO-8601 UTC bound for updated_at."""
+    return parse_time(text, option, now).isoformat()
 
 
 def check_status(status: str | None) -> str | None:
@@ -76,35 +98,132 @@ def check_status(status: str | None) -> str | None:
     return status.upper()
 
 
+@dataclass(frozen=True)
+class ResultsPage:
+    results: list[ResultRow]
+    next_token: str | None = None
+
+
+def query_results(ddb, names: Names, *, status: str | None = None, since: str | None = None,
+                  until: str | None = None, prefix: str | None = None, limit: int = 50,
+                  page_token: str | None = None) -> ResultsPage:
+    """Newest first, through the status index (never a Scan).
+
+    Without a status every status partition is queried and the pages merged by
+    updated_at. The page token holds, per status, where that partition resumes (the
+    index key of the last row shown from it), so the next page continues the merge.
+    """
+    _require_table(ddb, names)
+    statuses = [status] if status else list(RESULT_STATUSES)
+    cursors = _decode_token(page_token, statuses)
+    fetched: dict[str, tuple[list[dict], dict | None]] = {}
+    for s in statuses:
+        if s in cursors and cursors[s] is None:
+            continue  # this partition was exhausted on an earlier page
+        fetched[s] = dynamodb.query_page(
+            ddb, names.results_table, STATUS_INDEX, ("status", s),
+            sort_between=("updated_at", since, until),
+            # A filter, not a key condition: object_key is not part of the index key,
+            # so DynamoDB still reads (and bills) the rows the prefix leaves out.
+            key_prefix=(RESULTS_PARTITION_KEY, prefix) if prefix else None,
+            limit=limit, start_key=cursors.get(s))
+    merged = heapq.merge(*([(s, i) for i in items] for s, (items, _) in fetched.items()),
+                         key=lambda pair: pair[1].get("updated_at") or "", reverse=True)
+    shown = list(itertools.islice(merged, limit))
+    taken = {s: [i for t, i in shown if t == s] for s in fetched}
+    # Token entries: a key to resume after; None when the partition is exhausted; no
+    # entry when it starts from its beginning.
+    after: dict[str, dict | None] = {}
+    for s in statuses:
+        if s not in fetched:
+            after[s] = None
+            continue
+        items, last = fetched[s]
+        if len(taken[s]) == len(items):
+            after[s] = last  # may be a key with nothing after it: DynamoDB cannot tell
+        elif taken[s]:
+            after[s] = _index_key(taken[s][-1])
+        elif s in cursors:
+            after[s] = cursors[s]
+    more = any(after.get(s, {}) is not None for s in statuses)
+    rows = [row(i) for _, i in shown]
+    return ResultsPage(results=rows, next_token=_encode_token(after) if more else None)
+
+
 def list_results(ddb, names: Names, *, status: str | None = None, since: str | None = None,
                  limit: int = 50) -> list[ResultRow]:
     """Newest first. Without a status, the newest of each status merged."""
-    _require_table(ddb, names)
-    found: list[ResultRow] = []
-    for s in [status] if status else RESULT_STATUSES:
-        items, _ = dynamodb.query_index(
-            ddb, names.results_table, STATUS_INDEX, ("status", s),
-            sort_at_least=("updated_at", since) if since else None, limit=limit)
-        found += [row(i) for i in items]
-    found.sort(key=lambda r: r.updated_at or "", reverse=True)
-    return found[:limit]
+    return query_results(ddb, names, status=status, since=since, limit=limit).results
 
 
 def get_result(ddb, names: Names, key: str) -> ResultRow:
     _require_table(ddb, names)
-    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: key})
+    item = None
+    if key not in (COUNTERS_KEY, ARCHIVER_KEY):  # bookkeeping items, not results
+        item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: key})
     if item is None:
         raise NotFound(f"no result for '{key}' in table '{names.results_table}' (keys are "
                        "the uploaded object key, e.g. incoming/orders.csv)")
     return row(item)
 
 
+def find_result(ddb, names: Names, key: str) -> ResultRow | None:
+    """The row for key, or None (no row, or a bookkeeping item); the table must exist."""
+    if key in (COUNTERS_KEY, ARCHIVER_KEY):
+        return None
+    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: key})
+    return row(item) if item else None
+
+
 def count_by_status(ddb, names: Names) -> dict[str, int]:
-    return {s: dynamodb.query_index(ddb, names.results_table, STATUS_INDEX, ("status", s),
-                                    count_only=True)[1] for s in RESULT_STATUSES}
+    """Rows per status from the counters item the handlers keep: one GetItem, however
+    many rows there are (a missing item means nothing has been counted yet)."""
+    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: COUNTERS_KEY})
+    return {s: int((item or {}).get(s) or 0) for s in RESULT_STATUSES}
+
+
+def last_archiver_run(ddb, names: Names) -> dict | None:
+    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: ARCHIVER_KEY})
+    if item is None:
+        return None
+    return {"last_run_at": item.get("last_run_at"), "moved": int(item.get("moved") or 0),
+            "bytes": int(item.get("bytes") or 0), "errors": int(item.get("errors") or 0)}
+
+
+def failed_since(ddb, names: Names, since: str) -> ResultRow | None:
+    """The newest FAILED row updated at or after since (one Query, Limit 1), or None."""
+    items, _ = dynamodb.query_page(ddb, names.results_table, STATUS_INDEX, ("status", "FAILED"),
+                                   sort_between=("updated_at", since, None), limit=1)
+    return row(items[0]) if items else None
+
+
+def table_exists(ddb, names: Names) -> bool:
+    return dynamodb.describe_table(ddb, names.results_table) is not None
+
+
+def _index_key(item: dict) -> dict:
+    """The ExclusiveStartKey that resumes an index query right after item."""
+    return {k: {"S": item[k]} for k in (RESULTS_PARTITION_KEY, *STATUS_INDEX_KEYS)}
+
+
+def _encode_token(cursors: dict[str, dict | None]) -> str:
+    text = json.dumps(cursors, sort_keys=True, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, statuses: list[str]) -> dict[str, dict | None]:
+    if not token:
+        return {}
+    try:
+        cursors = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(cursors, dict) or not set(cursors) <= set(RESULT_STATUSES):
+            raise ValueError
+    except ValueError:
+        raise UsageError("--page-token: not a token printed by `pipectl results`") from None
+    return {s: c for s, c in cursors.items() if s in statuses}
 
 
 def _require_table(ddb, names: Names) -> None:
-    if dynamodb.describe_table(ddb, names.results_table) is None:
+    if not table_exists(ddb, names):
         raise NotFound(f"results table '{names.results_table}' does not exist "
                        "(run `pipectl deploy`)")

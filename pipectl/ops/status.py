@@ -1,15 +1,34 @@
-"""The pipeline at a glance: buckets, queue depths, results by status, recent failures."""
+"""The pipeline at a glance: buckets, incoming/, queue depths, results by status, failures.
+
+A bounded number of AWS calls however much data exists: one page of incoming/, one
+GetItem of the counters item the handlers keep, one Query for the recent failures.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-from pipectl.aws import dynamodb, sqs
+from pipectl.aws import s3, sqs
 from pipectl.aws.session import Aws
 from pipectl.naming import Names
-from pipectl.ops.results import ResultRow, count_by_status, list_results
+from pipectl.ops import results as results_ops
+from pipectl.ops.results import ResultRow
 
 RECENT_FAILURES = 5
+INCOMING_PAGE = 1000  # one ListObjectsV2 page; beyond it the count shows as "1000+"
+DEFAULT_FAILED_SINCE = "24h"
+DEFAULT_STUCK_AFTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    count: int
+    truncated: bool  # more than one page: count is a lower bound
+    oldest: str | None  # LastModified (ISO) of the oldest file in the page
+    oldest_key: str | None
+    oldest_age_seconds: int | None
+    stuck: int = 0  # files in the page older than the stuck-after threshold
 
 
 @dataclass(frozen=True)
@@ -18,19 +37,25 @@ class PipelineStatus:
     buckets: dict[str, str]
     queue: dict[str, int] | None  # None: not deployed
     dlq: dict[str, int] | None
+    incoming: Incoming | None = None  # None: the raw bucket does not exist
     results: dict[str, int] = field(default_factory=dict)
     recent_failures: list[ResultRow] = field(default_factory=list)
+    archiver: dict | None = None  # the last archiver run, None: never ran
     missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    healthy: bool = True
+    checked_at: str = ""
 
-    @property
-    def healthy(self) -> bool:
-        return not self.missing
 
+def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
+                    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+                    now: datetime | None = None) -> PipelineStatus:
+    now = now or datetime.now(timezone.utc)
+    failed_since = failed_since or results_ops.parse_since(DEFAULT_FAILED_SINCE, now)
+    missing: list[str] = []
 
-def pipeline_status(aws: Aws, names: Names) -> PipelineStatus:
     client = aws.client("sqs")
     depths: dict[str, dict[str, int] | None] = {}
-    missing: list[str] = []
     for label, queue in (("queue", names.queue), ("dlq", names.dlq)):
         url = sqs.queue_url(client, queue)
         if url is None:
@@ -39,14 +64,68 @@ def pipeline_status(aws: Aws, names: Names) -> PipelineStatus:
             continue
         d = sqs.depth(client, url)
         depths[label] = {"visible": d.visible, "in_flight": d.in_flight, "delayed": d.delayed}
+
+    s3_client = aws.client("s3")
+    incoming = None
+    for role, bucket in names.bucket_roles().items():
+        if s3.bucket_exists(s3_client, bucket) is False:
+            missing.append(f"bucket {bucket}")
+        elif role == "raw":
+            incoming = _incoming(s3_client, bucket, names.config.prefixes.incoming, now,
+                                 stuck_after)
+
     ddb = aws.client("dynamodb")
-    results: dict[str, int] = {}
+    counts: dict[str, int] = {}
     failures: list[ResultRow] = []
-    if dynamodb.describe_table(ddb, names.results_table) is None:
+    archiver = failed_recently = None
+    if not results_ops.table_exists(ddb, names):
         missing.append(f"table {names.results_table}")
     else:
-        results = count_by_status(ddb, names)
-        failures = list_results(ddb, names, status="FAILED", limit=RECENT_FAILURES)
+        counts = results_ops.count_by_status(ddb, names)
+        failures = results_ops.list_results(ddb, names, status="FAILED", limit=RECENT_FAILURES)
+        archiver = results_ops.last_archiver_run(ddb, names)
+        failed_recently = results_ops.failed_since(ddb, names, failed_since)
+
+    problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
+    if depths["dlq"] and sum(depths["dlq"].values()):
+        problems.append(f"dead-letter queue {names.dlq} holds {sum(depths['dlq'].values())} "
+                        "message(s) (see `pipectl replay-dlq`)")
+    if failed_recently is not None:
+        problems.append(f"files failed since {failed_since}, the latest {failed_recently.key} "
+                        f"at {failed_recently.updated_at}: {failed_recently.error}")
+    if incoming and incoming.stuck:
+        more = "+" if incoming.truncated else ""
+        problems.append(f"{incoming.stuck}{more} file(s) waiting in "
+                        f"{names.config.prefixes.incoming} for longer than "
+                        f"{span(stuck_after.total_seconds())} (oldest {incoming.oldest_key}, "
+                        f"{span(incoming.oldest_age_seconds or 0)})")
     return PipelineStatus(target=aws.describe(), buckets=names.bucket_roles(),
-                          queue=depths["queue"], dlq=depths["dlq"], results=results,
-                          recent_failures=failures, missing=missing)
+                          queue=depths["queue"], dlq=depths["dlq"], incoming=incoming,
+                          results=counts, recent_failures=failures, archiver=archiver,
+                          missing=missing, problems=problems, healthy=not problems,
+                          checked_at=now.isoformat())
+
+
+def _incoming(client, bucket: str, prefix: str, now: datetime,
+              stuck_after: timedelta) -> Incoming:
+    # One page only: S3 lists in key order, not by age, so "oldest" is the oldest of
+    # the first 1,000 keys; a full listing would cost one call per 1,000 files.
+    page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=INCOMING_PAGE)
+    files = [o for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+    oldest = min(files, key=lambda o: o["LastModified"], default=None)
+    cutoff = now - stuck_after
+    return Incoming(
+        count=len(files), truncated=bool(page.get("IsTruncated")),
+        oldest=oldest["LastModified"].astimezone(timezone.utc).isoformat() if oldest else None,
+        oldest_key=oldest["Key"] if oldest else None,
+        oldest_age_seconds=int((now - oldest["LastModified"]).total_seconds()) if oldest
+        else None,
+        stuck=sum(1 for o in files if o["LastModified"] < cutoff))
+
+
+def span(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

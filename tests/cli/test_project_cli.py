@@ -111,4 +111,4 @@ def test_results_since_must_be_a_duration_or_time(deployed, pipectl):
     assert "--since: 'yesterday' is neither a duration like 30m, 2h, 7d nor an ISO-8601 time" \
         in err
     code, out, _ = pipectl("-o", "json", "results", "--since", "2h")
-    assert code == 0 and json.loads(out) == []
+    assert code == 0 and json.loads(out) == {"results": [], "next_token": None}

@@ -55,7 +55,7 @@ def test_files_from_any_client_flow_through_and_bad_input_fails_cleanly(pipectl,
     # runtime, not the emulator, received every message.
     assert report["messages"] == 5 and report["failed"] == 0 and report["idle"] is True
 
-    rows = {r["key"]: r for r in pipectl("--output", "json", "results").json()}
+    rows = {r["key"]: r for r in pipectl("--output", "json", "results").json()["results"]}
     assert set(rows) == {"incoming/orders.csv", AWKWARD, "incoming/users.json",
                          "incoming/bad.json"}
     assert rows["incoming/orders.csv"]["status"] == "PROCESSED"
@@ -94,7 +94,7 @@ def test_results_key_in_full_and_filters(pipectl, client, names):
 
     row = pipectl("--output", "json", "results", "incoming/a.txt").json()
     assert row["status"] == "PROCESSED" and row["attempts"] == 1
-    assert pipectl("--output", "json", "results", "--status", "failed").json() == []
+    assert pipectl("--output", "json", "results", "--status", "failed").json()["results"] == []
     missing = pipectl("results", "incoming/nope.csv")
     assert missing.code == 1 and "no result for 'incoming/nope.csv'" in missing.err
     bad = pipectl("results", "--status", "DONE")

@@ -1,0 +1,21 @@
+"""CloudWatch alarms."""
+
+from __future__ import annotations
+
+
+def alarms(cw, names: list[str]) -> dict[str, dict]:
+    found = {}
+    for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
+        for page in cw.get_paginator("describe_alarms").paginate(
+                AlarmNames=names[start:start + 100], AlarmTypes=["MetricAlarm"]):
+            found.update({a["AlarmName"]: a for a in page["MetricAlarms"]})
+    return found
+
+
+def put_alarm(cw, **kwargs) -> None:
+    cw.put_metric_alarm(**kwargs)
+
+
+def delete_alarms(cw, names: list[str]) -> None:
+    for start in range(0, len(names), 100):
+        cw.delete_alarms(AlarmNames=names[start:start + 100])

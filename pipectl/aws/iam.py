@@ -1,0 +1,52 @@
+"""IAM: the functions' execution roles and their inline policies."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from pipectl.aws.session import error_code
+
+
+def _document(value) -> dict:
+    # boto3 decodes IAM's URL-encoded JSON into a dict; older stacks hand back a string.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def get_role(iam, name: str) -> dict | None:
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+    role["AssumeRolePolicyDocument"] = _document(role["AssumeRolePolicyDocument"])
+    return role
+
+
+def inline_policies(iam, role: str) -> dict[str, dict]:
+    names = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+             for n in page["PolicyNames"]]
+    return {n: _document(iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"])
+            for n in names}
+
+
+def create_role(iam, name: str, trust: dict, tags: dict[str, str]) -> str:
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["Role"]["Arn"]
+
+
+def update_trust(iam, name: str, trust: dict) -> None:
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+
+
+def put_inline_policy(iam, role: str, name: str, document: dict) -> None:
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+
+def delete_role(iam, name: str) -> None:
+    """Inline policies first: IAM refuses to delete a role that still has any."""
+    for policy in inline_policies(iam, name):
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    iam.delete_role(RoleName=name)

@@ -1,0 +1,105 @@
+"""pipectl replay-dlq: move dead letters back to the queue they came from."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from pipectl import output
+from pipectl.cli import context
+from pipectl.cli.context import AppContext
+from pipectl.cli.deploy import confirm
+from pipectl.errors import PipectlError, UsageError
+from pipectl.ops import replay as replay_ops
+from pipectl.ops.replay import ReplayOptions, ReplayReport, Route
+
+_COLUMNS = ("key", "size", "first received", "sent", "receives", "message id", "action")
+
+
+def replay_dlq(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the dead letters, move nothing"),
+    max_messages: int | None = typer.Option(None, "--max", min=1, help="move at most N"),
+    key_filter: str | None = typer.Option(
+        None, "--filter", help="only object keys matching this glob, e.g. 'incoming/*.csv'"),
+    skip_done: bool = typer.Option(False, "--skip-done", help="leave dead letters whose object "
+                                                              "the results table has PROCESSED"),
+    to: str | None = typer.Option(None, "--to", help="target queue name or URL "
+                                                     "(default: the processing queue)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="move without asking"),
+    native: bool = typer.Option(False, "--native", help="use SQS's own redrive "
+                                                        "(StartMessageMoveTask) where available"),
+) -> None:
+    """Move dead letters back to the queue they came from (the processing queue)."""
+    app = context.get(ctx)
+    if native and (key_filter is not None or skip_done or max_messages is not None):
+        raise UsageError("--native moves the whole queue: it cannot be combined with "
+                         "--filter, --skip-done or --max")
+    options = ReplayOptions(dry_run=dry_run, max_messages=max_messages, key_filter=key_filter,
+                            skip_done=skip_done, native=native)
+    route = replay_ops.locate(app.aws.client("sqs"), app.names.dlq, app.names.queue, to)
+    if route.waiting == 0:
+        return render(app, ReplayReport(source=route.dlq, target=route.target, dry_run=dry_run))
+    if not dry_run:
+        confirm(f"Move up to {route.waiting} dead letter(s) from {route.dlq} to {route.target} "
+                f"on {app.aws.describe()}?", yes)
+    with _progress(app, route, options) as on_progress:
+        report = replay_ops.replay(app.aws, app.names, route, options, on_progress=on_progress)
+    render(app, report)
+    if report.failed:
+        raise PipectlError(f"{report.failed} dead letter(s) were not moved; the ones not sent "
+                           f"are still in {route.dlq}")
+
+
+def render(app: AppContext, report: ReplayReport) -> None:
+    for warning in report.warnings:
+        output.warn(warning)
+    if app.json:
+        output.print_json(as_data(report))
+    elif report.dry_run or report.failed:
+        shown = [m for m in report.messages if report.dry_run or m.action == "failed"]
+        if shown:
+            output.stdout.print(output.table(None, (*_COLUMNS, "reason"), [
+                (m.key or "(no key)", output.human_bytes(m.size), m.first_received_at,
+                 m.sent_at, m.receive_count, m.message_id, m.action, m.reason)
+                for m in shown]))
+    if not report.messages and report.method == "batched":
+        output.info(f"dead-letter queue {report.source} is empty")
+    elif report.dry_run:
+        output.info(f"dry run: would move {report.would_move}, skip {report.skipped} "
+                    f"from {report.source} to {report.target}; nothing changed")
+    else:
+        output.info(f"moved {report.moved}, skipped {report.skipped}, failed {report.failed} "
+                    f"from {report.source} to {report.target}")
+
+
+def as_data(report: ReplayReport) -> dict:
+    return {"source": report.source, "target": report.target, "dry_run": report.dry_run,
+            "moved": report.moved, "skipped": report.skipped, "failed": report.failed,
+            "messages": [vars(m) for m in report.messages]}
+
+
+@contextlib.contextmanager
+def _progress(app: AppContext, route: Route, options: ReplayOptions) -> Iterator:
+    """A progress bar on a terminal; nothing extra in CI or with --output json."""
+    if app.json or options.dry_run or not output.is_terminal():
+        yield None
+        return
+    total = min(route.waiting, options.max_messages or route.waiting)
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[detail]}"), console=output.stderr,
+                  transient=True) as progress:
+        task = progress.add_task("replay", total=total, detail="")
+
+        def update(report: ReplayReport) -> None:
+            progress.update(task, completed=report.moved + report.failed,
+                            detail=f"skipped {report.skipped}")
+
+        yield update
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay-dlq")(replay_dlq)

@@ -1,0 +1,118 @@
+"""Deterministic Lambda zips: the same source always gives the same bytes, so the same hash.
+
+Each function's zip holds its entry module and the handler modules it imports
+(transitively), so changing one handler changes only the hashes of the functions
+that use it. Dependencies from handlers/requirements.txt are installed for the
+Lambda platform once per content hash and cached.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import io
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipectl.errors import PipectlError, UsageError
+
+# Zip entries carry timestamps; a fixed one (the zip format's earliest) keeps hashes stable.
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+REQUIREMENTS = "requirements.txt"
+_SKIP_PARTS = {"__pycache__", "tests", ".pytest_cache"}
+_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+
+
+@dataclass(frozen=True)
+class Package:
+    function: str
+    zip_bytes: bytes
+    files: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        """As Lambda reports CodeSha256: base64 of the SHA-256 digest."""
+        return base64.b64encode(hashlib.sha256(self.zip_bytes).digest()).decode()
+
+
+def modules_for(handlers_dir: Path, entry: str) -> list[Path]:
+    """The entry module and every handlers/ module it imports, directly or not."""
+    local = {p.stem: p for p in handlers_dir.glob("*.py")}
+    if entry not in local:
+        raise UsageError(f"{handlers_dir / (entry + '.py')} not found: the {entry} function's "
+                         "handler (run `pipectl init` to write the default handlers)")
+    found: dict[str, Path] = {}
+    pending = [entry]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found[name] = local[name]
+        try:
+            tree = ast.parse(local[name].read_text(encoding="utf-8"), filename=str(local[name]))
+        except SyntaxError as exc:
+            raise UsageError(f"{local[name]}:{exc.lineno}: syntax error: {exc.msg}") from None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module.split(".")[0]]
+            else:
+                continue
+            pending += [n for n in names if n in local and n not in found]
+    return sorted(found.values())
+
+
+def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
+          cache_dir: Path) -> Package:
+    members: dict[str, bytes] = {p.name: p.read_bytes() for p in modules_for(handlers_dir, entry)}
+    requirements = handlers_dir / REQUIREMENTS
+    if requirements.is_file() and _requirement_lines(requirements):
+        deps = install_dependencies(requirements, runtime=runtime, architecture=architecture,
+                                    cache_dir=cache_dir)
+        for path in sorted(deps.rglob("*")):
+            if path.is_file() and not _SKIP_PARTS & set(path.relative_to(deps).parts):
+                members.setdefault(path.relative_to(deps).as_posix(), path.read_bytes())
+    return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16  # rw-r--r--: Lambda needs world-readable files
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, members[name])
+    return buffer.getvalue()
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
+                         cache_dir: Path) -> Path:
+    """pip install for Lambda's platform (not this machine's), cached by content hash."""
+    version = runtime.removeprefix("python")
+    key = hashlib.sha256("\n".join([*_requirement_lines(requirements), version,
+                                    architecture]).encode()).hexdigest()[:16]
+    target = cache_dir / f"deps-{key}"
+    if (target / ".complete").exists():
+        return target
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "--requirement", str(requirements), "--target", str(target),
+               "--platform", _PLATFORMS[architecture], "--implementation", "cp",
+               "--python-version", version, "--only-binary=:all:", "--upgrade"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise PipectlError(f"installing {requirements} for Lambda ({runtime}, {architecture}) "
+                           f"failed: {last}")
+    (target / ".complete").write_text(key)
+    return target

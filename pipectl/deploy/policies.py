@@ -1,0 +1,91 @@
+"""IAM documents for each function's role: exact ARNs and key prefixes, nothing broader.
+
+Pure functions of the config and names, so tests can check every document statically
+(with parliament): moto does not evaluate IAM.
+"""
+
+from __future__ import annotations
+
+from pipectl.config import PipelineConfig
+from pipectl.naming import Names
+
+VERSION = "2012-10-17"
+
+
+def trust_policy() -> dict:
+    return {"Version": VERSION, "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]}
+
+
+def _objects(names: Names, role: str, prefix: str) -> str:
+    return f"{names.bucket_arn(role)}/{prefix}*"
+
+
+def _list(names: Names, role: str, prefixes: list[str]) -> dict:
+    # Without ListBucket a HeadObject of a missing key answers 403 instead of 404.
+    return {"Sid": f"List{role.capitalize()}", "Effect": "Allow", "Action": "s3:ListBucket",
+            "Resource": names.bucket_arn(role),
+            "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}}
+
+
+def _logs(names: Names, kind: str) -> list[dict]:
+    group = names.log_group_arn(kind)
+    return [{"Sid": "WriteOwnLogs", "Effect": "Allow",
+             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": f"{group}:log-stream:*"}]
+
+
+def _tracing(config: PipelineConfig) -> list[dict]:
+    if not config.observability.tracing:
+        return []
+    # X-Ray's segment APIs support no resource-level permissions: "*" is the only resource.
+    return [{"Sid": "XRay", "Effect": "Allow",
+             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}]
+
+
+def processor_policy(config: PipelineConfig, names: Names) -> dict:
+    p = config.prefixes
+    return {"Version": VERSION, "Statement": [
+        _list(names, "raw", [p.incoming, p.completed, p.failed]),
+        {"Sid": "ReadRaw", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [_objects(names, "raw", p.incoming), _objects(names, "raw", p.completed),
+                      _objects(names, "raw", p.failed)]},
+        {"Sid": "MoveOriginals", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": [_objects(names, "raw", p.completed), _objects(names, "raw", p.failed)]},
+        {"Sid": "DeleteIncoming", "Effect": "Allow", "Action": "s3:DeleteObject",
+         "Resource": _objects(names, "raw", p.incoming)},
+        {"Sid": "WriteOutput", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+         "Resource": _objects(names, "processed", p.processed)},
+        _list(names, "processed", [p.processed]),
+        {"Sid": "ConsumeQueue", "Effect": "Allow",
+         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes"],
+         "Resource": names.queue_arn(names.queue)},
+        {"Sid": "WriteResults", "Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                    "dynamodb:ConditionCheckItem"],
+         "Resource": names.table_arn(names.results_table)},
+        *_logs(names, "processor"), *_tracing(config),
+    ]}
+
+
+def archiver_policy(config: PipelineConfig, names: Names) -> dict:
+    p = config.prefixes
+    return {"Version": VERSION, "Statement": [
+        _list(names, "processed", [p.processed]),
+        {"Sid": "TakeProcessed", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
+         "Resource": _objects(names, "processed", p.processed)},
+        _list(names, "archive", [p.archive]),
+        {"Sid": "WriteArchive", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": _objects(names, "archive", p.archive)},
+        {"Sid": "MarkArchived", "Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                    "dynamodb:ConditionCheckItem"],
+         "Resource": names.table_arn(names.results_table)},
+        *_logs(names, "archiver"), *_tracing(config),
+    ]}
+
+
+ROLE_POLICIES = {"processor": processor_policy, "archiver": archiver_policy}

@@ -1,0 +1,384 @@
+"""Dead-letter replay: move messages from the DLQ back to the queue they came from.
+
+Rule 1 holds here: a dead letter is deleted from the DLQ only after SQS confirmed, entry
+by entry, that its copy was sent. Everything else (skipped, failed, left over) is made
+visible again in the DLQ before returning, also when interrupted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote_plus
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pipectl.aws import dynamodb
+from pipectl.aws import sqs as sqs_api
+from pipectl.aws.session import Aws, error_code
+from pipectl.errors import NotFound, PipectlError
+from pipectl.naming import Names
+from pipectl.ops import results as results_ops
+
+# A moved message only has to stay hidden for one receive -> send -> delete cycle.
+MOVE_VISIBILITY = 60
+# A dry run hides everything it has seen until the scan ends, then releases it all;
+# at moto's pace a 1,000-deep DLQ takes about 100 s to scan, so leave room.
+SCAN_VISIBILITY = 300
+# Long polling asks every SQS server, so an empty answer really means "empty"
+# (short polling samples a subset and may answer empty while messages remain).
+WAIT_SECONDS = 1
+# Errors an endpoint answers for an action it lacks. moto's server answers HTTP 500
+# with an HTML page (code "500"); in-process moto raises NotImplementedError.
+_UNSUPPORTED = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "500", "501")
+_TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where dead letters come from (the DLQ) and where they go (the target queue)."""
+
+    dlq: str
+    dlq_url: str
+    dlq_arn: str
+    target: str
+    target_url: str
+    target_arn: str
+    waiting: int  # the DLQ's ApproximateNumberOfMessages when located
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    dry_run: bool = False
+    max_messages: int | None = None
+    key_filter: str | None = None
+    skip_done: bool = False
+    native: bool = False
+
+    @property
+    def selective(self) -> bool:
+        return self.key_filter is not None or self.skip_done or self.max_messages is not None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    key: str | None  # decoded object key; None for s3:TestEvent or an unparseable body
+    size: int | None
+    sent_at: str | None  # SentTimestamp, ISO-8601 UTC
+    first_received_at: str | None  # ApproximateFirstReceiveTimestamp
+    receive_count: int  # ApproximateReceiveCount (this run's receive included)
+    action: str  # moved | skipped | failed | would move | would skip
+    reason: str | None = None
+
+
+@dataclass
+class ReplayReport:
+    source: str  # the DLQ
+    target: str  # the queue the messages go back to
+    dry_run: bool
+    method: str = "batched"  # or "native" (StartMessageMoveTask)
+    moved: int = 0
+    skipped: int = 0
+    failed: int = 0
+    messages: list[DeadLetter] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def would_move(self) -> int:
+        return sum(1 for m in self.messages if m.action == "would move")
+
+
+Progress = Callable[[ReplayReport], None]
+
+
+def locate(sqs, dlq: str, source: str, to: str | None = None) -> Route:
+    """Find the DLQ and its target: `to` (a name or URL), else `source` after checking
+    that its RedrivePolicy really sends dead letters to this DLQ."""
+    dlq_url = sqs_api.require_queue_url(sqs, dlq)
+    dlq_attrs = sqs_api.attributes(sqs, dlq_url)
+    if to is not None:
+        target_url = to if to.startswith(("http://", "https://")) else \
+            sqs_api.require_queue_url(sqs, to)
+        target_attrs = _attributes_or_not_found(sqs, target_url, to)
+    else:
+        target_url = sqs_api.require_queue_url(sqs, source)
+        target_attrs = sqs_api.attributes(sqs, target_url)
+        points_at = sqs_api.dead_letter_target(target_attrs)
+        if points_at != dlq_attrs["QueueArn"]:
+            where = f"points at {points_at}" if points_at else "has no RedrivePolicy"
+            raise PipectlError(f"queue '{source}' {where}, not at dead-letter queue '{dlq}' "
+                               "(redeploy with `pipectl deploy`, or choose a target with --to)")
+    if target_attrs["QueueArn"] == dlq_attrs["QueueArn"]:
+        raise PipectlError(f"--to: '{to}' is the dead-letter queue itself")
+    return Route(dlq=dlq, dlq_url=dlq_url, dlq_arn=dlq_attrs["QueueArn"],
+                 target=target_attrs["QueueArn"].rsplit(":", 1)[-1], target_url=target_url,
+                 target_arn=target_attrs["QueueArn"],
+                 waiting=int(dlq_attrs.get("ApproximateNumberOfMessages", 0)))
+
+
+def replay(aws: Aws, names: Names, route: Route, options: ReplayOptions, *,
+           on_progress: Progress | None = None,
+           sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
+    """Replay (or with dry_run, preview) the DLQ along route; see move() and preview()."""
+    sqs = aws.client("sqs")
+    done = _done_check(aws.client("dynamodb"), names) if options.skip_done else None
+    if options.dry_run:
+        return preview(sqs, route, options, is_done=done)
+    if options.native and not options.selective:
+        report = move_native(_probe_client(aws), sqs, route, on_progress=on_progress,
+                             sleep=sleep)
+        if report is not None:
+            return report
+        warning = ("this endpoint has no StartMessageMoveTask; moving the messages "
+                   "in batches instead")
+        report = move(sqs, route, options, on_progress=on_progress)
+        report.warnings.insert(0, warning)
+        return report
+    return move(sqs, route, options, is_done=done, on_progress=on_progress)
+
+
+def move(sqs, route: Route, options: ReplayOptions, *,
+         is_done: Callable[[str], bool] | None = None,
+         on_progress: Progress | None = None) -> ReplayReport:
+    """Receive 10, send the kept ones in one SendMessageBatch, delete exactly those sent.
+
+    Skipped messages stay hidden until the run ends, so one receive does not hand the
+    same ones back over and over; then they are all released and stay in the DLQ.
+    """
+    report = ReplayReport(source=route.dlq, target=route.target, dry_run=False)
+    held: dict[str, str] = {}  # message id -> latest receipt handle, released at the end
+    seen: set[str] = set()
+    try:
+        for batch in _batches(sqs, route, options, seen, held, MOVE_VISIBILITY, report):
+            keep: dict[str, dict] = {}
+            for message, letter in batch:
+                why = _skip_reason(letter, options, is_done)
+                if why:
+                    held[letter.message_id] = message["ReceiptHandle"]
+                    report.messages.append(_with(letter, "skipped", why))
+                    report.skipped += 1
+                else:
+                    keep[letter.message_id] = message
+            letters = {letter.message_id: letter for _, letter in batch}
+            _send_and_delete(sqs, route, keep, letters, held, report)
+            if on_progress:
+                on_progress(report)
+    finally:
+        _release(sqs, route, held, report)
+    return report
+
+
+def preview(sqs, route: Route, options: ReplayOptions, *,
+            is_done: Callable[[str], bool] | None = None) -> ReplayReport:
+    """What move() would do, without consuming anything.
+
+    Every message seen is hidden until the scan ends (so each is listed once) and then
+    released. This bumps each message's ApproximateReceiveCount in the DLQ, which is
+    harmless: the DLQ has no redrive policy of its own, so the count moves nothing.
+    """
+    report = ReplayReport(source=route.dlq, target=route.target, dry_run=True)
+    held: dict[str, str] = {}
+    try:
+        for batch in _batches(sqs, route, options, set(), held, SCAN_VISIBILITY, report):
+            for message, letter in batch:
+                held[letter.message_id] = message["ReceiptHandle"]
+                why = _skip_reason(letter, options, is_done)
+                report.messages.append(_with(letter, "would skip" if why else "would move",
+                                             why))
+                report.skipped += 1 if why else 0
+    finally:
+        _release(sqs, route, held, report)
+    return report
+
+
+def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None,
+                sleep: Callable[[float], None] = time.sleep,
+                poll_seconds: float = 2.0) -> ReplayReport | None:
+    """SQS's own redrive: StartMessageMoveTask, then poll ListMessageMoveTasks.
+
+    Returns None when the endpoint lacks the action (moto does), for the caller to fall
+    back on move(). `probe` is the client for the first call (no retries on an emulator).
+    """
+    try:
+        handle = sqs_api.start_move_task(probe, route.dlq_arn, route.target_arn)
+    except NotImplementedError:  # in-process moto
+        return None
+    except ClientError as exc:
+        if error_code(exc) in _UNSUPPORTED:
+            return None
+        raise
+    report = ReplayReport(source=route.dlq, target=route.target, dry_run=False,
+                          method="native")
+    while True:
+        task = sqs_api.move_task(sqs, route.dlq_arn, handle) or {}
+        report.moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
+        status = task.get("Status", "RUNNING")
+        if on_progress:
+            on_progress(report)
+        if status in _TASK_DONE:
+            break
+        sleep(poll_seconds)
+    if status != "COMPLETED":
+        to_move = int(task.get("ApproximateNumberOfMessagesToMove", report.moved))
+        report.failed = max(to_move - report.moved, 1)
+        report.warnings.append(f"move task {status.lower()}: "
+                               f"{task.get('FailureReason', 'no reason given')}")
+    return report
+
+
+def describe(body: str) -> tuple[str | None, int | None]:
+    """An S3 event notification's decoded object key and size; (None, None) if it has none."""
+    try:
+        record = json.loads(body)["Records"][0]["s3"]
+        key = record["object"]["key"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None, None  # s3:TestEvent has no Records; other bodies are not S3 events
+    if not isinstance(key, str):
+        return None, None
+    size = record["object"].get("size")
+    # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
+    return unquote_plus(key), size if isinstance(size, int) else None
+
+
+# --- the loop's parts ----------------------------------------------------------------------
+
+def _batches(sqs, route: Route, options: ReplayOptions, seen: set[str], held: dict[str, str],
+             visibility: int, report: ReplayReport):
+    """Yield new (message, DeadLetter) pairs until the DLQ is empty, a receive brings only
+    messages already seen in this run, or --max messages were selected."""
+    selected = 0
+    while options.max_messages is None or selected < options.max_messages:
+        wanted = 10 if options.max_messages is None else min(10, options.max_messages - selected)
+        received = sqs_api.receive_hidden(sqs, route.dlq_url, max_messages=wanted,
+                                          visibility_timeout=visibility,
+                                          wait_seconds=WAIT_SECONDS)
+        fresh = []
+        for message in received:
+            if message["MessageId"] in seen:  # its visibility ran out: hold the new receipt
+                held[message["MessageId"]] = message["ReceiptHandle"]
+            else:
+                seen.add(message["MessageId"])
+                fresh.append((message, _letter(message)))
+        if not fresh:
+            return
+        skipped = report.skipped
+        yield fresh  # the caller counts what it skips in report.skipped
+        selected += len(fresh) - (report.skipped - skipped)
+
+
+def _send_and_delete(sqs, route: Route, keep: dict[str, dict], letters: dict[str, DeadLetter],
+                     held: dict[str, str], report: ReplayReport) -> None:
+    if not keep:
+        return
+    fifo = route.target.endswith(".fifo")
+    sent = sqs_api.send_batch(sqs, route.target_url, {
+        mid: _entry(message, fifo) for mid, message in keep.items()})
+    for mid, reason in sent.failed.items():  # not sent: stays in the DLQ
+        held[mid] = keep[mid]["ReceiptHandle"]
+        report.messages.append(_with(letters[mid], "failed", f"not sent: {reason}"))
+        report.failed += 1
+    undeleted = set(sqs_api.delete_batch(
+        sqs, route.dlq_url, {mid: keep[mid]["ReceiptHandle"] for mid in sent.succeeded}))
+    for mid in sent.succeeded:
+        if mid in undeleted:  # sent, but still in the DLQ: a later replay sends it again
+            report.messages.append(_with(letters[mid], "failed",
+                                         "sent, but not deleted from the dead-letter queue"))
+            report.failed += 1
+        else:
+            report.messages.append(_with(letters[mid], "moved"))
+            report.moved += 1
+
+
+def _release(sqs, route: Route, held: dict[str, str], report: ReplayReport) -> None:
+    if held:
+        stuck = sqs_api.release_batch(sqs, route.dlq_url, held)
+        if stuck:
+            report.warnings.append(f"{len(stuck)} message(s) could not be released and stay "
+                                   "hidden in the dead-letter queue until their visibility "
+                                   "timeout ends")
+
+
+def _entry(message: dict, fifo: bool) -> dict:
+    """A SendMessageBatch entry carrying the body and message attributes unchanged."""
+    entry: dict = {"MessageBody": message["Body"]}
+    attributes = {
+        name: {k: v for k, v in value.items()
+               if k in ("DataType", "StringValue", "BinaryValue")}
+        for name, value in message.get("MessageAttributes", {}).items()}
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    if fifo:  # a FIFO target needs a group; the DLQ message id makes resends idempotent
+        entry["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "replay")
+        entry["MessageDeduplicationId"] = message["MessageId"]
+    return entry
+
+
+def _skip_reason(letter: DeadLetter, options: ReplayOptions,
+                 is_done: Callable[[str], bool] | None) -> str | None:
+    if options.key_filter is not None and (
+            letter.key is None or not fnmatch.fnmatchcase(letter.key, options.key_filter)):
+        return "does not match --filter"
+    if is_done is not None and letter.key is not None and is_done(letter.key):
+        return "already PROCESSED"
+    return None
+
+
+def _done_check(ddb, names: Names) -> Callable[[str], bool]:
+    if dynamodb.describe_table(ddb, names.results_table) is None:
+        raise NotFound(f"results table '{names.results_table}' does not exist "
+                       "(--skip-done reads it; run `pipectl deploy`)")
+    cache: dict[str, bool] = {}
+
+    def is_done(key: str) -> bool:
+        if key not in cache:
+            try:
+                cache[key] = results_ops.get_result(ddb, names, key).status == "PROCESSED"
+            except NotFound:
+                cache[key] = False
+        return cache[key]
+
+    return is_done
+
+
+def _probe_client(aws: Aws):
+    """The client for StartMessageMoveTask. On an emulator endpoint, one without retries:
+    moto answers the missing action with HTTP 500, which botocore would retry 4 times."""
+    if not aws.effective_endpoint:
+        return aws.client("sqs")
+    return aws.session.client("sqs", endpoint_url=aws.effective_endpoint,
+                              config=Config(retries={"mode": "standard", "max_attempts": 1}))
+
+
+def _attributes_or_not_found(sqs, url: str, name: str) -> dict[str, str]:
+    try:
+        return sqs_api.attributes(sqs, url)
+    except ClientError as exc:
+        if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise NotFound(f"queue '{name}' does not exist") from None
+        raise
+
+
+def _letter(message: dict) -> DeadLetter:
+    key, size = describe(message.get("Body", ""))
+    attrs = message.get("Attributes", {})
+    return DeadLetter(message_id=message["MessageId"], key=key, size=size,
+                      sent_at=_when(attrs.get("SentTimestamp")),
+                      first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
+                      receive_count=int(attrs.get("ApproximateReceiveCount", 0)), action="")
+
+
+def _with(letter: DeadLetter, action: str, reason: str | None = None) -> DeadLetter:
+    return DeadLetter(**{**letter.__dict__, "action": action, "reason": reason})
+
+
+def _when(epoch_ms: str | None) -> str | None:
+    if not epoch_ms:
+        return None
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc).isoformat(
+        timespec="milliseconds")

@@ -1,0 +1,144 @@
+"""pipectl replay-dlq through pipectl.cli.app.run: exit codes, messages, JSON."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipectl.aws import sqs as sqs_api
+
+ACCOUNT = "123456789012"  # moto's
+QUEUE, DLQ = "demo-dev-processing", "demo-dev-processing-dlq"
+
+
+def body(key: str) -> str:
+    return json.dumps({"Records": [{"eventSource": "aws:s3", "s3": {
+        "bucket": {"name": "raw"}, "object": {"key": quote_plus(key, safe="/"), "size": 5}}}]})
+
+
+class Queues:
+    def __init__(self):
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.dlq = self.sqs.create_queue(QueueName=DLQ)["QueueUrl"]
+        self.queue = self.sqs.create_queue(QueueName=QUEUE, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{DLQ}",
+             "maxReceiveCount": 3})})["QueueUrl"]
+
+    def dead_letters(self, *bodies: str) -> None:
+        for b in bodies:
+            self.sqs.send_message(QueueUrl=self.dlq, MessageBody=b)
+
+    def count(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def mocked(aws_pipeline):
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def queues(mocked):
+    return Queues()
+
+
+def test_replay_with_yes_moves_everything_and_says_so(queues, pipectl):
+    queues.dead_letters(body("incoming/a.csv"), body("incoming/b.csv"))
+
+    code, out, err = pipectl("replay-dlq", "--yes")
+
+    assert code == 0, err
+    assert f"moved 2, skipped 0, failed 0 from {DLQ} to {QUEUE}" in err
+    assert out == ""
+    assert (queues.count(queues.dlq), queues.count(queues.queue)) == (0, 2)
+
+
+def test_json_has_stable_keys(queues, pipectl):
+    queues.dead_letters(body("incoming/my file+(1).csv"), '{"Event": "s3:TestEvent"}')
+
+    code, out, err = pipectl("--output", "json", "replay-dlq", "--yes", "--filter", "*.csv")
+
+    assert code == 0, err
+    data = json.loads(out)
+    assert list(data) == ["source", "target", "dry_run", "moved", "skipped", "failed",
+                          "messages"]
+    assert (data["source"], data["target"], data["dry_run"]) == (DLQ, QUEUE, False)
+    assert (data["moved"], data["skipped"], data["failed"]) == (1, 1, 0)
+    assert sorted((m["key"], m["action"]) for m in data["messages"]) == [
+        ("incoming/my file+(1).csv", "moved"), (None, "skipped")]
+    assert set(data["messages"][0]) == {"message_id", "key", "size", "sent_at",
+                                        "first_received_at", "receive_count", "action", "reason"}
+
+
+def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):
+    queues.dead_letters(body("incoming/my file+(1).csv"), "not json")
+
+    code, out, err = pipectl("replay-dlq", "--dry-run")
+
+    assert code == 0, err
+    assert "incoming/my file+(1).csv" in out and "(no key)" in out
+    assert "would move" in out
+    assert "dry run: would move 2, skip 0" in err
+    assert queues.count(queues.dlq) == 2
+
+
+def test_without_yes_and_without_a_terminal_it_refuses(queues, pipectl):
+    queues.dead_letters(body("incoming/a.csv"))
+
+    code, out, err = pipectl("replay-dlq")
+
+    assert code == 2
+    assert "refusing to change anything without confirmation: pass --yes" in err
+    assert queues.count(queues.dlq) == 1
+
+
+def test_native_with_a_filter_is_a_usage_error(queues, pipectl):
+    code, _, err = pipectl("replay-dlq", "--native", "--filter", "*.csv", "--yes")
+
+    assert code == 2
+    assert "--native moves the whole queue" in err
+
+
+def test_an_empty_dlq_says_so(queues, pipectl):
+    code, out, err = pipectl("replay-dlq", "--yes")
+
+    assert code == 0
+    assert f"dead-letter queue {DLQ} is empty" in err
+
+
+def test_an_undeployed_pipeline_names_the_missing_queue(mocked, pipectl):
+    code, _, err = pipectl("replay-dlq", "--yes")
+
+    assert code == 1
+    assert f"queue '{DLQ}' does not exist" in err
+
+
+def test_a_message_that_failed_to_send_exits_1(queues, pipectl, monkeypatch):
+    # given SendMessageBatch answering one entry Failed (it still answers HTTP 200)
+    queues.dead_letters(body("incoming/a.csv"), body("incoming/b.csv"))
+    real = sqs_api.send_batch
+
+    def first_fails(sqs, url, entries):
+        first, *rest = entries
+        outcome = real(sqs, url, {k: entries[k] for k in rest})
+        return sqs_api.BatchOutcome(outcome.succeeded, {first: "InternalError: try again"})
+
+    monkeypatch.setattr(sqs_api, "send_batch", first_fails)
+
+    # when replaying
+    code, out, err = pipectl("replay-dlq", "--yes")
+
+    # then one moved, one failed (listed, still in the DLQ) and the exit code is 1
+    assert code == 1
+    assert "moved 1, skipped 0, failed 1" in err
+    assert f"error: 1 dead letter(s) were not moved; the ones not sent are still in {DLQ}" in err
+    assert "InternalError" in out
+    assert (queues.count(queues.dlq), queues.count(queues.queue)) == (1, 1)

@@ -1,0 +1,338 @@
+"""Dead-letter replay under moto (mock_aws): what moves, what stays, and how many calls it takes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipectl import config as config_module
+from pipectl.aws.session import Aws
+from pipectl.errors import PipectlError
+from pipectl.naming import Names
+from pipectl.ops import replay as replay_ops
+from pipectl.ops.replay import ReplayOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def cfg():
+    text = (ROOT / "pipeline.yaml").read_text().replace("default_target: local",
+                                                        "default_target: aws")
+    text = text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
+    return config_module.parse(text, ROOT / "pipeline.yaml")
+
+
+@pytest.fixture
+def aws(cfg):
+    with mock_aws():
+        yield Aws.for_target(cfg.target("aws"))
+
+
+@pytest.fixture
+def names(cfg, aws):
+    return Names(cfg, ACCOUNT, "us-east-1")
+
+
+class Queues:
+    """The processing queue and its DLQ as deploy makes them (maxReceiveCount 3)."""
+
+    def __init__(self, names: Names):
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.dlq = self.sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
+        self.queue = self.sqs.create_queue(QueueName=names.queue, Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": names.queue_arn(names.dlq),
+                                         "maxReceiveCount": 3})})["QueueUrl"]
+
+    def dead_letters(self, *keys: str | None, attributes: dict | None = None) -> None:
+        """Put S3 notifications for `keys` into the DLQ (None: an s3:TestEvent)."""
+        entries = [{"Id": str(i), "MessageBody": event_body(key),
+                    **({"MessageAttributes": attributes} if attributes else {})}
+                   for i, key in enumerate(keys)]
+        for start in range(0, len(entries), 10):
+            self.sqs.send_message_batch(QueueUrl=self.dlq, Entries=entries[start:start + 10])
+
+    def count(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return (int(attrs["ApproximateNumberOfMessages"])
+                + int(attrs["ApproximateNumberOfMessagesNotVisible"]))
+
+    def drain(self, url: str) -> list[dict]:
+        found = []
+        while batch := self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300,
+                MessageAttributeNames=["All"]).get("Messages", []):
+            found += batch
+        return found
+
+    def keys(self, url: str) -> list[str | None]:
+        return sorted((replay_ops.describe(m["Body"])[0] or "(no key)")
+                      for m in self.drain(url))
+
+
+def event_body(key: str | None) -> str:
+    if key is None:
+        return json.loads((EVENTS / "sqs_s3_test_event.json").read_text())["Records"][0]["body"]
+    body = json.loads(json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]["body"])
+    record = copy.deepcopy(body)
+    # S3 encodes keys: space -> "+", "+" -> "%2B", parentheses too; "/" kept.
+    record["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    return json.dumps(record)
+
+
+@pytest.fixture
+def queues(aws, names):
+    return Queues(names)
+
+
+def run(aws, names, **options):
+    route = replay_ops.locate(aws.client("sqs"), names.dlq, names.queue,
+                              options.pop("to", None))
+    return replay_ops.replay(aws, names, route, ReplayOptions(**options))
+
+
+def count_calls(client) -> Counter:
+    calls: Counter = Counter()
+    client.meta.events.register("before-call",
+                                lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+def test_dry_run_lists_decoded_keys_and_leaves_every_message(aws, names, queues):
+    # given three dead letters, one with an encoded key and one s3:TestEvent
+    queues.dead_letters("incoming/my file+(1).csv", "incoming/b.json", None)
+    assert quote_plus("incoming/my file+(1).csv", safe="/") == "incoming/my+file%2B%281%29.csv"
+
+    # when previewing
+    report = run(aws, names, dry_run=True)
+
+    # then every message is listed with its decoded key, and all are still in the DLQ, visible
+    assert sorted(m.key or "(no key)" for m in report.messages) == [
+        "(no key)", "incoming/b.json", "incoming/my file+(1).csv"]
+    assert {m.action for m in report.messages} == {"would move"}
+    assert report.moved == 0 and report.dry_run
+    letter = next(m for m in report.messages if m.key == "incoming/b.json")
+    assert letter.size == 64 and letter.receive_count == 1
+    assert letter.sent_at and letter.first_received_at and letter.message_id
+    visible = queues.sqs.get_queue_attributes(QueueUrl=queues.dlq, AttributeNames=[
+        "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"]
+    assert visible == "3"
+    assert queues.count(queues.queue) == 0
+
+
+def test_replay_moves_all_with_identical_bodies_and_attributes(aws, names, queues):
+    # given 25 dead letters carrying a message attribute
+    keys = [f"incoming/file-{i}.csv" for i in range(25)]
+    attributes = {"trace": {"DataType": "String", "StringValue": "abc"},
+                  "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
+    queues.dead_letters(*keys, attributes=attributes)
+    sent_bodies = sorted(event_body(k) for k in keys)
+
+    # when replaying
+    report = run(aws, names)
+
+    # then all moved; the processing queue holds the same bodies and attributes; DLQ empty
+    assert (report.moved, report.skipped, report.failed) == (25, 0, 0)
+    assert queues.count(queues.dlq) == 0
+    arrived = queues.drain(queues.queue)
+    assert sorted(m["Body"] for m in arrived) == sent_bodies
+    for message in arrived:
+        got = {n: {k: v for k, v in a.items() if k in ("DataType", "StringValue", "BinaryValue")}
+               for n, a in message["MessageAttributes"].items()}
+        assert got == attributes
+
+
+def test_filter_moves_only_matching_keys_and_the_rest_stay(aws, names, queues):
+    # given csv and json dead letters and a test event
+    queues.dead_letters("incoming/a.csv", "incoming/b.json", "incoming/c d.csv", None)
+
+    # when replaying only csv files
+    report = run(aws, names, key_filter="incoming/*.csv")
+
+    # then the csv files moved; the json and the key-less test event stay in the DLQ, visible
+    assert (report.moved, report.skipped, report.failed) == (2, 2, 0)
+    assert queues.keys(queues.queue) == ["incoming/a.csv", "incoming/c d.csv"]
+    assert queues.keys(queues.dlq) == ["(no key)", "incoming/b.json"]
+
+
+def test_filter_matching_nothing_receives_each_message_once(aws, names, queues):
+    # given 30 dead letters that do not match
+    queues.dead_letters(*[f"incoming/{i}.json" for i in range(30)])
+    calls = count_calls(aws.client("sqs"))
+
+    # when replaying *.csv
+    report = run(aws, names, key_filter="*.csv")
+
+    # then each message is seen once, the run stops, and all are released back to the DLQ
+    assert report.skipped == 30 and len(report.messages) == 30
+    assert calls["ReceiveMessage"] <= 4
+    assert calls["ChangeMessageVisibilityBatch"] == 3
+    assert queues.count(queues.dlq) == 30
+    assert queues.count(queues.queue) == 0
+
+
+def test_max_moves_at_most_n(aws, names, queues):
+    queues.dead_letters(*[f"incoming/{i}.csv" for i in range(15)])
+
+    report = run(aws, names, max_messages=12)
+
+    assert report.moved == 12
+    assert queues.count(queues.queue) == 12
+    assert queues.count(queues.dlq) == 3
+
+
+def test_skip_done_leaves_processed_objects_in_the_dlq(aws, names, queues):
+    # given a results table where one key is PROCESSED and one FAILED
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName=names.results_table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "object_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                              for n in ("object_key", "status", "updated_at")],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-status",
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                          {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
+    for key, status in (("incoming/done file.csv", "PROCESSED"), ("incoming/bad.csv", "FAILED")):
+        ddb.put_item(TableName=names.results_table, Item={
+            "object_key": {"S": key}, "status": {"S": status},
+            "updated_at": {"S": "2026-11-23T14:00:00+00:00"}})
+    queues.dead_letters("incoming/done file.csv", "incoming/bad.csv", "incoming/new.csv")
+
+    # when replaying with --skip-done
+    report = run(aws, names, skip_done=True)
+
+    # then the PROCESSED one stays in the DLQ; the others move
+    assert (report.moved, report.skipped) == (2, 1)
+    assert queues.keys(queues.queue) == ["incoming/bad.csv", "incoming/new.csv"]
+    assert queues.keys(queues.dlq) == ["incoming/done file.csv"]
+
+
+def test_skip_done_without_a_results_table_is_not_found(aws, names, queues):
+    queues.dead_letters("incoming/a.csv")
+    with pytest.raises(PipectlError, match="results table .* does not exist"):
+        run(aws, names, skip_done=True)
+    assert queues.count(queues.dlq) == 1
+
+
+def test_a_partial_send_failure_deletes_only_what_was_sent(aws, names, queues, monkeypatch):
+    # given 5 dead letters, and SendMessageBatch reporting one entry failed (HTTP 200)
+    queues.dead_letters(*[f"incoming/{i}.csv" for i in range(5)])
+    sqs = aws.client("sqs")
+    real = sqs.send_message_batch
+
+    def one_fails(QueueUrl, Entries):  # noqa: N803 (boto3's names)
+        response = real(QueueUrl=QueueUrl, Entries=Entries[1:])
+        response.setdefault("Failed", []).append({
+            "Id": Entries[0]["Id"], "SenderFault": False, "Code": "InternalError",
+            "Message": "try again"})
+        return response
+
+    monkeypatch.setattr(sqs, "send_message_batch", one_fails)
+
+    # when replaying
+    report = run(aws, names)
+
+    # then 4 moved, 1 failed and is still in the DLQ, visible again
+    assert (report.moved, report.failed) == (4, 1)
+    failed = next(m for m in report.messages if m.action == "failed")
+    assert "InternalError" in failed.reason
+    assert queues.count(queues.queue) == 4
+    assert queues.keys(queues.dlq) == [failed.key]
+
+
+def test_a_failed_delete_counts_as_failed(aws, names, queues, monkeypatch):
+    queues.dead_letters("incoming/a.csv", "incoming/b.csv")
+    sqs = aws.client("sqs")
+
+    def none_deleted(QueueUrl, Entries):  # noqa: N803
+        return {"Successful": [], "Failed": [{"Id": e["Id"], "SenderFault": False,
+                                              "Code": "InternalError"} for e in Entries]}
+
+    monkeypatch.setattr(sqs, "delete_message_batch", none_deleted)
+
+    report = run(aws, names)
+
+    assert (report.moved, report.failed) == (0, 2)
+    assert all("not deleted" in m.reason for m in report.messages)
+
+
+def test_source_queue_must_redrive_to_this_dlq(aws, names, queues):
+    queues.sqs.set_queue_attributes(QueueUrl=queues.queue, Attributes={"RedrivePolicy": ""})
+    with pytest.raises(PipectlError, match="has no RedrivePolicy, not at dead-letter queue"):
+        run(aws, names)
+
+
+def test_to_another_queue_by_name_or_url(aws, names, queues):
+    other = queues.sqs.create_queue(QueueName="elsewhere")["QueueUrl"]
+    queues.dead_letters("incoming/a.csv", "incoming/b.csv")
+
+    report = run(aws, names, to=other, max_messages=1)
+    assert report.target == "elsewhere" and report.moved == 1
+    report = run(aws, names, to="elsewhere")
+    assert report.moved == 1
+    assert queues.keys(other) == ["incoming/a.csv", "incoming/b.csv"]
+
+
+def test_native_falls_back_to_batches_where_the_endpoint_lacks_it(aws, names, queues):
+    queues.dead_letters("incoming/a.csv")
+    report = run(aws, names, native=True)
+    assert report.method == "batched" and report.moved == 1
+    assert "StartMessageMoveTask" in report.warnings[0]
+
+
+def test_native_polls_the_move_task_until_it_completes(aws, names, queues, monkeypatch):
+    # given an endpoint that has StartMessageMoveTask (stubbed: moto lacks it)
+    sqs = aws.client("sqs")
+    route = replay_ops.locate(sqs, names.dlq, names.queue)
+    states = iter([{"TaskHandle": "h", "Status": "RUNNING",
+                    "ApproximateNumberOfMessagesMoved": 3},
+                   {"TaskHandle": "h", "Status": "COMPLETED",
+                    "ApproximateNumberOfMessagesMoved": 7}])
+    started = []
+    monkeypatch.setattr(sqs, "start_message_move_task",
+                        lambda **kw: started.append(kw) or {"TaskHandle": "h"})
+    monkeypatch.setattr(sqs, "list_message_move_tasks",
+                        lambda **kw: {"Results": [next(states)]})
+    naps = []
+
+    # when moving natively
+    report = replay_ops.move_native(sqs, sqs, route, sleep=naps.append)
+
+    # then it asked SQS to move DLQ -> processing queue and reports the final count
+    assert started == [{"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn}]
+    assert (report.method, report.moved, report.failed) == ("native", 7, 0)
+    assert len(naps) == 1
+
+
+@pytest.mark.parametrize("count", [200])
+def test_replay_stays_within_the_api_call_budget(aws, names, queues, count):
+    # given `count` dead letters (1,000 under mock_aws takes minutes: moto's SQS slows
+    # with depth; tests/server/test_replay.py measures 1,000)
+    queues.dead_letters(*[f"incoming/{i}.csv" for i in range(count)])
+    calls = count_calls(aws.client("sqs"))
+
+    # when replaying
+    report = run(aws, names)
+
+    # then: one receive, one send and one delete per 10, one empty receive, 4 setup calls
+    assert report.moved == count
+    batches = count // 10
+    assert calls["ReceiveMessage"] == batches + 1
+    assert calls["SendMessageBatch"] == batches
+    assert calls["DeleteMessageBatch"] == batches
+    setup = sum(calls.values()) - 3 * batches - 1
+    assert setup <= 4
+    # at 1,000 messages that is (300 + 1 + 4) / 1000 = 0.305 calls per message
+    assert (3 * 100 + 1 + setup) / 1000 <= 0.31

@@ -2,16 +2,28 @@
 
 lambda_handler only wires: one SQS message at a time, partial batch failures so a
 bad message never fails its neighbours. process_object does the work for one
-object: row -> PROCESSING, stream parse/normalize/write, verify, row -> PROCESSED,
-then move the original incoming/ -> completed/ (failed/ for a file that can never
-be processed). Every step is safe to repeat, because delivery is at least once.
+object: claim it (row -> PROCESSING with a lease), stream parse/normalize/write,
+verify, row -> PROCESSED, then move the original incoming/ -> completed/ (failed/
+for a file that can never be processed). Every step is safe to repeat, because
+delivery is at least once; the lease keeps two concurrent deliveries from both
+doing the work.
+
+Permanent (the file itself is bad: transform.PermanentError, a limit, an
+unsupported name): FAILED row with the reason, original to failed/, message done.
+Transient (anything else: throttling, 5xx, timeouts, a missing bucket): only that
+message is reported in batchItemFailures, so SQS retries it and, after
+maxReceiveCount, moves it to the dead-letter queue.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -19,9 +31,22 @@ import boto3
 import results
 import storage
 from s3_event import MalformedMessage, S3Object, created_objects
-from transform import PermanentError, kind_for_key, process_stream
+from transform import (
+    LIMIT_DEFAULTS,
+    Limits,
+    PermanentError,
+    is_gzip,
+    kind_for_key,
+    process_stream,
+)
 
 PROCESSOR_VERSION = "1.0.0"
+# Lambda's longest timeout: the lease when neither the context nor the environment
+# says how long this invocation may run.
+MAX_FUNCTION_SECONDS = 900
+# Added to a lease so a slightly fast clock elsewhere does not take it over early.
+LEASE_MARGIN_SECONDS = 2
+LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see transform.py
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,7 @@ class Settings:
     processed: str = "processed/"
     pipeline: str = ""
     raw_bucket: str = ""
+    limits: Limits = Limits()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,21 +72,24 @@ class Settings:
                    completed=env.get("COMPLETED_PREFIX") or "completed/",
                    failed=env.get("FAILED_PREFIX") or "failed/",
                    processed=env.get("PROCESSED_PREFIX") or "processed/",
-                   pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""))
+                   pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""),
+                   limits=Limits.from_env(env))
 
 
 # Clients are created on first use (so tests can mock them) and reused while the
 # worker stays warm; the cache key follows the endpoint so a restarted emulator
 # on another port gets fresh clients.
 _clients: dict = {}
+_clients_lock = threading.Lock()
 
 
 def _cached(kind: str, factory):
     key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    if key not in _clients:
-        _clients[key] = factory()
-    return _clients[key]
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = factory()
+        return _clients[key]
 
 
 def s3_client():
@@ -79,14 +108,29 @@ def reset_clients() -> None:
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
+    deadline = invocation_deadline(context)
     failures = []
     for message in (event or {}).get("Records") or []:
-        if not handle_message(message, settings, context):
+        if not handle_message(message, settings, context, deadline):
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
 
 
-def handle_message(message: dict, settings: Settings, context=None) -> bool:
+def invocation_deadline(context=None) -> float:
+    """Epoch seconds when this invocation is killed: the context's remaining time, else the
+    function's configured timeout (AWS_LAMBDA_FUNCTION_TIMEOUT), else Lambda's maximum."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return time.time() + remaining() / 1000
+    try:
+        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
+    except ValueError:
+        seconds = MAX_FUNCTION_SECONDS
+    return time.time() + seconds
+
+
+def handle_message(message: dict, settings: Settings, context=None,
+                   deadline: float | None = None) -> bool:
     """True when the message is done with (processed, skipped or permanently failed)."""
     request_id = getattr(context, "aws_request_id", None)
     message_id = message.get("messageId")
@@ -103,7 +147,8 @@ def handle_message(message: dict, settings: Settings, context=None) -> bool:
             _log("INFO", "skipped: not a file under the incoming prefix", key=obj.key,
                  status="SKIPPED", message_id=message_id, request_id=request_id)
             continue
-        ok = process_object(obj, settings, message_id=message_id, request_id=request_id) and ok
+        ok = process_object(obj, settings, message_id=message_id, request_id=request_id,
+                            deadline=deadline) and ok
     return ok
 
 
@@ -116,18 +161,26 @@ class Outcome:
     error: str | None = None
 
 
+BUSY = "BUSY"             # another attempt holds the lease: retry the message later
+
+
 def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
-                   request_id: str | None = None) -> bool:
+                   request_id: str | None = None, deadline: float | None = None) -> bool:
     """Handle one object; False only for a transient failure that SQS should retry."""
     started = time.monotonic()
     fields = {"key": obj.key, "bucket": obj.bucket, "message_id": message_id,
               "request_id": request_id}
+    lease = _Lease(holder=request_id or uuid.uuid4().hex,
+                   until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
-        outcome = _process(obj, settings, started)
+        outcome = _process(obj, settings, started, lease)
     except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
         error = f"{type(e).__name__}: {e}"
         try:
-            results.record_transient_error(results_table(settings.results_table), obj.key, error)
+            table = results_table(settings.results_table)
+            if lease.held:
+                results.release(table, obj.key, lease.holder)
+            results.record_transient_error(table, obj.key, error)
         except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
             error += f" (and recording it failed: {row_error})"
         _log("ERROR", "transient failure; will be retried", status="RETRY",
@@ -137,10 +190,17 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
     _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
          records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
          **fields)
-    return True
+    return outcome.status != BUSY
 
 
-def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
+@dataclass
+class _Lease:
+    holder: str
+    until: int
+    held: bool = False
+
+
+def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
@@ -153,6 +213,7 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
         if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
                 or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
             return Outcome("DUPLICATE", "already handled: duplicate delivery")
+        # Not retried: nothing will bring it back, and the row says what happened.
         error = f"object vanished from {s.incoming} before it was processed"
         now = results.now_iso()
         results.mark_failed(table, key, error, count_attempt=True, bucket=bucket,
@@ -161,39 +222,61 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
+    same_version = bool(row) and row.get("etag") == source.etag
     try:
-        if row and row.get("status") == results.PROCESSED and row.get("etag") == source.etag:
+        if same_version and row.get("status") == results.PROCESSED:
             # The output and the row were written, then the move did not finish.
             source.body.close()
-            storage.move(s3, bucket, key, completed_key, source.etag, source.size)
+            storage.move(s3, bucket, key, completed_key, source.etag, source.size, resume=True,
+                         checkpoint=_checkpoints(key))
             results.mark_moved(table, key, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
+        if same_version and row.get("status") == results.FAILED:
+            # The FAILED row was written, then the move to failed/ did not finish.
+            source.body.close()
+            storage.move(s3, bucket, key, failed_key, source.etag, source.size, resume=True)
+            return Outcome(results.FAILED, "finished moving an already failed object",
+                           error=row.get("error"))
 
         started_at = results.now_iso()
-        results.mark_started(table, key, bucket, row_kind, PROCESSOR_VERSION, started_at)
+        lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
+                                   version=PROCESSOR_VERSION, started_at=started_at,
+                                   etag=source.etag, holder=lease.holder, until=lease.until)
+        if not lease.held:
+            source.body.close()
+            return Outcome(BUSY, "another attempt is working on this object; retry later")
+        _fault("after_download", key)
+        limits = s.limits
+        if source.size > limits.max_object_bytes:
+            raise PermanentError(f"the object is {source.size} bytes; at most "
+                                 f"{limits.max_object_bytes} are allowed (MAX_OBJECT_BYTES)")
         if kind is None:
             raise PermanentError(f"unsupported file type: {relative!r} "
-                                 "(expected .csv, .json, .jsonl, .ndjson or .txt)")
+                                 "(expected .csv, .json, .jsonl, .ndjson or .txt, "
+                                 "optionally followed by .gz)")
         output_key = _output_key(s, relative, source.last_modified)
         metadata = {"processed_at": started_at, "environment": s.environment,
                     "processor_version": PROCESSOR_VERSION, "source": obj.uri}
-        writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
-                                      metadata={"source": obj.uri})
+        version_tag = source.etag.strip('"')
+        compressed = is_gzip(key)
         try:
-            counts = process_stream(kind, source.body, writer.write, metadata)
-            writer.close()
-        except BaseException:
-            try:
-                writer.abort()
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-            raise
+            if same_version and _has_output(s3, s.processed_bucket, output_key, version_tag):
+                # An earlier attempt wrote the output and died before the row: count the
+                # records again but do not write a second version of the output.
+                counts = process_stream(kind, source.body, lambda data: None, metadata, limits,
+                                        compressed)
+            else:
+                counts = _write_output(s3, s, output_key, source.body, kind, metadata, limits,
+                                       compressed, {"source": obj.uri,
+                                                    "source-etag": version_tag})
         finally:
             source.body.close()
+        _fault("after_output", key)
 
         # The row is final before the original moves: a crash in between leaves the
         # original in incoming/, and the next attempt only finishes the move.
+        _fault("before_results", key)
         finished_at = results.now_iso()
         results.mark_processed(
             table, key, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
@@ -202,25 +285,51 @@ def _process(obj: S3Object, s: Settings, started: float) -> Outcome:
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
             processor_version=PROCESSOR_VERSION)
-        storage.move(s3, bucket, key, completed_key, source.etag, source.size)
+        lease.held = False
+        storage.move(s3, bucket, key, completed_key, source.etag, source.size,
+                     checkpoint=_checkpoints(key))
+        _fault("after_move", key)
         return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
     except PermanentError as e:
         source.body.close()
         error = str(e)
         finished_at = results.now_iso()
-        # Row first, then the move: if the move fails the retry fails the same way.
+        # Row first, then the move: if the move fails the retry finishes it.
         results.mark_failed(table, key, error, bucket=bucket, size=source.size,
                             etag=source.etag, location=failed_key, finished_at=finished_at,
                             updated_at=finished_at, duration_ms=_ms(started),
                             processor_version=PROCESSOR_VERSION)
+        lease.held = False
         storage.move(s3, bucket, key, failed_key, source.etag, source.size)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
+
+
+def _write_output(s3, s: Settings, output_key: str, body, kind: str, metadata: dict,
+                  limits: Limits, compressed: bool, object_metadata: dict):
+    writer = storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
+    try:
+        counts = process_stream(kind, body, writer.write, metadata, limits, compressed)
+        writer.close()
+    except BaseException:
+        try:
+            writer.abort()
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
+    return counts
+
+
+def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
+    found = storage.head(s3, bucket, key)
+    return found is not None and found.get("Metadata", {}).get("source-etag") == version_tag
 
 
 def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     # The object's own LastModified, not "now": a retry writes the same key.
     day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
     head, slash, name = relative.rpartition("/")
+    if is_gzip(name) and kind_for_key(name):
+        name = name[:-3]                                # orders.csv.gz -> orders.jsonl
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return f"{s.processed}{day}/{head}{slash}{stem}.jsonl"
 
@@ -239,3 +348,39 @@ def _log(level: str, message: str, **fields) -> None:
     record.update({k: fields.pop(k, None) for k in _LOG_KEYS})
     record.update({k: v for k, v in fields.items() if v is not None})
     print(json.dumps(record, default=str), flush=True)
+
+
+# --- test hook: fault injection ---------------------------------------------------
+# For tests/server/test_faults.py only. Unset (always, outside that test) it costs one
+# environment lookup per step. PIPECTL_FAULT="STEP:KEY[,...]" makes this process
+# SIGKILL itself at STEP (after_download, after_output, before_results, after_copy,
+# before_delete, after_move) while handling KEY; "hang@STEP:KEY" sleeps instead, until
+# the runtime's timeout kills it. With PIPECTL_FAULT_MARKER=<directory> each fault
+# fires once (a marker file records that it did); without it, every time.
+
+def _fault(step: str, key: str) -> None:
+    spec = os.environ.get("PIPECTL_FAULT")
+    if not spec:
+        return
+    for entry in spec.split(","):
+        where, _, fault_key = entry.strip().partition(":")
+        action, _, fault_step = where.rpartition("@")
+        if fault_step != step or fault_key != key:
+            continue
+        markers = os.environ.get("PIPECTL_FAULT_MARKER")
+        if markers:
+            name = f"{step}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+            try:
+                os.close(os.open(os.path.join(markers, name), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+        print(json.dumps({"level": "WARNING", "message": f"test fault: {action or 'kill'} "
+                          f"at {step}", "key": key}), flush=True)
+        if action == "hang":
+            while True:
+                time.sleep(60)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _checkpoints(key: str):
+    return lambda step: _fault(step, key)

@@ -10,6 +10,9 @@ with a single GetItem however many rows exist.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -24,6 +27,23 @@ MAX_ERROR_CHARS = 1000
 # A transition whose expected old status changed under it (a concurrent attempt) is
 # re-read and retried; more than this many collisions in a row is a transient error.
 TRANSITION_ATTEMPTS = 5
+# The lease an attempt holds while it works on an object: epoch seconds after which
+# the attempt is certainly dead (the function's own timeout), and who holds it.
+LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """An extra condition on a transition: `condition` for DynamoDB, `allows` for the row read.
+
+    They must agree; `allows` tells a lost race (give up) from a status that merely
+    changed between the read and the write (read again and retry).
+    """
+
+    condition: str
+    names: dict
+    values: dict
+    allows: Callable[[dict | None], bool]
 
 
 def now_iso() -> str:
@@ -70,17 +90,20 @@ def _update(table, key: str, values: dict, add: dict | None = None,
 
 
 def _transition(table, key: str, values: dict, add: dict | None = None,
-                remove: tuple[str, ...] = ()) -> None:
+                remove: tuple[str, ...] = (), guard: Guard | None = None) -> bool:
     """Set the row's status (values["status"]) and move one count between counters, atomically.
 
     The row update is conditional on the status read just before, so two attempts
-    racing on one object never count twice.
+    racing on one object never count twice. With a guard, the update is also
+    conditional on it; False when the guard no longer allows the change.
     """
     new = values["status"]
     values = dict(values, updated_at=values.get("updated_at") or now_iso())
     client = table.meta.client
     for _ in range(TRANSITION_ATTEMPTS):
         row = get(table, key)
+        if guard is not None and not guard.allows(row):
+            return False
         old = row.get("status") if row else None
         row_update = {"TableName": table.name, "Key": {RESULTS_PARTITION_KEY: key},
                       **_expression(values, add, remove)}
@@ -90,6 +113,10 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
             row_update["ConditionExpression"] = "#st = :old_status"
             row_update["ExpressionAttributeValues"][":old_status"] = old
         row_update["ExpressionAttributeNames"]["#st"] = "status"
+        if guard is not None:
+            row_update["ConditionExpression"] += f" AND ({guard.condition})"
+            row_update["ExpressionAttributeNames"].update(guard.names)
+            row_update["ExpressionAttributeValues"].update(guard.values)
         counts = {new: 1}
         if old is not None:
             counts[old] = counts.get(old, 0) - 1
@@ -101,7 +128,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
                                                    ())}})
         try:
             client.transact_write_items(TransactItems=items)
-            return
+            return True
         except client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" not in reasons:
@@ -124,13 +151,66 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
+def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
+          etag: str, holder: str, until: int, now: float | None = None) -> bool:
+    """Start an attempt on this version of the object: row -> PROCESSING with a lease.
+
+    Conditional on no other attempt holding an unexpired lease and on this version
+    (etag) not being finished already, so of two concurrent attempts exactly one
+    wins. False for the loser, which should let its message come back later. The
+    lease expires at `until` (epoch seconds): by then its holder is certainly dead
+    (the function's timeout), so a crashed attempt never blocks its retry for long.
+    """
+    now = time.time() if now is None else now
+    values = {"status": PROCESSING, "bucket": bucket, "started_at": started_at,
+              "updated_at": started_at, "processor_version": version, "etag": etag,
+              LEASE_UNTIL: int(until), LEASE_HOLDER: holder}
+    if kind:
+        values["kind"] = kind
+
+    def allows(row: dict | None) -> bool:
+        if row is None:
+            return True
+        lease = row.get(LEASE_UNTIL)
+        if lease is not None and lease >= now:
+            return False
+        return not (row.get("etag") == etag and row.get("status") in (PROCESSED, FAILED))
+
+    guard = Guard(
+        condition="(attribute_not_exists(#g_lease) OR #g_lease < :g_now) AND "
+                  "(attribute_not_exists(#g_etag) OR #g_etag <> :g_etag OR "
+                  "NOT (#g_status IN (:g_processed, :g_failed)))",
+        names={"#g_lease": LEASE_UNTIL, "#g_etag": "etag", "#g_status": "status"},
+        values={":g_now": int(now), ":g_etag": etag, ":g_processed": PROCESSED,
+                ":g_failed": FAILED},
+        allows=allows)
+    # A retry of a file that failed before must not keep the old reason.
+    return _transition(table, key, values, add={"attempts": 1},
+                       remove=("error", "finished_at"), guard=guard)
+
+
+def release(table, key: str, holder: str) -> None:
+    """Give the lease up early (a transient failure), if this attempt still holds it."""
+    try:
+        table.update_item(Key={RESULTS_PARTITION_KEY: key},
+                          UpdateExpression="REMOVE #lease, #holder",
+                          ConditionExpression="#holder = :holder",
+                          ExpressionAttributeNames={"#lease": LEASE_UNTIL,
+                                                    "#holder": LEASE_HOLDER},
+                          ExpressionAttributeValues={":holder": holder})
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        pass
+
+
 def mark_processed(table, key: str, **fields) -> None:
-    _transition(table, key, dict(fields, status=PROCESSED), remove=("error",))
+    _transition(table, key, dict(fields, status=PROCESSED),
+                remove=("error", LEASE_UNTIL, LEASE_HOLDER))
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:
     _transition(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
-                add={"attempts": 1} if count_attempt else None)
+                add={"attempts": 1} if count_attempt else None,
+                remove=(LEASE_UNTIL, LEASE_HOLDER))
 
 
 def mark_moved(table, key: str, location: str) -> None:

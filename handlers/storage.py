@@ -6,6 +6,7 @@ processor treats it as transient and lets SQS retry).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -111,18 +112,27 @@ class ObjectWriter:
                                             UploadId=upload_id)
 
 
-def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int) -> None:
+def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int, *,
+         resume: bool = False, checkpoint: Callable[[str], None] | None = None) -> None:
     """Copy key -> dest_key only if it is still the version we read, verify, then delete.
 
     The original is deleted only after the copy is verified, so a crash at any
-    point leaves it in place for the next attempt.
+    point leaves it in place for the next attempt. With resume (finishing an
+    earlier attempt's move), a verified copy already there is not made again, so
+    the versioned bucket does not gain a second version of it.
     """
     source = {"Bucket": bucket, "Key": key}
+    checkpoint = checkpoint or (lambda step: None)
+    if resume and _is_copy(head(s3, bucket, dest_key), etag, size):
+        checkpoint("before_delete")
+        s3.delete_object(Bucket=bucket, Key=key)
+        return
     if size <= COPY_OBJECT_LIMIT:
         s3.copy_object(Bucket=bucket, Key=dest_key, CopySource=source, CopySourceIfMatch=etag,
                        MetadataDirective="COPY")
     else:
         s3.copy(source, bucket, dest_key, ExtraArgs={"CopySourceIfMatch": etag})
+    checkpoint("after_copy")
     copy = head(s3, bucket, dest_key)
     if copy is None or copy["ContentLength"] != size:
         raise VerifyError(f"copy s3://{bucket}/{dest_key} is missing or has the wrong size")
@@ -131,4 +141,12 @@ def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int) -> None
     if "-" not in etag and copy["ETag"] != etag:
         raise VerifyError(f"copy s3://{bucket}/{dest_key} has ETag {copy['ETag']}, "
                           f"expected {etag}")
+    checkpoint("before_delete")
     s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _is_copy(found: dict | None, etag: str, size: int) -> bool:
+    # Only a single-part ETag (the MD5) proves the copy is this version; a multipart
+    # original is copied again rather than risk deleting it on a size match alone.
+    return found is not None and found["ContentLength"] == size and "-" not in etag \
+        and found["ETag"] == etag

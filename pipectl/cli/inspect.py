@@ -15,7 +15,7 @@ from pipectl.cli import context
 from pipectl.errors import ExitStatus
 from pipectl.ops import events as events_ops
 from pipectl.ops.invoke import invoke_local, read_event
-from pipectl.ops.logs import LogEvent, LogTail
+from pipectl.ops.logs import LogEvent, LogTail, check_function
 from pipectl.ops.results import parse_time
 from pipectl.ops.trace import Trace
 from pipectl.ops.trace import trace as trace_key
@@ -80,6 +80,7 @@ def invoke(
     its result to stdout, its logs to stderr; exit 1 when it raises."""
     app = context.get(ctx)
     payload = read_event(event)
+    check_function(function)
     result = invoke_local(app.aws, app.config, app.names, function, payload,
                           on_log=lambda line: output.stderr.out(line, highlight=False))
     output.print_json(result)

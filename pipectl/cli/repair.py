@@ -59,13 +59,15 @@ def render(app: AppContext, report: ReplayReport) -> None:
         output.warn(warning)
     if app.json:
         output.print_json(as_data(report))
-    elif report.dry_run or report.failed:
-        shown = [m for m in report.messages if report.dry_run or m.action == "failed"]
-        if shown:
-            output.stdout.print(output.table(None, (*_COLUMNS, "reason"), [
-                (m.key or "(no key)", output.human_bytes(m.size), m.first_received_at,
-                 m.sent_at, m.receive_count, m.message_id, m.action, m.reason)
-                for m in shown]))
+    elif report.dry_run and report.messages:
+        output.stdout.print(output.table(None, _COLUMNS, [
+            (m.key or "(no key)", output.human_bytes(m.size), _short_time(m.first_received_at),
+             _short_time(m.sent_at), m.receive_count, m.message_id,
+             f"{m.action} ({m.reason})" if m.reason else m.action) for m in report.messages]))
+    elif report.failed:
+        output.stdout.print(output.table("not moved", ("key", "message id", "reason"), [
+            (m.key or "(no key)", m.message_id, m.reason)
+            for m in report.messages if m.action == "failed"]))
     if not report.messages and report.method == "batched":
         output.info(f"dead-letter queue {report.source} is empty")
     elif report.dry_run:
@@ -99,6 +101,10 @@ def _progress(app: AppContext, route: Route, options: ReplayOptions) -> Iterator
                             detail=f"skipped {report.skipped}")
 
         yield update
+
+
+def _short_time(iso: str | None) -> str | None:
+    return iso[:19].replace("T", " ") if iso else None  # UTC, to the second
 
 
 def register(app: typer.Typer) -> None:

@@ -21,12 +21,16 @@ ACCOUNT = "123456789012"
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def cfg():
+def cfg_text():
     text = (ROOT / "pipeline.yaml").read_text().replace("default_target: local",
                                                         "default_target: aws")
     text = text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
     return config_module.parse(text, ROOT / "pipeline.yaml")
+
+
+@pytest.fixture
+def cfg():
+    return cfg_text()
 
 
 @pytest.fixture

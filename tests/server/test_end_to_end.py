@@ -25,7 +25,7 @@ def test_deploy_over_plain_http_skips_the_tls_policy_and_a_second_deploy_changes
     assert second.code == 0, second.err
     plan = second.json()
     assert plan["changes"] is False
-    assert plan["summary"] == {"create": 0, "update": 0, "noop": 7}
+    assert plan["summary"] == {"create": 0, "update": 0, "delete": 0, "noop": 19}
 
 
 def test_deploy_refuses_to_change_anything_unasked_when_it_cannot_prompt(pipectl):
@@ -33,7 +33,7 @@ def test_deploy_refuses_to_change_anything_unasked_when_it_cannot_prompt(pipectl
     assert result.code == 2
     assert result.err.strip().splitlines()[-1] == (
         "error: refusing to change anything without confirmation: pass --yes")
-    assert "Plan: 7 to create" in result.out
+    assert "Plan: 19 to create" in result.out
 
 
 def test_files_from_any_client_flow_through_and_bad_input_fails_cleanly(pipectl, client, names):
@@ -117,4 +117,35 @@ def test_aws_endpoint_url_from_the_environment_is_honoured(pipectl, moto_server)
     done = pipectl("-o", "json", "deploy", "--yes", endpoint=False,
                    env={"AWS_ENDPOINT_URL": moto_server})
     assert done.code == 0, done.err
-    assert done.json()["summary"]["create"] == 7
+    assert done.json()["summary"]["create"] == 19
+
+
+def test_on_the_emulator_the_mapping_is_disabled_so_only_the_local_runtime_consumes(
+        pipectl, client, names):
+    assert pipectl("deploy", "--yes").code == 0
+    mappings = client("lambda").list_event_source_mappings(
+        FunctionName="pipectl-demo-dev-processor")["EventSourceMappings"]
+    assert [m["State"] for m in mappings] == ["Disabled"]
+
+
+def test_the_local_runtime_takes_its_settings_from_the_deployment(pipectl, client, names):
+    assert pipectl("deploy", "--yes").code == 0
+    lam = client("lambda")
+    function = "pipectl-demo-dev-processor"
+    env = lam.get_function(FunctionName=function)["Configuration"]["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=function,
+                                      Environment={"Variables": {**env, "ENVIRONMENT": "staging"}})
+    s3 = client("s3")
+    s3.put_object(Bucket=names["raw"], Key="incoming/e.json", Body=b'{"a": 1}')
+
+    assert pipectl("run", "--until-idle", "--timeout", "60").code == 0
+
+    row = pipectl("--output", "json", "results", "incoming/e.json").json()
+    output = row["output"].split("/", 3)[3]
+    record = json.loads(s3.get_object(Bucket=names["processed"], Key=output)["Body"].read())
+    assert record["_metadata"]["environment"] == "staging"
+    # ...and deploy sees the drift and would put pipeline.yaml's value back.
+    plan = pipectl("-o", "json", "deploy", "--dry-run").json()
+    changed = [c for s in plan["steps"] for c in s["changes"] if s["name"] == function]
+    assert changed == [{"field": "environment.ENVIRONMENT", "before": "staging",
+                        "after": "dev"}]

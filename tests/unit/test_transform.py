@@ -219,8 +219,15 @@ def test_output_is_flushed_in_batches(monkeypatch):
 def test_output_encoding_matches_compact_json_dumps():
     # given values of every JSON type, non-ASCII text and floats
     value = {"a": [1, 2.5, -0.0, 1e300, None, True, False], "s": "é \u2028 \"q\"\n",
-             "n": {"deep": {"x": 123456789012345678901234567890}}, "nan": float("nan")}
+             "n": {"deep": {"x": 123456789012345678901234567890}}}
 
     # when / then the reused C encoder writes exactly what json.dumps would
     assert transform._encode(value) == json.dumps(value, ensure_ascii=False,
                                                   separators=(",", ":"))
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_output_encoding_refuses_what_is_not_json(number):
+    # NaN/Infinity would make invalid JSON Lines; the processor turns this into a reason
+    with pytest.raises(ValueError):
+        transform._encode({"x": number})

@@ -1,0 +1,308 @@
+"""status / results / logs / trace / invoke / events at the command line (mock_aws)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from urllib.parse import unquote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipectl import config as config_module
+from pipectl.aws import dynamodb
+from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
+
+ACCOUNT = "123456789012"
+STATUS_KEYS = {"target", "buckets", "queue", "dlq", "incoming", "results", "recent_failures",
+               "archiver", "missing", "problems", "healthy", "checked_at"}
+
+
+@pytest.fixture
+def names(aws_pipeline):
+    return Names(config_module.load(aws_pipeline / "pipeline.yaml"), ACCOUNT, "us-east-1")
+
+
+@pytest.fixture
+def deployed(names):
+    """The resources the views read, made directly (deploy is tested elsewhere)."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in names.bucket_roles().values():
+            s3.create_bucket(Bucket=bucket)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        sqs.create_queue(QueueName=names.dlq)
+        sqs.create_queue(QueueName=names.queue)
+        dynamodb.create_table(boto3.client("dynamodb", region_name="us-east-1"),
+                              names.results_table, partition_key=RESULTS_PARTITION_KEY,
+                              indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
+        yield names
+
+
+def put_item(names, key: str, **attrs) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=names.results_table, Item={RESULTS_PARTITION_KEY: {"S": key}, **{
+            k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attrs.items()}})
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# --- status ----------------------------------------------------------------------------
+
+def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed, pipectl):
+    put_item(deployed, "__counters__", PROCESSED=41, FAILED=1)
+    put_item(deployed, "__archiver__", last_run_at="2030-01-01T02:00:00+00:00", moved=3,
+             bytes=300, errors=0)
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=deployed.bucket("raw"), Key="incoming/a.csv", Body=b"a\n")
+
+    code, out, err = pipectl("-o", "json", "status")
+
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == STATUS_KEYS
+    assert data["results"] == {"PROCESSING": 0, "PROCESSED": 41, "FAILED": 0 + 1, "ARCHIVED": 0}
+    assert data["incoming"]["count"] == 1 and data["incoming"]["truncated"] is False
+    assert data["incoming"]["oldest_key"] == "incoming/a.csv"
+    assert data["archiver"] == {"last_run_at": "2030-01-01T02:00:00+00:00", "moved": 3,
+                                "bytes": 300, "errors": 0}
+    assert data["healthy"] is True and data["problems"] == []
+    assert set(data["queue"]) == {"visible", "in_flight", "delayed"}
+
+
+def test_status_table_shows_every_line(deployed, pipectl):
+    code, out, _ = pipectl("status")
+    assert code == 0
+    for label in ("raw bucket", "waiting in incoming/", "processing queue", "dead-letter queue",
+                  "results", "last archiver run"):
+        assert label in out
+    assert "never" in out and "oldest n/a" in out
+
+
+def test_check_healthy_is_exit_0(deployed, pipectl):
+    code, out, _ = pipectl("status", "--check")
+    assert (code, out.strip()) == (0, "healthy")
+
+
+def test_check_says_each_reason_on_its_own_line_and_exits_1(deployed, pipectl):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=deployed.dlq)["QueueUrl"],
+                     MessageBody="{}")
+    put_item(deployed, "incoming/bad.json", status="FAILED", updated_at=now_iso(),
+             error="invalid JSON")
+
+    code, out, _ = pipectl("status", "--check", "--since", "1h")
+
+    lines = out.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 2
+    assert lines[0] == f"dead-letter queue {deployed.dlq} holds 1 message(s) " \
+                       "(see `pipectl replay-dlq`)"
+    assert lines[1].startswith("files failed since ") and lines[1].endswith(
+        "the latest incoming/bad.json at " + lines[1].split(" at ")[-1])
+    assert "invalid JSON" in lines[1]
+
+
+def test_check_ignores_failures_before_since(deployed, pipectl):
+    put_item(deployed, "incoming/old.json", status="FAILED", updated_at="2020-01-01T00:00:00",
+             error="old")
+    assert pipectl("status", "--check", "--since", "7d")[0] == 0
+
+
+def test_check_reports_stuck_files(deployed, pipectl):
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=deployed.bucket("raw"), Key="incoming/slow.csv", Body=b"a\n")
+    code, out, _ = pipectl("status", "--check", "--stuck-after", "0s")
+    assert code == 1
+    assert out.startswith("1 file(s) waiting in incoming/ for longer than 0s (oldest "
+                          "incoming/slow.csv")
+
+
+def test_check_before_deploy_names_what_is_missing(aws_pipeline, names, pipectl):
+    with mock_aws():
+        code, out, _ = pipectl("status", "--check")
+    assert code == 1
+    assert f"queue {names.queue} does not exist (run `pipectl deploy`)" in out.splitlines()
+    assert f"table {names.results_table} does not exist (run `pipectl deploy`)" in out
+
+
+def test_bad_durations_are_usage_errors(deployed, pipectl):
+    code, _, err = pipectl("status", "--check", "--stuck-after", "soon")
+    assert code == 2 and "--stuck-after: 'soon' is not a duration like 90s, 15m, 2h or 7d" in err
+
+
+def test_watch_off_a_terminal_prints_a_snapshot_per_interval_and_ctrl_c_is_exit_0(
+        deployed, pipectl, monkeypatch):
+    naps = []
+
+    def nap(seconds):
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipectl.cli.views.time.sleep", nap)
+    code, out, _ = pipectl("status", "--watch", "--interval", "3")
+    assert code == 0
+    assert naps == [3, 3]
+    assert out.count("processing queue") == 2
+
+
+# --- results ---------------------------------------------------------------------------
+
+def test_results_pages_with_a_token(deployed, pipectl):
+    for i in range(5):
+        put_item(deployed, f"incoming/{i}.csv", status="PROCESSED",
+                 updated_at=f"2030-01-01T00:00:0{i}+00:00")
+    put_item(deployed, "__counters__", PROCESSED=5)
+
+    code, out, _ = pipectl("-o", "json", "results", "--limit", "3")
+    first = json.loads(out)
+    code2, out2, _ = pipectl("-o", "json", "results", "--limit", "3", "--page-token",
+                             first["next_token"])
+    second = json.loads(out2)
+    code3, table, err = pipectl("results", "--limit", "3")
+
+    assert code == code2 == code3 == 0
+    assert set(first) == {"results", "next_token"}
+    assert [r["key"] for r in first["results"]] == ["incoming/4.csv", "incoming/3.csv",
+                                                    "incoming/2.csv"]
+    assert [r["key"] for r in second["results"]] == ["incoming/1.csv", "incoming/0.csv"]
+    assert "┏" in table and f"more: --page-token {first['next_token']}" in err
+
+
+def test_results_status_prefix_and_until(deployed, pipectl):
+    put_item(deployed, "incoming/a/1.csv", status="FAILED", updated_at="2030-01-01T00:00:00",
+             error="x")
+    put_item(deployed, "incoming/b/1.csv", status="FAILED", updated_at="2030-01-01T00:00:01",
+             error="y")
+    put_item(deployed, "incoming/a/2.csv", status="PROCESSED", updated_at="2030-01-02T00:00:00")
+
+    def keys(*args):
+        code, out, err = pipectl("-o", "json", "results", *args)
+        assert code == 0, err
+        return [r["key"] for r in json.loads(out)["results"]]
+
+    assert keys("--status", "failed") == ["incoming/b/1.csv", "incoming/a/1.csv"]
+    assert keys("--prefix", "incoming/a/") == ["incoming/a/2.csv", "incoming/a/1.csv"]
+    assert keys("--until", "2030-01-01T12:00:00") == ["incoming/b/1.csv", "incoming/a/1.csv"]
+
+
+def test_results_never_shows_the_counters_item(deployed, pipectl):
+    put_item(deployed, "__counters__", PROCESSED=1)
+    code, _, err = pipectl("results", "__counters__")
+    assert code == 1 and "no result for '__counters__'" in err
+
+
+# --- logs ------------------------------------------------------------------------------
+
+def put_logs(names, *messages: str) -> None:
+    logs = boto3.client("logs", region_name="us-east-1")
+    group, stream = names.log_group("processor"), "s"
+    try:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+        {"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+
+
+def test_logs_prints_the_functions_events_and_filters(deployed, pipectl):
+    put_logs(deployed, '{"level": "INFO", "key": "incoming/a.csv"}', "ERROR something broke")
+
+    code, out, _ = pipectl("logs")
+    code2, filtered, _ = pipectl("logs", "processor", "--filter", "ERROR", "--since", "1h")
+    code3, as_json, _ = pipectl("-o", "json", "logs")
+
+    assert code == code2 == code3 == 0
+    assert out.splitlines()[0].endswith(' {"level": "INFO", "key": "incoming/a.csv"}')
+    assert filtered.strip().endswith("ERROR something broke") and "INFO" not in filtered
+    assert set(json.loads(as_json)[0]) == {"timestamp", "time", "stream", "message", "event_id"}
+
+
+def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipectl,
+                                                                 monkeypatch):
+    put_logs(deployed, "first")
+    polls = []
+
+    def nap(_):
+        polls.append(1)
+        if len(polls) == 1:
+            put_logs(deployed, "second")
+        elif len(polls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipectl.cli.inspect.time.sleep", nap)
+    code, out, _ = pipectl("logs", "--follow")
+    assert code == 0
+    assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["first", "second"]
+
+
+def test_logs_without_a_log_group(deployed, pipectl):
+    code, _, err = pipectl("logs")
+    assert code == 1
+    assert err.strip() == ("error: no logs yet for processor (log group "
+                           "/aws/lambda/demo-dev-processor does not exist)")
+
+
+# --- trace -----------------------------------------------------------------------------
+
+def test_trace_found_and_not_found(deployed, pipectl):
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=deployed.bucket("raw"), Key="incoming/w.csv", Body=b"a\n")
+
+    code, out, _ = pipectl("-o", "json", "trace", "incoming/w.csv")
+    missing = pipectl("trace", "incoming/nope.csv")
+
+    data = json.loads(out)
+    assert code == 0 and data["found"] is True
+    assert data["stages"][0] == {"stage": "incoming", "found": True,
+                                 "at": data["stages"][0]["at"],
+                                 "detail": f"s3://{deployed.bucket('raw')}/incoming/w.csv "
+                                           "(2 bytes)"}
+    assert missing[0] == 1 and "incoming/nope.csv was not found at any stage" in missing[2]
+
+
+# --- events and invoke -------------------------------------------------------------------
+
+def test_events_s3_put_with_a_bucket_needs_no_aws(aws_pipeline, pipectl):
+    code, out, _ = pipectl("events", "s3-put", "--bucket", "b", "--key", "incoming/a b+c.csv",
+                           "--size", "7", "--etag", "e")
+    assert code == 0
+    obj = json.loads(out)["Records"][0]["s3"]["object"]
+    assert obj == {"key": "incoming/a+b%2Bc.csv", "size": 7, "eTag": "e",
+                   "sequencer": obj["sequencer"]}
+    assert unquote_plus(obj["key"]) == "incoming/a b+c.csv"
+
+
+def test_events_s3_put_sqs_defaults_to_the_raw_bucket_and_the_queue(deployed, pipectl):
+    code, out, _ = pipectl("events", "s3-put", "--key", "incoming/x.csv", "--sqs")
+    record = json.loads(out)["Records"][0]
+    assert code == 0
+    assert record["eventSourceARN"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:{deployed.queue}"
+    body = json.loads(record["body"])
+    assert body["Records"][0]["s3"]["bucket"]["name"] == deployed.bucket("raw")
+
+
+def test_invoke_reports_a_handler_exception_as_one_line_exit_1(deployed, pipectl, tmp_path):
+    event = tmp_path / "bad.json"
+    event.write_text('{"Records": "not a list of messages"}')
+    code, out, err = pipectl("invoke", "processor", "--event", str(event))
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1].startswith("error: AttributeError: ")
+
+
+def test_invoke_needs_a_readable_json_event_and_a_known_function(aws_pipeline, pipectl,
+                                                                  tmp_path):
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "ok.json").write_text("{}")
+    with mock_aws():
+        code, _, err = pipectl("invoke", "processor", "--event", str(tmp_path / "bad.json"))
+        assert code == 2 and f"--event: {tmp_path / 'bad.json'} is not JSON" in err
+        code, _, err = pipectl("invoke", "nope", "--event", str(tmp_path / "ok.json"))
+        assert code == 2 and "unknown function 'nope' (known: " in err

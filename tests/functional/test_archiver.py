@@ -1,0 +1,246 @@
+"""The archiver handler under mock_aws: processed output -> verified copy -> row ARCHIVED."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+RAW, PROCESSED, ARCHIVE = "raw-bucket", "processed-bucket", "archive-bucket"  # as conftest.py
+FILES = {
+    "incoming/orders.csv": "Order ID,Customer Name\n1,Ada\n2,Grace\n",
+    "incoming/users.json": '[{"User Name": "John"}, {"User Name": "Jane"}]',
+    "incoming/sub/notes.txt": "one two\nthree\n",
+}
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing in the handler catches it."""
+
+
+@pytest.fixture
+def world(aws_world, monkeypatch):
+    import archiver
+    import processor
+
+    monkeypatch.setenv("ARCHIVE_BUCKET", ARCHIVE)
+    monkeypatch.setenv("STORAGE_CLASS", "STANDARD_IA")
+    monkeypatch.setenv("RETENTION_DAYS", "30")
+    for name in ("ARCHIVE_PREFIX", "ARCHIVER_CONCURRENCY", "ARCHIVER_KILL_AFTER_COPIES"):
+        monkeypatch.delenv(name, raising=False)
+    aws_world.s3.create_bucket(Bucket=ARCHIVE)
+    aws_world.s3.put_bucket_versioning(Bucket=ARCHIVE,
+                                       VersioningConfiguration={"Status": "Enabled"})
+    archiver.reset_clients()
+    for key, body in FILES.items():
+        aws_world.upload(key, body)
+        result = processor.lambda_handler(aws_world.event(aws_world.message(key)), None)
+        assert result == {"batchItemFailures": []}
+    yield aws_world
+    archiver.reset_clients()
+
+
+def processed_objects(world) -> dict[str, dict]:
+    found = world.s3.list_objects_v2(Bucket=PROCESSED).get("Contents", [])
+    return {o["Key"]: o for o in found}
+
+
+def later(world, days: float) -> str:
+    newest = max(o["LastModified"] for o in processed_objects(world).values())
+    return (newest + timedelta(days=days)).isoformat()
+
+
+def run(world, **event):
+    import archiver
+
+    return archiver.lambda_handler(event, None)
+
+
+def test_only_objects_older_than_the_retention_move(world):
+    # given outputs written just now and a retention of 30 days
+    # when the archiver runs 29 days later, nothing is old enough
+    early = run(world, now=later(world, 29))
+    assert (early["moved"], early["objects"]) == (0, [])
+    assert len(processed_objects(world)) == 3
+    # when it runs 31 days later, everything is
+    late = run(world, now=later(world, 31))
+    assert late["moved"] == 3 and late["errors"] == 0
+    assert processed_objects(world) == {}
+
+
+def test_dry_run_lists_exactly_what_the_real_run_moves_and_changes_nothing(world):
+    before = processed_objects(world)
+    plan = run(world, older_than_days=0, dry_run=True)
+
+    assert processed_objects(world) == before
+    assert world.keys(ARCHIVE) == []
+    planned = {o["key"] for o in plan["objects"] if o["action"] == "move"}
+    assert planned == set(before)
+    assert sum(g["objects"] for g in plan["groups"]) == 3
+    assert sum(g["bytes"] for g in plan["groups"]) == sum(o["Size"] for o in before.values())
+    assert world.row("__archiver__") is None  # a dry run is not a run
+
+    done = run(world, older_than_days=0, now=plan["now"])
+    assert {o["key"] for o in done["objects"] if o["status"] == "moved"} == planned
+    assert done["moved"] == 3 and done["bytes"] == sum(o["Size"] for o in before.values())
+
+
+def test_copies_keep_content_metadata_and_get_the_configured_storage_class(world):
+    before = {k: world.read(PROCESSED, k) for k in processed_objects(world)}
+
+    summary = run(world, older_than_days=0)
+
+    assert summary["errors"] == 0
+    for key, body in before.items():
+        target = "archive/" + key.removeprefix("processed/")
+        head = world.s3.head_object(Bucket=ARCHIVE, Key=target)
+        assert head["StorageClass"] == "STANDARD_IA"
+        assert head["Metadata"]["source"].startswith(f"s3://{RAW}/incoming/")
+        assert world.read(ARCHIVE, target) == body
+    day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+    assert f"archive/{day}/sub/notes.jsonl" in world.keys(ARCHIVE)
+
+
+def test_rows_end_archived_and_the_counters_follow(world):
+    summary = run(world, older_than_days=0)
+
+    for key in FILES:
+        row = world.row(key)
+        assert row["status"] == "ARCHIVED"
+        assert row["output"].startswith(f"s3://{ARCHIVE}/archive/")
+        assert row["archived_from"].startswith(f"s3://{PROCESSED}/processed/")
+        assert world.s3.head_object(Bucket=ARCHIVE, Key=row["output"].split("/", 3)[3])
+    counters = world.row("__counters__")
+    assert (counters["ARCHIVED"], counters["PROCESSED"]) == (3, 0)
+    record = world.row("__archiver__")
+    assert (record["moved"], record["errors"], record["bytes"]) == (3, 0, summary["bytes"])
+    assert record["last_run_at"]
+
+    # a second run finds nothing and counts nothing twice
+    again = run(world, older_than_days=0)
+    assert again["moved"] == 0
+    assert world.row("__counters__")["ARCHIVED"] == 3
+
+
+def test_a_run_killed_after_some_copies_is_finished_by_the_next_run(world, monkeypatch):
+    import archiver
+
+    monkeypatch.setenv("ARCHIVER_CONCURRENCY", "1")
+    copies = []
+
+    def crash_after_two():
+        copies.append(1)
+        if len(copies) == 2:
+            raise Crash
+
+    monkeypatch.setattr(archiver, "_after_copy", crash_after_two)
+    with pytest.raises(Crash):
+        run(world, older_than_days=0)
+    # the crash came after the second copy, before its row was marked and before the
+    # batch's deletes: every original is still there, one row is marked
+    assert len(processed_objects(world)) == 3
+    assert len(world.keys(ARCHIVE)) == 2
+    assert world.row("__counters__")["ARCHIVED"] == 1
+
+    monkeypatch.setattr(archiver, "_after_copy", lambda: None)
+    summary = run(world, older_than_days=0)
+
+    assert (summary["moved"], summary["errors"]) == (3, 0)
+    assert processed_objects(world) == {}
+    # every object archived once: no key was copied a second time
+    versions = world.versions(ARCHIVE, "archive/")
+    assert len(versions) == 3 and len({v["Key"] for v in versions}) == 3
+    assert world.row("__counters__")["ARCHIVED"] == 3
+
+
+def test_an_object_in_glacier_is_reported_not_copied(world):
+    world.s3.put_object(Bucket=PROCESSED, Key="processed/2020/01/02/cold.jsonl", Body=b"{}\n",
+                        StorageClass="GLACIER")
+
+    summary = run(world, older_than_days=0)
+
+    assert summary["skipped_glacier"] == 1 and summary["errors"] == 0
+    cold = [o for o in summary["objects"] if o["key"].endswith("cold.jsonl")]
+    assert cold[0]["action"] == "skip_glacier" and cold[0]["storage_class"] == "GLACIER"
+    assert "archive/2020/01/02/cold.jsonl" not in world.keys(ARCHIVE)
+    assert "processed/2020/01/02/cold.jsonl" in processed_objects(world)
+
+
+def test_a_copy_that_does_not_match_is_replaced_before_the_original_goes(world):
+    key = next(k for k in processed_objects(world) if k.endswith("orders.jsonl"))
+    target = "archive/" + key.removeprefix("processed/")
+    world.s3.put_object(Bucket=ARCHIVE, Key=target, Body=b"truncated",
+                        StorageClass="STANDARD_IA")
+    body = world.read(PROCESSED, key)
+
+    assert run(world, older_than_days=0)["errors"] == 0
+
+    assert world.read(ARCHIVE, target) == body
+
+
+def test_a_multipart_output_is_verified_by_sha256(world):
+    import storage
+
+    big = (json.dumps({"n": 1, "_metadata": {"source": f"s3://{RAW}/incoming/big.csv"}})
+           + "\n") * 200_000
+    assert len(big) > storage.PART_SIZE
+    writer = storage.ObjectWriter(world.s3, PROCESSED, "processed/2024/05/17/big.jsonl")
+    writer.write(big.encode())
+    writer.close()
+    assert "-" in world.s3.head_object(Bucket=PROCESSED,
+                                       Key="processed/2024/05/17/big.jsonl")["ETag"]
+
+    summary = run(world, older_than_days=0)
+
+    big_entry = next(o for o in summary["objects"] if o["key"].endswith("big.jsonl"))
+    assert big_entry["status"] == "moved"
+    # no metadata on this one: the row key came from the first record, and there is no row
+    assert big_entry["row"] == "no row for incoming/big.csv"
+    assert world.read(ARCHIVE, "archive/2024/05/17/big.jsonl") == big
+
+
+def test_failed_deletes_are_errors_and_the_next_run_finishes_them(world, monkeypatch):
+    import archiver
+
+    s3 = archiver.s3_client()
+    real = s3.delete_objects
+
+    def refuse_one(**kwargs):
+        first = kwargs["Delete"]["Objects"][0]["Key"]
+        kwargs["Delete"]["Objects"] = kwargs["Delete"]["Objects"][1:]
+        r = real(**kwargs)
+        r["Errors"] = [{"Key": first, "Code": "AccessDenied", "Message": "Access Denied"}]
+        return r
+
+    monkeypatch.setattr(s3, "delete_objects", refuse_one)
+    summary = run(world, older_than_days=0)
+    assert (summary["moved"], summary["errors"]) == (2, 1)
+    failed = next(o for o in summary["objects"] if o["status"] == "error")
+    assert failed["error"] == "delete failed: AccessDenied: Access Denied"
+    assert list(processed_objects(world)) == [failed["key"]]
+
+    monkeypatch.setattr(s3, "delete_objects", real)
+    again = run(world, older_than_days=0)
+    assert (again["moved"], again["errors"]) == (1, 0)
+    assert processed_objects(world) == {} and world.row("__counters__")["ARCHIVED"] == 3
+
+
+def test_a_row_processed_again_since_keeps_its_newer_output(world):
+    row = world.row("incoming/orders.csv")
+    world.table.update_item(
+        Key={"object_key": "incoming/orders.csv"}, UpdateExpression="SET #o = :o",
+        ExpressionAttributeNames={"#o": "output"},
+        ExpressionAttributeValues={":o": f"s3://{PROCESSED}/elsewhere.jsonl"})
+
+    summary = run(world, older_than_days=0)
+
+    assert summary["moved"] == 3
+    assert world.row("incoming/orders.csv")["status"] == row["status"] == "PROCESSED"
+    assert world.row("__counters__")["ARCHIVED"] == 2
+
+
+def test_a_malformed_request_fails_the_invocation(world):
+    with pytest.raises(ValueError, match="older_than_days must be a number"):
+        run(world, older_than_days="soon")
+    assert world.row("__archiver__") is None  # no run was recorded

@@ -43,7 +43,7 @@ DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 # but it is colder than any archive class, so moving it would only cost money).
 GLACIER_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR")
 DEFAULT_CONCURRENCY = 8
-# Stop taking objects when less than this much of the invocation is left: in-flight
+# Stop taking objects when less than this (or a fifth of the invocation) is left: in-flight
 # copies, the deletes and the run record must finish before Lambda's timeout.
 TIME_MARGIN_MS = 30_000
 MAX_LISTED = 20_000  # objects listed in the result; Lambda's response limit is 6 MB
@@ -117,7 +117,8 @@ def lambda_handler(event, context):
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     deadline = None
     if remaining is not None:
-        deadline = time.monotonic() + (remaining() - TIME_MARGIN_MS) / 1000
+        left = remaining()
+        deadline = time.monotonic() + (left - min(TIME_MARGIN_MS, left // 5)) / 1000
     summary = archive(settings, request, deadline=deadline)
     if not request.dry_run:
         record_run(settings, summary)

@@ -232,13 +232,6 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             results.mark_moved(table, key, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
-        if same_version and row.get("status") == results.FAILED:
-            # The FAILED row was written, then the move to failed/ did not finish.
-            source.body.close()
-            storage.move(s3, bucket, key, failed_key, source.etag, source.size, resume=True)
-            return Outcome(results.FAILED, "finished moving an already failed object",
-                           error=row.get("error"))
-
         started_at = results.now_iso()
         lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
                                    version=PROCESSOR_VERSION, started_at=started_at,

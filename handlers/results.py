@@ -156,8 +156,10 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
-    (etag) not being finished already, so of two concurrent attempts exactly one
-    wins. False for the loser, which should let its message come back later. The
+    (etag) not being PROCESSED already, so of two concurrent attempts exactly one
+    wins. (A FAILED version may be claimed again: the same bytes fail the same way,
+    unless the operator raised a limit and uploaded them again.)
+    False for the loser, which should let its message come back later. The
     lease expires at `until` (epoch seconds): by then its holder is certainly dead
     (the function's timeout), so a crashed attempt never blocks its retry for long.
     """
@@ -174,15 +176,14 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         lease = row.get(LEASE_UNTIL)
         if lease is not None and lease >= now:
             return False
-        return not (row.get("etag") == etag and row.get("status") in (PROCESSED, FAILED))
+        return not (row.get("etag") == etag and row.get("status") == PROCESSED)
 
     guard = Guard(
         condition="(attribute_not_exists(#g_lease) OR #g_lease < :g_now) AND "
                   "(attribute_not_exists(#g_etag) OR #g_etag <> :g_etag OR "
-                  "NOT (#g_status IN (:g_processed, :g_failed)))",
+                  "#g_status <> :g_processed)",
         names={"#g_lease": LEASE_UNTIL, "#g_etag": "etag", "#g_status": "status"},
-        values={":g_now": int(now), ":g_etag": etag, ":g_processed": PROCESSED,
-                ":g_failed": FAILED},
+        values={":g_now": int(now), ":g_etag": etag, ":g_processed": PROCESSED},
         allows=allows)
     # A retry of a file that failed before must not keep the old reason.
     return _transition(table, key, values, add={"attempts": 1},

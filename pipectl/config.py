@@ -41,6 +41,7 @@ class Prefixes:
     failed: str = "failed/"
     processed: str = "processed/"
     archive: str = "archive/"
+    fetch: str = "fetch/"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,20 @@ class Archiver:
     expire_after_days: int = 365
     timeout: int = 300
     memory: int = 256
+
+
+@dataclass(frozen=True)
+class Fetcher:
+    allow_private: bool = False  # let requests reach private and loopback addresses
+    request_timeout: int = 10
+    max_bytes: int = 50 * 1024 * 1024
+    max_attempts: int = 3
+    timeout: int = 120
+    memory: int = 256
+
+    @property
+    def visibility_timeout(self) -> int:
+        return 6 * self.timeout
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ class PipelineConfig:
     prefixes: Prefixes = Prefixes()
     processor: Processor = Processor()
     archiver: Archiver = Archiver()
+    fetcher: Fetcher = Fetcher()
     observability: Observability = Observability()
     results_table: str | None = None
     path: Path = field(default=Path(CONFIG_FILE), compare=False)
@@ -247,7 +263,7 @@ def _prefix(v: str) -> str | None:
 def _build(r: _Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
-        "prefixes", "processor", "archiver", "results", "observability",
+        "prefixes", "processor", "archiver", "fetcher", "results", "observability",
     }
     for unknown in sorted(set(map(str, data)) - top):
         r.problem(unknown, f"unknown setting (known: {', '.join(sorted(top))})")
@@ -274,13 +290,14 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     p = r.section(data, "prefixes", set(Prefixes.__dataclass_fields__))
     prefixes = Prefixes(**{k: r.get(p, f"prefixes.{k}", str, getattr(Prefixes, k), _prefix)
                            for k in Prefixes.__dataclass_fields__})
-    raw_prefixes = [prefixes.incoming, prefixes.completed, prefixes.failed]
+    raw_prefixes = [prefixes.incoming, prefixes.completed, prefixes.failed, prefixes.fetch]
     if len(set(raw_prefixes)) != len(raw_prefixes):
-        r.problem("prefixes", "incoming, completed and failed must be different prefixes")
+        r.problem("prefixes", "incoming, completed, failed and fetch must be different prefixes")
 
     processor = _processor(r, data)
     archiver = _archiver(r, data)
     observability = _observability(r, data)
+    fetcher = _fetcher(r, data)
     t = r.section(data, "results", {"table"})
     table = r.get(t, "results.table", str, None, lambda v: None if re.match(
         r"^[A-Za-z0-9_.-]{3,255}$", v) else "must be a valid DynamoDB table name")
@@ -288,7 +305,7 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     return PipelineConfig(
         name=name or "pipeline", environment=environment, region=region, targets=targets,
         default_target=default_target, buckets=buckets, prefixes=prefixes,
-        processor=processor, archiver=archiver, observability=observability,
+        processor=processor, archiver=archiver, fetcher=fetcher, observability=observability,
         results_table=table, path=r.path,
     )
 
@@ -387,4 +404,18 @@ def _observability(r: _Reader, data: dict) -> Observability:
         oldest_message_alarm_seconds=r.get(o, "observability.oldest_message_alarm_seconds", int,
                                            d.oldest_message_alarm_seconds, _between(60, 1209600)),
         tracing=r.get(o, "observability.tracing", bool, d.tracing),
+    )
+
+
+def _fetcher(r: _Reader, data: dict) -> Fetcher:
+    d = Fetcher()
+    f = r.section(data, "fetcher", set(Fetcher.__dataclass_fields__))
+    return Fetcher(
+        allow_private=r.get(f, "fetcher.allow_private", bool, d.allow_private),
+        request_timeout=r.get(f, "fetcher.request_timeout", int, d.request_timeout,
+                              _between(1, 300)),
+        max_bytes=r.get(f, "fetcher.max_bytes", int, d.max_bytes, _between(1, 1024 ** 3)),
+        max_attempts=r.get(f, "fetcher.max_attempts", int, d.max_attempts, _between(1, 10)),
+        timeout=r.get(f, "fetcher.timeout", int, d.timeout, _between(1, 900)),
+        memory=r.get(f, "fetcher.memory", int, d.memory, _between(128, 10240)),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pipectl.config import PipelineConfig
 
 BUCKET_ROLES = ("raw", "processed", "archive")
-FUNCTIONS = ("processor", "archiver")
+FUNCTIONS = ("processor", "archiver", "fetcher")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,14 @@ class Names:
     @property
     def dlq(self) -> str:
         return f"{self.prefix}-processing-dlq"
+
+    @property
+    def fetch_queue(self) -> str:
+        return f"{self.prefix}-fetch"
+
+    @property
+    def fetch_dlq(self) -> str:
+        return f"{self.prefix}-fetch-dlq"
 
     def queue_arn(self, name: str) -> str:
         return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{name}"
@@ -101,14 +109,10 @@ class Names:
     def alarm(self, what: str) -> str:
         return f"{self.prefix}-{what}"
 
-    def notification_id(self, suffix: str) -> str:
-        # pipectl owns the notification rules whose Id starts with this prefix and
-        # leaves every other rule on the bucket alone.
-        return f"{self.notification_prefix}{suffix.lstrip('.')}"
-
-    @property
-    def notification_prefix(self) -> str:
-        return f"{self.prefix}-incoming-"
+    def notification_id(self, suffix: str, source: str = "incoming") -> str:
+        # pipectl owns the notification rules with these Ids and leaves every other
+        # rule on the bucket alone.
+        return f"{self.prefix}-{source}-{suffix.lstrip('.')}"
 
 
 # The results table's schema is shared with handlers/results.py (handlers never

@@ -80,7 +80,8 @@ def results(
         if app.json:
             output.print_json(row)
         else:
-            output.stdout.print(output.table(None, ("field", "value"), vars(row).items()))
+            shown = {k: v for k, v in vars(row).items() if k != "details"} | row.details
+            output.stdout.print(output.table(None, ("field", "value"), shown.items()))
         return
     page = results_ops.query_results(
         ddb, app.names, status=results_ops.check_status(status_filter),

@@ -54,7 +54,14 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
     emulator), so the mapping is deployed disabled and never consumes behind its back.
     cache_dir: None builds no code (destroy needs names, not zips).
     """
-    found: list[Resource] = [dead_letter_queue(names), processing_queue(config, names)]
+    found: list[Resource] = [
+        dead_letter_queue(names.dlq),
+        source_queue(names, names.queue, names.dlq, config.processor.visibility_timeout,
+                     config.processor.max_receive_count),
+        dead_letter_queue(names.fetch_dlq),
+        source_queue(names, names.fetch_queue, names.fetch_dlq,
+                     config.fetcher.visibility_timeout, config.processor.max_receive_count),
+    ]
     found += [bucket(config, names, role, tls_only=tls_only) for role in BUCKET_ROLES]
     found.append(notification(config, names))
     found.append(results_table(names))
@@ -62,7 +69,7 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
         found.append(LogGroup(names.log_group(kind), config.observability.log_retention_days))
         found.append(role(config, names, kind))
         found.append(function(config, names, kind, cache_dir))
-    found.append(mapping(config, names, enabled=not local_runtime))
+    found += mappings(config, names, enabled=not local_runtime)
     found.append(schedule(config, names))
     if config.observability.alarm_email:
         found.append(Topic(names.alarm_topic, names.topic_arn(names.alarm_topic),
@@ -78,7 +85,8 @@ def role(config: PipelineConfig, names: Names, kind: str) -> Role:
 
 def function(config: PipelineConfig, names: Names, kind: str,
              cache_dir: Path | None) -> Function:
-    settings = config.processor if kind == "processor" else config.archiver
+    settings = {"processor": config.processor, "archiver": config.archiver,
+                "fetcher": config.fetcher}[kind]
     p = config.processor
     built = (package.build(config.handlers_dir, kind, runtime=p.runtime,
                            architecture=p.architecture, cache_dir=cache_dir)
@@ -91,13 +99,16 @@ def function(config: PipelineConfig, names: Names, kind: str,
         code_sha256=built.sha256 if built.zip_bytes else "", zip_bytes=built.zip_bytes)
 
 
-def mapping(config: PipelineConfig, names: Names, *, enabled: bool) -> EventSourceMapping:
-    function_name = names.function("processor")
-    return EventSourceMapping(
-        name=f"{names.queue} -> {function_name}", function=function_name,
-        queue_arn=names.queue_arn(names.queue), batch_size=config.processor.batch_size,
-        batching_window=config.processor.batching_window,
-        max_concurrency=config.processor.max_concurrency, enabled=enabled)
+def mappings(config: PipelineConfig, names: Names, *, enabled: bool) -> list[EventSourceMapping]:
+    p = config.processor
+    # One request per invocation: each is a network call with its own retries.
+    return [EventSourceMapping(
+        name=f"{queue} -> {names.function(kind)}", function=names.function(kind),
+        queue_arn=names.queue_arn(queue), batch_size=batch_size,
+        batching_window=p.batching_window if kind == "processor" else 0,
+        max_concurrency=p.max_concurrency, enabled=enabled)
+        for kind, queue, batch_size in (("processor", names.queue, p.batch_size),
+                                        ("fetcher", names.fetch_queue, 1))]
 
 
 def schedule(config: PipelineConfig, names: Names) -> Schedule:
@@ -115,12 +126,13 @@ def alarms(config: PipelineConfig, names: Names) -> list[Alarm]:
         dimensions={"FunctionName": names.function(kind)}, statistic="Sum", period=300,
         evaluation_periods=1, threshold=0.0, comparison="GreaterThanThreshold", actions=actions)
         for kind in FUNCTIONS]
-    found.append(Alarm(
-        name=names.alarm("dlq-not-empty"),
-        description=f"dead letters wait in {names.dlq} (see `pipectl replay-dlq`)",
+    found += [Alarm(
+        name=names.alarm(f"{dlq.removeprefix(names.prefix + '-')}-not-empty"),
+        description=f"dead letters wait in {dlq} (see `pipectl replay-dlq`)",
         namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": names.dlq}, statistic="Maximum", period=300,
-        evaluation_periods=1, threshold=0.0, comparison="GreaterThanThreshold", actions=actions))
+        dimensions={"QueueName": dlq}, statistic="Maximum", period=300,
+        evaluation_periods=1, threshold=0.0, comparison="GreaterThanThreshold", actions=actions)
+        for dlq in (names.dlq, names.fetch_dlq)]
     found.append(Alarm(
         name=names.alarm("oldest-message"),
         description=f"a file waited in {names.queue} longer than "
@@ -156,16 +168,18 @@ def bucket(config: PipelineConfig, names: Names, role: str, *, tls_only: bool) -
                   lifecycle_rules=lifecycle)
 
 
-def dead_letter_queue(names: Names) -> Queue:
-    return Queue(role="dlq", name=names.dlq, attributes={
+def dead_letter_queue(name: str) -> Queue:
+    return Queue(role="dlq", name=name, attributes={
         "MessageRetentionPeriod": str(DLQ_RETENTION),
         "SqsManagedSseEnabled": "true",
     })
 
 
-def processing_queue(config: PipelineConfig, names: Names) -> Queue:
+def source_queue(names: Names, name: str, dlq: str, visibility_timeout: int,
+                 max_receive_count: int) -> Queue:
+    """A queue the raw bucket notifies, redriving to its dead-letter queue."""
     raw_arn = names.bucket_arn("raw")
-    queue_arn = names.queue_arn(names.queue)
+    queue_arn = names.queue_arn(name)
     policy = {
         "Version": "2012-10-17",
         "Statement": [{
@@ -180,10 +194,9 @@ def processing_queue(config: PipelineConfig, names: Names) -> Queue:
                           "StringEquals": {"aws:SourceAccount": names.account}},
         }],
     }
-    redrive = {"deadLetterTargetArn": names.queue_arn(names.dlq),
-               "maxReceiveCount": config.processor.max_receive_count}
-    return Queue(role="processing", name=names.queue, attributes={
-        "VisibilityTimeout": str(config.processor.visibility_timeout),
+    redrive = {"deadLetterTargetArn": names.queue_arn(dlq), "maxReceiveCount": max_receive_count}
+    return Queue(role="processing" if name == names.queue else "fetch", name=name, attributes={
+        "VisibilityTimeout": str(visibility_timeout),
         "MessageRetentionPeriod": str(QUEUE_RETENTION),
         "RedrivePolicy": canonical(redrive),
         "Policy": canonical(policy),
@@ -191,18 +204,24 @@ def processing_queue(config: PipelineConfig, names: Names) -> Queue:
     })
 
 
+FETCH_REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
 def notification(config: PipelineConfig, names: Names) -> Notification:
+    """One rule per suffix: S3 filters take one prefix and one suffix each."""
     rules = {}
-    for suffix in config.processor.suffixes:
-        rule_id = names.notification_id(suffix)
-        rules[rule_id] = {
-            "Id": rule_id,
-            "QueueArn": names.queue_arn(names.queue),
-            "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [
-                {"Name": "prefix", "Value": config.prefixes.incoming},
-                {"Name": "suffix", "Value": suffix}]}},
-        }
+    for source, prefix, queue, suffixes in (
+            ("incoming", config.prefixes.incoming, names.queue, config.processor.suffixes),
+            ("fetch", config.prefixes.fetch, names.fetch_queue, FETCH_REQUEST_SUFFIXES)):
+        for suffix in suffixes:
+            rule_id = names.notification_id(suffix, source)
+            rules[rule_id] = {
+                "Id": rule_id,
+                "QueueArn": names.queue_arn(queue),
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [
+                    {"Name": "prefix", "Value": prefix}, {"Name": "suffix", "Value": suffix}]}},
+            }
     return Notification(name=names.bucket("raw"), queue_rules=rules)
 
 
@@ -212,8 +231,8 @@ def results_table(names: Names) -> Table:
 
 
 def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]:
-    """The processor's environment: the same on Lambda and in the local runtime."""
-    p = config.prefixes
+    """The functions' environment (they share one): the same on Lambda and locally."""
+    p, f = config.prefixes, config.fetcher
     return {
         "PIPELINE": config.name,
         "ENVIRONMENT": config.environment,
@@ -228,6 +247,11 @@ def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]
         "ARCHIVE_PREFIX": p.archive,
         "RETENTION_DAYS": str(config.archiver.retention_days),
         "STORAGE_CLASS": config.archiver.storage_class,
+        "FETCH_PREFIX": p.fetch,
+        "FETCH_ALLOW_PRIVATE": "true" if f.allow_private else "false",
+        "FETCH_REQUEST_TIMEOUT": str(f.request_timeout),
+        "FETCH_MAX_BYTES": str(f.max_bytes),
+        "FETCH_MAX_ATTEMPTS": str(f.max_attempts),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,8 +32,12 @@ def build_plan(aws: Aws, config: PipelineConfig) -> DeployPlan:
 
 
 def cache_dir(config: PipelineConfig) -> Path:
-    """Where built dependency sets are kept, beside pipeline.yaml (git-ignored)."""
-    return config.directory / ".pipectl" / "cache"
+    """Where dependency sets built for Lambda are kept: per user, shared by every pipeline
+    (entries are keyed by the requirements' content hash, so sharing is safe)."""
+    if explicit := os.environ.get("PIPECTL_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pipectl"
 
 
 def apply(aws: Aws, deploy_plan: DeployPlan,

@@ -41,11 +41,17 @@ class Package:
 
 def modules_for(handlers_dir: Path, entry: str) -> list[Path]:
     """The entry module and every handlers/ module it imports, directly or not."""
+    return _walk(handlers_dir, entry)[0]
+
+
+def _walk(handlers_dir: Path, entry: str) -> tuple[list[Path], set[str]]:
+    """(the handlers/ modules entry needs, the other top-level modules they import)."""
     local = {p.stem: p for p in handlers_dir.glob("*.py")}
     if entry not in local:
         raise UsageError(f"{handlers_dir / (entry + '.py')} not found: the {entry} function's "
                          "handler (run `pipectl init` to write the default handlers)")
     found: dict[str, Path] = {}
+    external: set[str] = set()
     pending = [entry]
     while pending:
         name = pending.pop()
@@ -64,20 +70,30 @@ def modules_for(handlers_dir: Path, entry: str) -> list[Path]:
             else:
                 continue
             pending += [n for n in names if n in local and n not in found]
-    return sorted(found.values())
+            external |= {n for n in names if n not in local}
+    return sorted(found.values()), external
 
 
 def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
           cache_dir: Path) -> Package:
-    members: dict[str, bytes] = {p.name: p.read_bytes() for p in modules_for(handlers_dir, entry)}
+    modules, imported = _walk(handlers_dir, entry)
+    members: dict[str, bytes] = {p.name: p.read_bytes() for p in modules}
     requirements = handlers_dir / REQUIREMENTS
     if requirements.is_file() and _requirement_lines(requirements):
         deps = install_dependencies(requirements, runtime=runtime, architecture=architecture,
                                     cache_dir=cache_dir)
+        # A lean zip: the dependency set goes only to functions that import from it.
+        if not imported & _top_level_names(deps):
+            return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
         for path in sorted(deps.rglob("*")):
             if path.is_file() and not _SKIP_PARTS & set(path.relative_to(deps).parts):
                 members.setdefault(path.relative_to(deps).as_posix(), path.read_bytes())
     return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
+
+
+def _top_level_names(deps: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in deps.iterdir()
+            if not p.name.endswith((".dist-info", ".egg-info")) and not p.name.startswith(".")}
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -103,7 +119,10 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
     key = hashlib.sha256("\n".join([*_requirement_lines(requirements), version,
                                     architecture]).encode()).hexdigest()[:16]
     target = cache_dir / f"deps-{key}"
-    if (target / ".complete").exists():
+    # Beside the directory, not in it (it would land in the zip); written last, so an
+    # interrupted install is redone rather than half-used.
+    complete = cache_dir / f"deps-{key}.complete"
+    if complete.exists():
         return target
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                "--requirement", str(requirements), "--target", str(target),
@@ -114,5 +133,5 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise PipectlError(f"installing {requirements} for Lambda ({runtime}, {architecture}) "
                            f"failed: {last}")
-    (target / ".complete").write_text(key)
+    complete.write_text(key)
     return target

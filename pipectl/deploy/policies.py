@@ -29,6 +29,23 @@ def _list(names: Names, role: str, prefixes: list[str]) -> dict:
             "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}}
 
 
+def _consume(names: Names, queue: str) -> dict:
+    # What Lambda's event source mapping does with the function's role.
+    return {"Sid": "ConsumeQueue", "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                       "sqs:GetQueueAttributes"],
+            "Resource": names.queue_arn(queue)}
+
+
+def _results(names: Names) -> dict:
+    # Rows and the __counters__ item change together in TransactWriteItems, which is
+    # authorised per action on the table (UpdateItem, ConditionCheckItem).
+    return {"Sid": "WriteResults", "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                       "dynamodb:ConditionCheckItem"],
+            "Resource": names.table_arn(names.results_table)}
+
+
 def _logs(names: Names, kind: str) -> list[dict]:
     group = names.log_group_arn(kind)
     return [{"Sid": "WriteOwnLogs", "Effect": "Allow",
@@ -59,14 +76,8 @@ def processor_policy(config: PipelineConfig, names: Names) -> dict:
          "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
          "Resource": _objects(names, "processed", p.processed)},
         _list(names, "processed", [p.processed]),
-        {"Sid": "ConsumeQueue", "Effect": "Allow",
-         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes"],
-         "Resource": names.queue_arn(names.queue)},
-        {"Sid": "WriteResults", "Effect": "Allow",
-         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                    "dynamodb:ConditionCheckItem"],
-         "Resource": names.table_arn(names.results_table)},
+        _consume(names, names.queue),
+        _results(names),
         *_logs(names, "processor"), *_tracing(config),
     ]}
 
@@ -80,12 +91,29 @@ def archiver_policy(config: PipelineConfig, names: Names) -> dict:
         _list(names, "archive", [p.archive]),
         {"Sid": "WriteArchive", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": _objects(names, "archive", p.archive)},
-        {"Sid": "MarkArchived", "Effect": "Allow",
-         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                    "dynamodb:ConditionCheckItem"],
-         "Resource": names.table_arn(names.results_table)},
+        _results(names),
         *_logs(names, "archiver"), *_tracing(config),
     ]}
 
 
-ROLE_POLICIES = {"processor": processor_policy, "archiver": archiver_policy}
+def fetcher_policy(config: PipelineConfig, names: Names) -> dict:
+    p = config.prefixes
+    return {"Version": VERSION, "Statement": [
+        # incoming/ too: before fetching (and on a retry) it looks for its own earlier output.
+        _list(names, "raw", [p.fetch, p.incoming, p.completed, p.failed]),
+        {"Sid": "ReadRequests", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
+         "Resource": _objects(names, "raw", p.fetch)},
+        {"Sid": "WriteResponsesAndMoveRequests", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": [_objects(names, "raw", p.incoming), _objects(names, "raw", p.completed),
+                      _objects(names, "raw", p.failed)]},
+        {"Sid": "VerifyWrites", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [_objects(names, "raw", p.incoming), _objects(names, "raw", p.completed),
+                      _objects(names, "raw", p.failed)]},
+        _consume(names, names.fetch_queue),
+        _results(names),
+        *_logs(names, "fetcher"), *_tracing(config),
+    ]}
+
+
+ROLE_POLICIES = {"processor": processor_policy, "archiver": archiver_policy,
+                 "fetcher": fetcher_policy}

@@ -7,7 +7,7 @@ import heapq
 import itertools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 
 from pipectl.aws import dynamodb
@@ -45,6 +45,12 @@ class ResultRow:
     finished_at: str | None = None
     duration_ms: int | None = None
     updated_at: str | None = None
+    # What a particular function adds (the fetcher's http_status and url, the archiver's
+    # archived_at and storage_class, ...), shown as it was written.
+    details: dict = field(default_factory=dict)
+
+
+_COMMON = {f.name for f in fields(ResultRow)} | {RESULTS_PARTITION_KEY}
 
 
 def row(item: dict) -> ResultRow:
@@ -61,6 +67,7 @@ def row(item: dict) -> ResultRow:
         etag=item.get("etag"), started_at=item.get("started_at"),
         finished_at=item.get("finished_at"), duration_ms=number("duration_ms"),
         updated_at=item.get("updated_at"),
+        details={k: v for k, v in sorted(item.items()) if k not in _COMMON},
     )
 
 

@@ -82,7 +82,7 @@ def test_deploy_dry_run_json_is_the_plan_as_data(aws_pipeline, pipectl):
     assert code == 0
     plan = json.loads(out)
     assert plan["changes"] is True and plan["applied"] is False
-    assert plan["summary"] == {"create": 19, "update": 0, "delete": 0, "noop": 0}
+    assert plan["summary"] == {"create": 27, "update": 0, "delete": 0, "noop": 0}
     assert {s["kind"] for s in plan["steps"]} == {
         "bucket", "queue", "notification", "table", "log_group", "role", "function", "mapping",
         "schedule", "alarm"}

@@ -244,3 +244,17 @@ def test_a_malformed_request_fails_the_invocation(world):
     with pytest.raises(ValueError, match="older_than_days must be a number"):
         run(world, older_than_days="soon")
     assert world.row("__archiver__") is None  # no run was recorded
+
+
+def test_a_run_out_of_time_defers_the_rest_to_the_next_run(world):
+    import archiver
+
+    class NoTimeLeft:
+        def get_remaining_time_in_millis(self):
+            return 0
+
+    summary = archiver.lambda_handler({"older_than_days": 0}, NoTimeLeft())
+
+    assert (summary["moved"], summary["remaining"], summary["truncated"]) == (0, 3, True)
+    assert len(processed_objects(world)) == 3 and world.keys(ARCHIVE) == []
+    assert run(world, older_than_days=0)["moved"] == 3

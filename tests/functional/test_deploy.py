@@ -20,8 +20,9 @@ ACCOUNT = "123456789012"
 READ_ONLY = ("Get", "List", "Describe", "Head")
 SERVICES = ("s3", "sqs", "dynamodb", "sts", "iam", "lambda", "logs", "events", "cloudwatch",
             "sns")
-KINDS = {"queue": 2, "bucket": 3, "notification": 1, "table": 1, "log_group": 2, "role": 2,
-         "function": 2, "mapping": 1, "schedule": 1, "alarm": 4}
+FUNCTIONS = ("processor", "archiver", "fetcher")
+KINDS = {"queue": 4, "bucket": 3, "notification": 1, "table": 1, "log_group": 3, "role": 3,
+         "function": 3, "mapping": 2, "schedule": 1, "alarm": 6}
 
 
 def aws_target(text: str) -> str:
@@ -110,11 +111,17 @@ def test_notification_filters_incoming_prefix_and_each_suffix(aws, cfg, names):
     s3 = boto3.client("s3", region_name="us-east-1")
     found = s3.get_bucket_notification_configuration(Bucket=names.bucket("raw"))
     rules = {r["Id"]: r for r in found["QueueConfigurations"]}
-    assert len(rules) == len(cfg.processor.suffixes)
+    assert len(rules) == len(cfg.processor.suffixes) + 3
     for suffix in cfg.processor.suffixes:
-        filters = {f["Name"].lower(): f["Value"] for f in
-                   rules[names.notification_id(suffix)]["Filter"]["Key"]["FilterRules"]}
+        rule = rules[names.notification_id(suffix)]
+        filters = {f["Name"].lower(): f["Value"] for f in rule["Filter"]["Key"]["FilterRules"]}
         assert filters == {"prefix": "incoming/", "suffix": suffix}
+        assert rule["QueueArn"] == names.queue_arn(names.queue)
+    for suffix in (".json", ".yaml", ".yml"):
+        rule = rules[names.notification_id(suffix, "fetch")]
+        filters = {f["Name"].lower(): f["Value"] for f in rule["Filter"]["Key"]["FilterRules"]}
+        assert filters == {"prefix": "fetch/", "suffix": suffix}
+        assert rule["QueueArn"] == names.queue_arn(names.fetch_queue)
 
 
 def test_results_table_has_the_status_index(aws, cfg, names):
@@ -141,8 +148,10 @@ def test_one_changed_setting_updates_exactly_what_depends_on_it(aws, cfg):
     changed = config_module.load(cfg.path)
     plan = engine.build_plan(aws, changed)
     updates = [s for s in plan.steps if s.action != "noop"]
-    assert [(s.kind, [c.field for c in s.changes]) for s in updates] == [
-        ("queue", ["attributes.RedrivePolicy"])]
+    # max_receive_count drives both queues' redrive to their dead-letter queues.
+    assert [(s.kind, s.name, [c.field for c in s.changes]) for s in updates] == [
+        ("queue", "pipectl-demo-dev-processing", ["attributes.RedrivePolicy"]),
+        ("queue", "pipectl-demo-dev-fetch", ["attributes.RedrivePolicy"])]
     engine.apply(aws, plan)
     assert not engine.build_plan(aws, changed).has_changes
 
@@ -189,16 +198,17 @@ def test_a_changed_handler_changes_only_the_functions_that_import_it(aws, cfg, p
     assert calls == ["UpdateFunctionCode"]
 
 
-def test_mapping_on_aws_is_enabled_with_partial_batch_responses(aws, cfg, names):
+def test_mappings_on_aws_are_enabled_with_partial_batch_responses(aws, cfg, names):
     deploy(aws, cfg)
     lam = boto3.client("lambda", region_name="us-east-1")
-    mapping = lam.list_event_source_mappings(
-        FunctionName=names.function("processor"))["EventSourceMappings"][0]
-    assert mapping["EventSourceArn"] == names.queue_arn(names.queue)
-    assert mapping["State"] == "Enabled"
-    assert mapping["BatchSize"] == 10
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    for kind, queue, batch in (("processor", names.queue, 10), ("fetcher", names.fetch_queue, 1)):
+        mapping = lam.list_event_source_mappings(
+            FunctionName=names.function(kind))["EventSourceMappings"][0]
+        assert mapping["EventSourceArn"] == names.queue_arn(queue)
+        assert mapping["State"] == "Enabled"
+        assert mapping["BatchSize"] == batch
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
 
 
 def test_schedule_invokes_the_archiver_and_only_that_rule_may(aws, cfg, names):
@@ -219,9 +229,10 @@ def test_alarms_and_log_retention(aws, cfg, names):
     deploy(aws, cfg)
     alarms = {a["AlarmName"]: a for a in boto3.client(
         "cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"]}
-    assert set(alarms) == {names.alarm("processor-errors"), names.alarm("archiver-errors"),
-                           names.alarm("dlq-not-empty"), names.alarm("oldest-message")}
-    dlq = alarms[names.alarm("dlq-not-empty")]
+    assert set(alarms) == {names.alarm(f"{k}-errors") for k in FUNCTIONS} | {
+        names.alarm("processing-dlq-not-empty"), names.alarm("fetch-dlq-not-empty"),
+        names.alarm("oldest-message")}
+    dlq = alarms[names.alarm("processing-dlq-not-empty")]
     assert (dlq["MetricName"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
         "ApproximateNumberOfMessagesVisible", 0.0, "GreaterThanThreshold")
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": names.dlq}]
@@ -229,7 +240,7 @@ def test_alarms_and_log_retention(aws, cfg, names):
     groups = boto3.client("logs", region_name="us-east-1").describe_log_groups(
         logGroupNamePrefix="/aws/lambda/")["logGroups"]
     assert {g["logGroupName"]: g["retentionInDays"] for g in groups} == {
-        names.log_group("processor"): 30, names.log_group("archiver"): 30}
+        names.log_group(k): 30 for k in FUNCTIONS}
 
 
 def test_alarm_email_adds_a_topic_that_every_alarm_notifies(aws, cfg, names):
@@ -251,7 +262,7 @@ def test_roles_trust_only_lambda_and_their_policies_pass_parliament(aws, cfg, na
 
     deploy(aws, cfg)
     iam = boto3.client("iam", region_name="us-east-1")
-    for kind in ("processor", "archiver"):
+    for kind in FUNCTIONS:
         role = iam.get_role(RoleName=names.role(kind))["Role"]
         trust = role["AssumeRolePolicyDocument"]["Statement"]
         assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
@@ -267,7 +278,7 @@ def test_roles_trust_only_lambda_and_their_policies_pass_parliament(aws, cfg, na
                 assert "*" not in resources, statement
                 assert all(not r.endswith(":::*") for r in resources), statement
     assert not any(iam.list_attached_role_policies(RoleName=names.role(k))["AttachedPolicies"]
-                   for k in ("processor", "archiver"))
+                   for k in FUNCTIONS)
 
 
 def test_destroy_keeps_buckets_with_data_unless_purged(aws, cfg, names):

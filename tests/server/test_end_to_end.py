@@ -25,7 +25,7 @@ def test_deploy_over_plain_http_skips_the_tls_policy_and_a_second_deploy_changes
     assert second.code == 0, second.err
     plan = second.json()
     assert plan["changes"] is False
-    assert plan["summary"] == {"create": 0, "update": 0, "delete": 0, "noop": 19}
+    assert plan["summary"] == {"create": 0, "update": 0, "delete": 0, "noop": 27}
 
 
 def test_deploy_refuses_to_change_anything_unasked_when_it_cannot_prompt(pipectl):
@@ -33,7 +33,7 @@ def test_deploy_refuses_to_change_anything_unasked_when_it_cannot_prompt(pipectl
     assert result.code == 2
     assert result.err.strip().splitlines()[-1] == (
         "error: refusing to change anything without confirmation: pass --yes")
-    assert "Plan: 19 to create" in result.out
+    assert "Plan: 27 to create" in result.out
 
 
 def test_files_from_any_client_flow_through_and_bad_input_fails_cleanly(pipectl, client, names):
@@ -51,9 +51,9 @@ def test_files_from_any_client_flow_through_and_bad_input_fails_cleanly(pipectl,
 
     assert run.code == 0, run.err
     report = run.json()
-    # Four uploads plus the s3:TestEvent that configuring the notification sent: the local
-    # runtime, not the emulator, received every message.
-    assert report["messages"] == 5 and report["failed"] == 0 and report["idle"] is True
+    # Four uploads plus the s3:TestEvent that configuring the notification sent to each of
+    # the two queues: the local runtime, not the emulator, received every message.
+    assert report["messages"] == 6 and report["failed"] == 0 and report["idle"] is True
 
     rows = {r["key"]: r for r in pipectl("--output", "json", "results").json()["results"]}
     assert set(rows) == {"incoming/orders.csv", AWKWARD, "incoming/users.json",
@@ -117,7 +117,7 @@ def test_aws_endpoint_url_from_the_environment_is_honoured(pipectl, moto_server)
     done = pipectl("-o", "json", "deploy", "--yes", endpoint=False,
                    env={"AWS_ENDPOINT_URL": moto_server})
     assert done.code == 0, done.err
-    assert done.json()["summary"]["create"] == 19
+    assert done.json()["summary"]["create"] == 27
 
 
 def test_on_the_emulator_the_mapping_is_disabled_so_only_the_local_runtime_consumes(

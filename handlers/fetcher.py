@@ -1,0 +1,319 @@
+"""Fetcher function: a request file under fetch/ names an HTTP API; its response becomes a file.
+
+The request file (JSON, or YAML for .yaml/.yml) says what to call:
+    {"url": "https://api.example.com/v1/orders", "method": "GET",
+     "headers": {"Authorization": "Bearer ..."}, "query": {"page": 1},
+     "records": "/data/items", "name": "orders"}
+The response (or, with `records`, the JSON value at that RFC 6901 pointer) is written
+to the raw bucket as incoming/<name>-<YYYYmmddTHHMMSSZ>.json, where the processor's
+own S3 notification picks it up like any upload. The timestamp is the request
+file's LastModified, so a retry of the same request writes (or finds) the same key.
+
+Results row keyed by the request file's key (kind "fetch"); the request file then
+moves to completed/fetch/... or failed/fetch/... (verified copy first, delete second).
+Permanent failures (a bad request file, a refused address, HTTP 4xx, a body too big
+or not JSON) end FAILED; transient ones (connection errors, timeouts, 429, 5xx after
+the retries, AWS errors) fail only their SQS message, which SQS redelivers and, after
+maxReceiveCount, moves to the fetch dead-letter queue.
+
+Unless FETCH_ALLOW_PRIVATE, only public addresses are called (see safe_http.py):
+redirects are followed after the same check on their target.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import boto3
+import results
+import safe_http
+import storage
+from botocore.exceptions import ClientError
+from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
+from s3_event import MalformedMessage, S3Object, created_objects
+from safe_http import PermanentError, TransientError
+
+# Environment variables and their defaults.
+RAW_BUCKET = "RAW_BUCKET"
+RESULTS_TABLE = "RESULTS_TABLE"
+FETCH_PREFIX, DEFAULT_FETCH_PREFIX = "FETCH_PREFIX", "fetch/"
+INCOMING_PREFIX, DEFAULT_INCOMING_PREFIX = "INCOMING_PREFIX", "incoming/"
+COMPLETED_PREFIX, DEFAULT_COMPLETED_PREFIX = "COMPLETED_PREFIX", "completed/"
+FAILED_PREFIX, DEFAULT_FAILED_PREFIX = "FAILED_PREFIX", "failed/"
+FETCH_ALLOW_PRIVATE, DEFAULT_ALLOW_PRIVATE = "FETCH_ALLOW_PRIVATE", "false"
+FETCH_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT = "FETCH_REQUEST_TIMEOUT", 10.0   # seconds
+FETCH_MAX_BYTES, DEFAULT_MAX_BYTES = "FETCH_MAX_BYTES", 50 * 1024 * 1024
+FETCH_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = "FETCH_MAX_ATTEMPTS", 3
+
+FETCHER_VERSION = "1.0.0"
+KIND = "fetch"
+MAX_FUNCTION_SECONDS = 900
+# Output objects carry these, so a retry recognises an output an earlier attempt wrote.
+META_REQUEST, META_VERSION, META_STATUS, META_URL = (
+    "fetch-request", "fetch-request-version", "fetch-http-status", "fetch-url")
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_bucket: str
+    results_table: str
+    fetch: str = DEFAULT_FETCH_PREFIX
+    incoming: str = DEFAULT_INCOMING_PREFIX
+    completed: str = DEFAULT_COMPLETED_PREFIX
+    failed: str = DEFAULT_FAILED_PREFIX
+    allow_private: bool = False
+    timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    @classmethod
+    def from_env(cls, env=None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(raw_bucket=env.get(RAW_BUCKET, ""), results_table=env.get(RESULTS_TABLE, ""),
+                   fetch=env.get(FETCH_PREFIX) or DEFAULT_FETCH_PREFIX,
+                   incoming=env.get(INCOMING_PREFIX) or DEFAULT_INCOMING_PREFIX,
+                   completed=env.get(COMPLETED_PREFIX) or DEFAULT_COMPLETED_PREFIX,
+                   failed=env.get(FAILED_PREFIX) or DEFAULT_FAILED_PREFIX,
+                   allow_private=(env.get(FETCH_ALLOW_PRIVATE) or DEFAULT_ALLOW_PRIVATE)
+                   .strip().lower() in ("true", "1", "yes"),
+                   timeout=float(env.get(FETCH_REQUEST_TIMEOUT) or DEFAULT_REQUEST_TIMEOUT),
+                   max_bytes=int(env.get(FETCH_MAX_BYTES) or DEFAULT_MAX_BYTES),
+                   max_attempts=max(1, int(env.get(FETCH_MAX_ATTEMPTS)
+                                           or DEFAULT_MAX_ATTEMPTS)))
+
+
+# Clients are created on first use (so tests can mock them) and kept while warm.
+_clients: dict = {}
+_clients_lock = threading.Lock()
+
+
+def _cached(kind: str, factory):
+    key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
+           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = factory()
+        return _clients[key]
+
+
+def s3_client():
+    return _cached("s3", lambda: boto3.client("s3"))
+
+
+def results_table(name: str):
+    return _cached(f"table:{name}", lambda: boto3.resource("dynamodb").Table(name))
+
+
+def reset_clients() -> None:
+    _clients.clear()
+
+
+# --- wiring ----------------------------------------------------------------------
+
+def lambda_handler(event, context):
+    settings = Settings.from_env()
+    deadline = _deadline(context)
+    failures = []
+    for message in (event or {}).get("Records") or []:
+        if not handle_message(message, settings, context, deadline):
+            failures.append({"itemIdentifier": message.get("messageId")})
+    return {"batchItemFailures": failures}
+
+
+def _deadline(context) -> float:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return time.time() + remaining() / 1000
+    try:
+        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
+    except ValueError:
+        seconds = MAX_FUNCTION_SECONDS
+    return time.time() + seconds
+
+
+def handle_message(message: dict, settings: Settings, context=None,
+                   deadline: float | None = None) -> bool:
+    """True when the message is done with (fetched, skipped or permanently failed)."""
+    fields = {"message_id": message.get("messageId"),
+              "request_id": getattr(context, "aws_request_id", None)}
+    try:
+        objects = created_objects(message.get("body") or "")
+    except MalformedMessage as e:
+        _log("ERROR", "unrecognized message", error=str(e), **fields)
+        return False              # to the dead-letter queue, where someone can look at it
+    ok = True
+    for obj in objects:
+        if not obj.key.startswith(settings.fetch) or obj.key.endswith("/"):
+            _log("INFO", "skipped: not a file under the fetch prefix", key=obj.key,
+                 status="SKIPPED", **fields)
+            continue
+        ok = fetch_object(obj, settings, deadline, **fields) and ok
+    return ok
+
+
+def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fields) -> bool:
+    """Handle one request file; False only for a transient failure that SQS should retry."""
+    started = time.monotonic()
+    log = {"key": obj.key, "bucket": obj.bucket, **fields}
+    try:
+        outcome = _fetch(obj, s, started, deadline)
+    except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
+        error = str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
+        try:
+            results.record_transient_error(results_table(s.results_table), obj.key, error)
+        except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
+            error += f" (and recording it failed: {row_error})"
+        _log("ERROR", "transient failure; will be retried", status="RETRY",
+             duration_ms=_ms(started), error=error, **log)
+        return False
+    level = "WARNING" if outcome.get("status") == results.FAILED else "INFO"
+    _log(level, outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
+    return True
+
+
+def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -> dict:
+    s3, table = s3_client(), results_table(s.results_table)
+    key, bucket = obj.key, obj.bucket
+    completed_key, failed_key = s.completed + key, s.failed + key
+    row = results.get(table, key)
+    source = _read_request_file(s3, bucket, key)
+    if source is None:
+        if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
+                or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
+            return {"status": "DUPLICATE", "message": "already handled: duplicate delivery"}
+        error = f"request file vanished from {s.fetch} before it was fetched"
+        now = results.now_iso()
+        results.mark_failed(table, key, error, count_attempt=True, bucket=bucket, kind=KIND,
+                            finished_at=now, updated_at=now)
+        return {"status": results.FAILED, "message": "failed", "error": error}
+    body, etag, version, size = source
+    if row and row.get("etag") == etag and row.get("request_version") == version \
+            and row.get("status") in (results.PROCESSED, results.FAILED):
+        # This version was finished (row written), then the move did not happen.
+        processed = row["status"] == results.PROCESSED
+        storage.move(s3, bucket, key, completed_key if processed else failed_key, etag, size,
+                     resume=True)
+        if processed:
+            results.mark_moved(table, key, completed_key)
+        return {"status": "DUPLICATE", "message": "already handled; finished the move",
+                "output": row.get("output")}
+
+    results.mark_started(table, key, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
+                         started_at=results.now_iso())
+    url = None
+    try:
+        request = parse_request(key, body)
+        url = safe_http.public_url(request.url)
+        safe_http.check_url(request.url, s.allow_private)
+        out_bucket = s.raw_bucket or bucket        # the raw bucket, where incoming/ is
+        done = _fetch_and_write(s3, s, out_bucket, request, key, version, deadline)
+        finished = results.now_iso()
+        results.mark_processed(table, key, bucket=bucket, kind=KIND, etag=etag,
+                               request_version=version, size=size, url=url,
+                               output=f"s3://{out_bucket}/{done['output_key']}",
+                               http_status=done["http_status"], bytes=done["bytes"],
+                               http_attempts=done["http_attempts"], location=completed_key,
+                               finished_at=finished, updated_at=finished,
+                               duration_ms=_ms(started), processor_version=FETCHER_VERSION)
+        storage.move(s3, bucket, key, completed_key, etag, size)
+        return {"status": results.PROCESSED, "message": "fetched", "url": url,
+                "http_status": done["http_status"], "bytes": done["bytes"],
+                "output": f"s3://{out_bucket}/{done['output_key']}"}
+    except PermanentError as e:
+        error, finished = str(e), results.now_iso()
+        extra = {"url": url} if url else {}
+        results.mark_failed(table, key, error, bucket=bucket, kind=KIND, etag=etag,
+                            request_version=version, size=size, location=failed_key,
+                            finished_at=finished, updated_at=finished,
+                            duration_ms=_ms(started), processor_version=FETCHER_VERSION,
+                            **extra)
+        storage.move(s3, bucket, key, failed_key, etag, size)
+        return {"status": results.FAILED, "message": "failed: the request cannot be fetched",
+                "error": error, **extra}
+
+
+def _read_request_file(s3, bucket: str, key: str):
+    """(body, etag, version, size) of the request file, or None when it is gone."""
+    try:
+        r = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    with r["Body"] as stream:
+        body = stream.read(MAX_REQUEST_FILE_BYTES + 1)
+    # The version tells a re-upload of identical content (same ETag) from a redelivery:
+    # "<LastModified>/<VersionId>" ("null" VersionId in an unversioned bucket).
+    stamp = r["LastModified"].astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    version = f"{stamp}/{r.get('VersionId') or 'null'}"
+    return body, r["ETag"], version, r["ContentLength"]
+
+
+def _fetch_and_write(s3, s: Settings, bucket: str, request: FetchRequest, key: str,
+                     version: str, deadline: float | None) -> dict:
+    stamp = version.split("/", 1)[0]
+    output_key, found = _output_slot(s3, s, bucket, request.name, stamp, key, version)
+    if found is not None:
+        # An earlier attempt wrote the output, then died before the row: do not call again.
+        meta = found.get("Metadata", {})
+        return {"output_key": output_key, "http_status": int(meta.get(META_STATUS, 200)),
+                "bytes": found["ContentLength"], "http_attempts": 0}
+    response = safe_http.get(request.full_url, request.headers, timeout=s.timeout,
+                             max_bytes=s.max_bytes, max_attempts=s.max_attempts,
+                             allow_private=s.allow_private, deadline=deadline)
+    data = extract(response.body, response.content_type, request.records)
+    # S3 rejects the PUT unless the body it received has this MD5: written whole or not at all.
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    s3.put_object(Bucket=bucket, Key=output_key, Body=data, ContentType="application/json",
+                  ContentMD5=md5,
+                  Metadata={META_REQUEST: key, META_VERSION: version,
+                            META_STATUS: str(response.status),
+                            META_URL: safe_http.public_url(request.url)})
+    return {"output_key": output_key, "http_status": response.status, "bytes": len(data),
+            "http_attempts": response.attempts}
+
+
+def _output_slot(s3, s: Settings, bucket: str, name: str, stamp: str, key: str,
+                 version: str):
+    """The output key for this request version, and its object if one was already written.
+
+    incoming/<name>-<stamp>.json, or -2, -3... when another request took that name in
+    the same second; the processor later moves it to completed/ or failed/, so all
+    three places are looked at.
+    """
+    for n in range(1, 100):
+        relative = f"{name}-{stamp}.json" if n == 1 else f"{name}-{stamp}-{n}.json"
+        taken = None
+        for prefix in (s.incoming, s.completed, s.failed):
+            found = storage.head(s3, bucket, prefix + relative)
+            if found is not None:
+                meta = found.get("Metadata", {})
+                if meta.get(META_REQUEST) == key and meta.get(META_VERSION) == version:
+                    return s.incoming + relative, found
+                taken = found
+        if taken is None:
+            return s.incoming + relative, None
+    raise PermanentError(f"too many outputs named {name!r} at {stamp}")
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+_LOG_KEYS = ("key", "status", "url", "http_status", "bytes", "output", "duration_ms", "error")
+
+
+def _log(level: str, message: str, **fields) -> None:
+    """One JSON line on stdout per request (CloudWatch Logs; the local runtime ships it too)."""
+    record = {"level": level, "message": message, "function": "fetcher",
+              "timestamp": datetime.now(timezone.utc).isoformat()}
+    record.update({k: fields.pop(k, None) for k in _LOG_KEYS})
+    record.update({k: v for k, v in fields.items() if v is not None})
+    print(json.dumps(record, default=str), flush=True)

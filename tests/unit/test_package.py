@@ -1,0 +1,90 @@
+"""Deterministic per-function zips: same source, same hash; only what a function imports."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+
+from pipectl.deploy import package
+from pipectl.errors import UsageError
+
+OPTIONS = {"runtime": "python3.12", "architecture": "x86_64"}
+
+
+@pytest.fixture
+def handlers(tmp_path):
+    d = tmp_path / "handlers"
+    d.mkdir()
+    (d / "shared.py").write_text("VALUE = 1\n")
+    (d / "alpha.py").write_text("import shared\n\ndef lambda_handler(e, c):\n    return 1\n")
+    (d / "beta.py").write_text("from shared import VALUE\nimport yaml\n\n"
+                               "def lambda_handler(e, c):\n    return VALUE\n")
+    (d / "unused.py").write_text("X = 0\n")
+    return d
+
+
+@pytest.fixture
+def cache(tmp_path, handlers):
+    """A dependency set already built for these requirements, so no pip runs."""
+    (handlers / "requirements.txt").write_text("# for beta\nPyYAML>=6\n")
+    cache = tmp_path / "cache"
+    key = hashlib.sha256("\n".join(["PyYAML>=6", "3.12", "x86_64"]).encode()).hexdigest()[:16]
+    (cache / f"deps-{key}" / "yaml").mkdir(parents=True)
+    (cache / f"deps-{key}" / "yaml" / "__init__.py").write_text("# yaml\n")
+    (cache / f"deps-{key}.complete").write_text(key)
+    return cache
+
+
+def names_in(built: package.Package) -> list[str]:
+    return zipfile.ZipFile(io.BytesIO(built.zip_bytes)).namelist()
+
+
+def test_same_source_gives_the_same_bytes_and_lambda_style_hash(handlers, cache):
+    one = package.build(handlers, "alpha", cache_dir=cache, **OPTIONS)
+    two = package.build(handlers, "alpha", cache_dir=cache, **OPTIONS)
+    assert one.zip_bytes == two.zip_bytes
+    assert len(one.sha256) == 44 and one.sha256.endswith("=")  # base64 SHA-256, as CodeSha256
+
+
+def test_a_function_gets_its_module_and_what_it_imports_only(handlers, cache):
+    assert names_in(package.build(handlers, "alpha", cache_dir=cache, **OPTIONS)) == [
+        "alpha.py", "shared.py"]
+
+
+def test_dependencies_go_only_to_functions_that_import_them(handlers, cache):
+    beta = names_in(package.build(handlers, "beta", cache_dir=cache, **OPTIONS))
+    assert beta == ["beta.py", "shared.py", "yaml/__init__.py"]
+    assert "yaml/__init__.py" not in names_in(package.build(handlers, "alpha", cache_dir=cache,
+                                                            **OPTIONS))
+
+
+def test_changing_one_module_changes_exactly_the_functions_that_use_it(handlers, cache):
+    before = {f: package.build(handlers, f, cache_dir=cache, **OPTIONS).sha256
+              for f in ("alpha", "beta")}
+    (handlers / "alpha.py").write_text((handlers / "alpha.py").read_text() + "# changed\n")
+    after = {f: package.build(handlers, f, cache_dir=cache, **OPTIONS).sha256
+             for f in ("alpha", "beta")}
+    assert after["alpha"] != before["alpha"] and after["beta"] == before["beta"]
+    (handlers / "shared.py").write_text("VALUE = 2\n")
+    again = {f: package.build(handlers, f, cache_dir=cache, **OPTIONS).sha256
+             for f in ("alpha", "beta")}
+    assert again["alpha"] != after["alpha"] and again["beta"] != after["beta"]
+
+
+def test_entries_have_fixed_times_and_readable_permissions(handlers, cache):
+    archive = zipfile.ZipFile(io.BytesIO(package.build(handlers, "alpha", cache_dir=cache,
+                                                       **OPTIONS).zip_bytes))
+    for info in archive.infolist():
+        assert info.date_time == package.FIXED_TIME
+        assert (info.external_attr >> 16) & 0o444 == 0o444
+
+
+def test_a_missing_handler_or_a_syntax_error_is_a_clear_usage_error(handlers, cache):
+    with pytest.raises(UsageError, match="gamma.py not found"):
+        package.build(handlers, "gamma", cache_dir=cache, **OPTIONS)
+    (handlers / "alpha.py").write_text("def broken(:\n")
+    with pytest.raises(UsageError, match=r"alpha.py:1: syntax error"):
+        package.build(handlers, "alpha", cache_dir=cache, **OPTIONS)

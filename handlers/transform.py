@@ -414,8 +414,10 @@ class _CountingReader(io.BufferedIOBase):
             _check_start(data)
         if b"\0" in data:
             raise _nul(self.total + data.index(b"\0"))
-        lf, cr = data.find(b"\n"), data.find(b"\r")
-        first = lf if cr < 0 else cr if lf < 0 else min(lf, cr)
+        first = data.find(b"\n")
+        cr = data.find(b"\r")
+        if cr >= 0 and (first < 0 or cr < first):
+            first = cr
         if first < 0:
             self._run += len(data)
             if self._run > self._max_line:
@@ -423,8 +425,12 @@ class _CountingReader(io.BufferedIOBase):
         else:
             if self._run + first > self._max_line:
                 self._too_long()
-            self._run = len(data) - 1 - max(data.rfind(b"\n"), data.rfind(b"\r"))
-            self._breaks += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+            if cr < 0:                      # the common case: LF only
+                self._run = len(data) - 1 - data.rfind(b"\n")
+            else:
+                self._run = len(data) - 1 - max(data.rfind(b"\n"), data.rfind(b"\r"))
+                self._breaks += data.count(b"\r") - data.count(b"\r\n")
+            self._breaks += data.count(b"\n")
         self.before_last = self.total
         self.total += len(data)
         return data

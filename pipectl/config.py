@@ -15,7 +15,16 @@ from pipectl.errors import ConfigError
 CONFIG_FILE = "pipeline.yaml"
 DEFAULT_EMULATOR_PORT = 4567
 STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
-SUPPORTED_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+SUPPORTED_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt", *IMAGE_SUFFIXES)
+# Record schema field types (handlers/schema.py checks them) and rules per field.
+SCHEMA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
+SCHEMA_RULES = ("type", "allowed", "pattern", "min", "max")
+_FIELD = re.compile(r"^[a-z0-9_]+$")            # a name as normalization leaves it
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
+                     r"([Zz]|[+-]\d{2}:\d{2})?$")
 # Lambda limits: batch size 1..10 for SQS without a batching window, up to 10,000 with one.
 MAX_BATCH_SIZE = 10_000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
@@ -96,6 +105,42 @@ class Observability:
     tracing: bool = False  # X-Ray active tracing on the functions
 
 
+@dataclass(frozen=True)
+class RecordSchema:
+    """Rules for the records of the files a glob (on the key) or a suffix matches."""
+
+    match: str | None = None
+    suffix: str | None = None
+    required: tuple[str, ...] = ()
+    fields: dict[str, dict] = field(default_factory=dict)  # name -> {type, allowed, ...}
+    max_reject_ratio: float = 1.0  # a larger rejected share fails the whole file
+
+    def to_dict(self) -> dict:
+        """As handlers/schema.py reads it from RECORD_SCHEMAS."""
+        d = {"required": list(self.required), "fields": self.fields,
+             "max_reject_ratio": self.max_reject_ratio}
+        d.update({k: v for k, v in (("match", self.match), ("suffix", self.suffix)) if v})
+        return d
+
+
+@dataclass(frozen=True)
+class Sink:
+    """A DynamoDB table that receives every accepted record as an item."""
+
+    table: str
+    key: str | None = None  # the record field that is the partition key; None: a hash
+
+
+SINK_HASH_KEY = "record_id"
+
+
+@dataclass(frozen=True)
+class Images:
+    thumbnail_width: int = 256
+    max_pixels: int = 40_000_000  # larger images are refused as decompression bombs
+    max_bytes: int = 20 * 1024 * 1024  # the most of an image file read into memory
+
+
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
@@ -124,6 +169,9 @@ class PipelineConfig:
     fetcher: Fetcher = Fetcher()
     observability: Observability = Observability()
     results_table: str | None = None
+    schemas: tuple[RecordSchema, ...] = ()
+    sink: Sink | None = None
+    images: Images = Images()
     path: Path = field(default=Path(CONFIG_FILE), compare=False)
 
     @property
@@ -264,6 +312,7 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
         "prefixes", "processor", "archiver", "fetcher", "results", "observability",
+        "schemas", "sink", "images",
     }
     for unknown in sorted(set(map(str, data)) - top):
         r.problem(unknown, f"unknown setting (known: {', '.join(sorted(top))})")
@@ -299,14 +348,17 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     observability = _observability(r, data)
     fetcher = _fetcher(r, data)
     t = r.section(data, "results", {"table"})
-    table = r.get(t, "results.table", str, None, lambda v: None if re.match(
-        r"^[A-Za-z0-9_.-]{3,255}$", v) else "must be a valid DynamoDB table name")
+    table = r.get(t, "results.table", str, None, lambda v: None if _TABLE.match(v)
+                  else "must be a valid DynamoDB table name")
+    schemas = _schemas(r, data)
+    sink = _sink(r, data)
+    images = _images(r, data)
 
     return PipelineConfig(
         name=name or "pipeline", environment=environment, region=region, targets=targets,
         default_target=default_target, buckets=buckets, prefixes=prefixes,
         processor=processor, archiver=archiver, fetcher=fetcher, observability=observability,
-        results_table=table, path=r.path,
+        results_table=table, schemas=schemas, sink=sink, images=images, path=r.path,
     )
 
 
@@ -418,4 +470,131 @@ def _fetcher(r: _Reader, data: dict) -> Fetcher:
         max_attempts=r.get(f, "fetcher.max_attempts", int, d.max_attempts, _between(1, 10)),
         timeout=r.get(f, "fetcher.timeout", int, d.timeout, _between(1, 900)),
         memory=r.get(f, "fetcher.memory", int, d.memory, _between(128, 10240)),
+    )
+
+
+# --- records: schemas, sink, images -------------------------------------------------
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _field_name(r: _Reader, key: str, name) -> bool:
+    if not isinstance(name, str) or not _FIELD.match(name):
+        r.problem(key, f"must be a lower snake_case field name as normalization writes it, "
+                       f"such as 'email_address' (got {name!r})")
+        return False
+    return True
+
+
+def _schemas(r: _Reader, data: dict) -> tuple[RecordSchema, ...]:
+    raw = data.get("schemas")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        r.problem("schemas", "must be a list of record schemas")
+        return ()
+    known = {"match", "suffix", "required", "fields", "max_reject_ratio"}
+    found = []
+    for i, item in enumerate(raw):
+        key = f"schemas[{i}]"
+        if not isinstance(item, dict):
+            r.problem(key, "must be a mapping with match (or suffix), required, fields")
+            continue
+        for unknown in sorted(set(map(str, item)) - known):
+            r.problem(f"{key}.{unknown}", f"unknown setting (known: {', '.join(sorted(known))})")
+        match = r.get(item, f"{key}.match", str, None)
+        suffix = r.get(item, f"{key}.suffix", str, None, lambda v: None if
+                       re.match(r"^\.[A-Za-z0-9.]+$", v) else "must be a suffix such as '.csv'")
+        if match is None and suffix is None and "match" not in item and "suffix" not in item:
+            r.problem(key, "needs match (a glob on the key, e.g. 'incoming/orders/*') "
+                           "or suffix (e.g. '.csv')")
+        required = r.get(item, f"{key}.required", list, [])
+        required = [n for j, n in enumerate(required)
+                    if _field_name(r, f"{key}.required[{j}]", n)]
+        ratio = r.get(item, f"{key}.max_reject_ratio", (int, float), 1.0, lambda v: None if
+                      _number(v) and 0 <= v <= 1 else "must be a number from 0 to 1")
+        fields = {}
+        raw_fields = r.get(item, f"{key}.fields", dict, {})
+        for name, rules in raw_fields.items():
+            fkey = f"{key}.fields.{name}"
+            if _field_name(r, fkey, name):
+                checked = _field_rules(r, fkey, rules)
+                if checked is not None:
+                    fields[name] = checked
+        found.append(RecordSchema(match=match, suffix=suffix, required=tuple(required),
+                                  fields=fields, max_reject_ratio=float(ratio)))
+    return tuple(found)
+
+
+def _field_rules(r: _Reader, key: str, rules) -> dict | None:
+    if not isinstance(rules, dict):
+        r.problem(key, f"must be a mapping of rules ({', '.join(SCHEMA_RULES)})")
+        return None
+    before = len(r.problems)
+    for unknown in sorted(set(map(str, rules)) - set(SCHEMA_RULES)):
+        r.problem(f"{key}.{unknown}", f"unknown rule (known: {', '.join(SCHEMA_RULES)})")
+    kind = r.get(rules, f"{key}.type", str, None, lambda v: None if v in SCHEMA_TYPES else
+                 f"must be one of {', '.join(SCHEMA_TYPES)}")
+    allowed = r.get(rules, f"{key}.allowed", list, None, lambda v: None if v and all(
+        isinstance(a, (str, int, float, bool)) for a in v) else
+        "must be a non-empty list of strings, numbers or booleans")
+    pattern = r.get(rules, f"{key}.pattern", str, None)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            r.problem(f"{key}.pattern", f"is not a valid regular expression: {exc}")
+    bounds = {}
+    for bound in ("min", "max"):
+        if rules.get(bound) is None:
+            continue
+        value = rules[bound]
+        if kind in ("date", "datetime"):
+            text = value.isoformat() if hasattr(value, "isoformat") else value
+            shape = _DAY if kind == "date" else _MOMENT
+            if not isinstance(text, str) or not shape.match(text):
+                r.problem(f"{key}.{bound}", f"must be a {kind} such as "
+                          f"{'2024-01-31' if kind == 'date' else '2024-01-31T12:00:00Z'} "
+                          f"(got {value!r})")
+            else:
+                bounds[bound] = text
+        elif kind == "boolean":
+            r.problem(f"{key}.{bound}", "does not apply to booleans")
+        elif not _number(value) or (kind == "string" and not isinstance(value, int)):
+            what = "a whole number (a length)" if kind == "string" else "a number"
+            r.problem(f"{key}.{bound}", f"must be {what} (got {value!r})")
+        else:
+            bounds[bound] = value
+    if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+        r.problem(f"{key}.max", f"must not be below min ({bounds['min']!r})")
+    if len(r.problems) > before:
+        return None
+    out: dict = {k: v for k, v in (("type", kind), ("allowed", allowed), ("pattern", pattern))
+                 if v is not None}
+    return out | bounds
+
+
+def _sink(r: _Reader, data: dict) -> Sink | None:
+    s = r.section(data, "sink", {"table", "key"})
+    if not s:
+        return None
+    table = r.get(s, "sink.table", str, None, lambda v: None if _TABLE.match(v) else
+                  "must be a valid DynamoDB table name")
+    if "table" not in s:
+        r.problem("sink.table", "is required: the DynamoDB table that receives the records")
+    key = r.get(s, "sink.key", str, None)
+    if key is not None and not _field_name(r, "sink.key", key):
+        key = None
+    return Sink(table=table, key=key) if table else None
+
+
+def _images(r: _Reader, data: dict) -> Images:
+    d = Images()
+    i = r.section(data, "images", set(Images.__dataclass_fields__))
+    return Images(
+        thumbnail_width=r.get(i, "images.thumbnail_width", int, d.thumbnail_width,
+                              _between(16, 4096)),
+        max_pixels=r.get(i, "images.max_pixels", int, d.max_pixels, _between(1, 500_000_000)),
+        max_bytes=r.get(i, "images.max_bytes", int, d.max_bytes, _between(1, 1024 ** 3)),
     )

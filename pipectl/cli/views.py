@@ -120,8 +120,11 @@ def status_view(s: PipelineStatus) -> Group:
         ("waiting in incoming/", _incoming(s)),
         ("processing queue", depth(s.queue, oldest=True)),
         ("dead-letter queue", depth(s.dlq, oldest=False)),
+        ("fetch dead-letter queue", depth(s.fetch_dlq, oldest=False)),
         ("results", counts),
         ("last archiver run", _archiver(s.archiver)),
+        *((f"function {f.name.rsplit('-', 1)[-1]}", f"code {f.code}") for f in s.functions),
+        ("alarms", ", ".join(f"{name} {state}" for name, state in s.alarms.items()) or "none"),
     ])]
     if s.recent_failures:
         parts.append(output.table("recent failures", ("key", "error", "when"), [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipectl.config import PipelineConfig
+from pipectl.config import SINK_HASH_KEY, PipelineConfig
 from pipectl.deploy import package
 from pipectl.deploy.models import (
     Alarm,
@@ -65,6 +65,8 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
     found += [bucket(config, names, role, tls_only=tls_only) for role in BUCKET_ROLES]
     found.append(notification(config, names))
     found.append(results_table(names))
+    if config.sink is not None:
+        found.append(sink_table(config))
     for kind in FUNCTIONS:
         found.append(LogGroup(names.log_group(kind), config.observability.log_retention_days))
         found.append(role(config, names, kind))
@@ -230,10 +232,16 @@ def results_table(names: Names) -> Table:
                  indexes={STATUS_INDEX: STATUS_INDEX_KEYS})
 
 
+def sink_table(config: PipelineConfig) -> Table:
+    """The record sink: one item per accepted record, keyed by the configured field (a string)
+    or by a hash of the record."""
+    return Table(name=config.sink.table, partition_key=config.sink.key or SINK_HASH_KEY)
+
+
 def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]:
     """The functions' environment (they share one): the same on Lambda and locally."""
     p, f = config.prefixes, config.fetcher
-    return {
+    return {**_record_environment(config),
         "PIPELINE": config.name,
         "ENVIRONMENT": config.environment,
         "RAW_BUCKET": names.bucket("raw"),
@@ -255,6 +263,20 @@ def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]
     }
 
 
-def canonical(document: dict) -> str:
+def _record_environment(config: PipelineConfig) -> dict[str, str]:
+    """Record schemas, the sink and image settings, as handlers/schema.py, sink.py and
+    images.py read them."""
+    i = config.images
+    env = {"THUMBNAIL_WIDTH": str(i.thumbnail_width), "MAX_IMAGE_PIXELS": str(i.max_pixels),
+           "MAX_IMAGE_BYTES": str(i.max_bytes)}
+    if config.schemas:
+        env["RECORD_SCHEMAS"] = canonical([s.to_dict() for s in config.schemas])
+    if config.sink is not None:
+        env["SINK_TABLE"] = config.sink.table
+        env["SINK_KEY"] = config.sink.key or ""
+    return env
+
+
+def canonical(document) -> str:
     """One spelling for a JSON document, so desired and observed compare equal."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))

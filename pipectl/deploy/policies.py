@@ -10,6 +10,8 @@ from pipectl.config import PipelineConfig
 from pipectl.naming import Names
 
 VERSION = "2012-10-17"
+# The processor's other outputs in the processed bucket (fixed, as handlers/processor.py has them).
+REJECTS_PREFIX, THUMBNAILS_PREFIX = "rejects/", "thumbnails/"
 
 
 def trust_policy() -> dict:
@@ -74,12 +76,23 @@ def processor_policy(config: PipelineConfig, names: Names) -> dict:
          "Resource": _objects(names, "raw", p.incoming)},
         {"Sid": "WriteOutput", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
-         "Resource": _objects(names, "processed", p.processed)},
-        _list(names, "processed", [p.processed]),
+         "Resource": [_objects(names, "processed", prefix)
+                      for prefix in (p.processed, REJECTS_PREFIX, THUMBNAILS_PREFIX)]},
+        _list(names, "processed", [p.processed, REJECTS_PREFIX, THUMBNAILS_PREFIX]),
         _consume(names, names.queue),
         _results(names),
+        *_sink(config, names),
         *_logs(names, "processor"), *_tracing(config),
     ]}
+
+
+def _sink(config: PipelineConfig, names: Names) -> list[dict]:
+    if config.sink is None:
+        return []
+    # Batches of 25 items; PutItem for a single one. Nothing else: no reads, no deletes.
+    return [{"Sid": "WriteRecordSink", "Effect": "Allow",
+             "Action": ["dynamodb:BatchWriteItem", "dynamodb:PutItem"],
+             "Resource": names.table_arn(config.sink.table)}]
 
 
 def archiver_policy(config: PipelineConfig, names: Names) -> dict:

@@ -13,6 +13,7 @@ from pipectl.aws import s3, sqs
 from pipectl.aws.session import Aws
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
+from pipectl.ops.drift import FunctionState, alarm_states, function_states
 from pipectl.ops.results import ResultRow
 
 RECENT_FAILURES = 5
@@ -37,7 +38,10 @@ class PipelineStatus:
     buckets: dict[str, str]
     queue: dict[str, int] | None  # None: not deployed
     dlq: dict[str, int] | None
+    fetch_dlq: dict[str, int] | None = None
     incoming: Incoming | None = None  # None: the raw bucket does not exist
+    functions: list[FunctionState] = field(default_factory=list)
+    alarms: dict[str, str] = field(default_factory=dict)
     results: dict[str, int] = field(default_factory=dict)
     recent_failures: list[ResultRow] = field(default_factory=list)
     archiver: dict | None = None  # the last archiver run, None: never ran
@@ -56,7 +60,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
 
     client = aws.client("sqs")
     depths: dict[str, dict[str, int] | None] = {}
-    for label, queue in (("queue", names.queue), ("dlq", names.dlq)):
+    for label, queue in (("queue", names.queue), ("dlq", names.dlq),
+                         ("fetch_dlq", names.fetch_dlq)):
         url = sqs.queue_url(client, queue)
         if url is None:
             missing.append(f"queue {queue}")
@@ -86,10 +91,17 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
         archiver = results_ops.last_archiver_run(ddb, names)
         failed_recently = results_ops.failed_since(ddb, names, failed_since)
 
+    functions = function_states(aws, names)
+    alarms = alarm_states(aws, names)
     problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
-    if depths["dlq"] and sum(depths["dlq"].values()):
-        problems.append(f"dead-letter queue {names.dlq} holds {sum(depths['dlq'].values())} "
-                        "message(s) (see `pipectl replay-dlq`)")
+    for label, dlq in (("dlq", names.dlq), ("fetch_dlq", names.fetch_dlq)):
+        if depths[label] and sum(depths[label].values()):
+            problems.append(f"dead-letter queue {dlq} holds {sum(depths[label].values())} "
+                            "message(s) (see `pipectl replay-dlq`)")
+    problems += [f"function {f.name} is {f.code} (run `pipectl deploy`)" for f in functions
+                 if f.code == "not deployed"]
+    problems += [f"alarm {names.prefix}-{name} is in ALARM" for name, state in alarms.items()
+                 if state == "ALARM"]
     if failed_recently is not None:
         problems.append(f"files failed since {failed_since}, the latest {failed_recently.key} "
                         f"at {failed_recently.updated_at}: {failed_recently.error}")
@@ -100,7 +112,9 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                         f"{span(stuck_after.total_seconds())} (oldest {incoming.oldest_key}, "
                         f"{span(incoming.oldest_age_seconds or 0)})")
     return PipelineStatus(target=aws.describe(), buckets=names.bucket_roles(),
-                          queue=depths["queue"], dlq=depths["dlq"], incoming=incoming,
+                          queue=depths["queue"], dlq=depths["dlq"],
+                          fetch_dlq=depths["fetch_dlq"], incoming=incoming,
+                          functions=functions, alarms=alarms,
                           results=counts, recent_failures=failures, archiver=archiver,
                           missing=missing, problems=problems, healthy=not problems,
                           checked_at=now.isoformat())

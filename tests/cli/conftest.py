@@ -36,3 +36,29 @@ def aws_pipeline(pipeline_dir):
     """The pipeline directory with a plain AWS target (for mock_aws) as its default."""
     (pipeline_dir / "pipeline.yaml").write_text(AWS_CONFIG)
     return pipeline_dir
+
+
+@pytest.fixture
+def names(aws_pipeline):
+    from pipectl import config as config_module
+    from pipectl.naming import Names
+
+    return Names(config_module.load(aws_pipeline / "pipeline.yaml"), "123456789012",
+                 "us-east-1")
+
+
+@pytest.fixture
+def deployed(names, pipectl):
+    """The whole pipeline deployed under mock_aws by `pipectl deploy --yes`; yields its names."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        code, _, err = pipectl("deploy", "--yes")
+        assert code == 0, err
+        # moto applies the TLS-only Deny without its aws:SecureTransport condition and would
+        # refuse the tests' own https writes; AWS would not.
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in names.bucket_roles().values():
+            s3.delete_bucket_policy(Bucket=bucket)
+        yield names

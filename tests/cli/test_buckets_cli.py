@@ -8,7 +8,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-
 ACCOUNT = "123456789012"  # moto's
 RAW = f"demo-dev-raw-{ACCOUNT}"
 PROCESSED = f"demo-dev-processed-{ACCOUNT}"

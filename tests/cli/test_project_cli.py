@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from moto import mock_aws
 
 from pipectl.cli.app import run
@@ -66,14 +65,6 @@ def test_no_credentials_is_one_clear_line(aws_pipeline, pipectl, monkeypatch):
     code, _, err = pipectl("status")
     assert code == 1
     assert err.strip().startswith("error: no AWS credentials for target 'aws' (AWS us-east-1)")
-
-
-@pytest.fixture
-def deployed(aws_pipeline, pipectl):
-    with mock_aws():
-        code, _, err = pipectl("deploy", "--yes")
-        assert code == 0, err
-        yield
 
 
 def test_deploy_dry_run_json_is_the_plan_as_data(aws_pipeline, pipectl):

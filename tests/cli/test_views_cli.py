@@ -8,37 +8,15 @@ from datetime import datetime, timezone
 from urllib.parse import unquote_plus
 
 import boto3
-import pytest
 from moto import mock_aws
 
-from pipectl import config as config_module
-from pipectl.aws import dynamodb
-from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
+from pipectl.aws.logs import ensure_stream
+from pipectl.naming import RESULTS_PARTITION_KEY
 
 ACCOUNT = "123456789012"
-STATUS_KEYS = {"target", "buckets", "queue", "dlq", "incoming", "results", "recent_failures",
-               "archiver", "missing", "problems", "healthy", "checked_at"}
-
-
-@pytest.fixture
-def names(aws_pipeline):
-    return Names(config_module.load(aws_pipeline / "pipeline.yaml"), ACCOUNT, "us-east-1")
-
-
-@pytest.fixture
-def deployed(names):
-    """The resources the views read, made directly (deploy is tested elsewhere)."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in names.bucket_roles().values():
-            s3.create_bucket(Bucket=bucket)
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        sqs.create_queue(QueueName=names.dlq)
-        sqs.create_queue(QueueName=names.queue)
-        dynamodb.create_table(boto3.client("dynamodb", region_name="us-east-1"),
-                              names.results_table, partition_key=RESULTS_PARTITION_KEY,
-                              indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
-        yield names
+STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
+               "alarms", "results", "recent_failures", "archiver", "missing", "problems",
+               "healthy", "checked_at"}
 
 
 def put_item(names, key: str, **attrs) -> None:
@@ -202,11 +180,7 @@ def test_results_never_shows_the_counters_item(deployed, pipectl):
 def put_logs(names, *messages: str) -> None:
     logs = boto3.client("logs", region_name="us-east-1")
     group, stream = names.log_group("processor"), "s"
-    try:
-        logs.create_log_group(logGroupName=group)
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
+    ensure_stream(logs, group, stream)  # deploy made the group; the stream is the runtime's
     now = int(time.time() * 1000)
     logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
         {"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
@@ -243,8 +217,9 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipec
     assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["first", "second"]
 
 
-def test_logs_without_a_log_group(deployed, pipectl):
-    code, _, err = pipectl("logs")
+def test_logs_without_a_log_group(aws_pipeline, pipectl):
+    with mock_aws():  # nothing deployed: no log group yet
+        code, _, err = pipectl("logs")
     assert code == 1
     assert err.strip() == ("error: no logs yet for processor (log group "
                            "/aws/lambda/demo-dev-processor does not exist)")

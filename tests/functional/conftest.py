@@ -88,3 +88,53 @@ def aws_world(monkeypatch):
         boto3.client("sqs").create_queue(QueueName="pipectl-demo-test-processing")
         yield World(s3, dynamodb)
         processor.reset_clients()
+
+
+# The repository's pipeline under mock_aws: moto intercepts boto3 only without an
+# endpoint, so the pipeline gets a plain AWS target as its default.
+ACCOUNT = "123456789012"  # moto's
+
+
+def with_aws_target(text: str) -> str:
+    text = text.replace("default_target: local", "default_target: aws")
+    return text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
+
+
+@pytest.fixture
+def cfg(pipeline_dir):
+    from pipectl import config as config_module
+
+    path = pipeline_dir / "pipeline.yaml"
+    path.write_text(with_aws_target(path.read_text()))
+    return config_module.load(path)
+
+
+@pytest.fixture
+def aws(cfg):
+    from pipectl.aws.session import Aws
+
+    with mock_aws():
+        yield Aws.for_target(cfg.target("aws"))
+
+
+@pytest.fixture
+def names(cfg, aws):
+    from pipectl.naming import Names
+
+    return Names(cfg, ACCOUNT, "us-east-1")
+
+
+@pytest.fixture
+def deployed(aws, cfg, names):
+    """The whole pipeline, deployed by the real deploy engine."""
+    import boto3
+
+    from pipectl.deploy import engine
+
+    engine.apply(aws, engine.build_plan(aws, cfg))
+    # moto applies the TLS-only Deny without its aws:SecureTransport condition and would
+    # refuse the tests' own https writes; AWS would not. deploy tests read it back.
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in names.bucket_roles().values():
+        s3.delete_bucket_policy(Bucket=bucket)
+    return names

@@ -6,14 +6,10 @@ import json
 from pathlib import Path
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from pipectl import config as config_module
-from pipectl.aws.session import Aws
 from pipectl.deploy import engine
 from pipectl.deploy.desired import TLS_STATEMENT
-from pipectl.naming import Names
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -23,30 +19,6 @@ SERVICES = ("s3", "sqs", "dynamodb", "sts", "iam", "lambda", "logs", "events", "
 FUNCTIONS = ("processor", "archiver", "fetcher")
 KINDS = {"queue": 4, "bucket": 3, "notification": 1, "table": 1, "log_group": 3, "role": 3,
          "function": 3, "mapping": 2, "schedule": 1, "alarm": 6}
-
-
-def aws_target(text: str) -> str:
-    """The repository's pipeline.yaml with a plain AWS target (mock_aws) as the default."""
-    text = text.replace("default_target: local", "default_target: aws")
-    return text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
-
-
-@pytest.fixture
-def cfg(pipeline_dir):
-    path = pipeline_dir / "pipeline.yaml"
-    path.write_text(aws_target(path.read_text()))
-    return config_module.load(path)
-
-
-@pytest.fixture
-def aws(cfg):
-    with mock_aws():
-        yield Aws.for_target(cfg.target("aws"))
-
-
-@pytest.fixture
-def names(cfg, aws):
-    return Names(cfg, ACCOUNT, "us-east-1")
 
 
 def deploy(aws, cfg):

@@ -10,10 +10,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from pipectl import config as config_module
-from pipectl.aws.session import Aws
 from pipectl.errors import PipectlError
 from pipectl.naming import Names
 from pipectl.ops import replay as replay_ops
@@ -22,25 +19,6 @@ from pipectl.ops.replay import ReplayOptions
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture
-def cfg():
-    text = (ROOT / "pipeline.yaml").read_text().replace("default_target: local",
-                                                        "default_target: aws")
-    text = text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
-    return config_module.parse(text, ROOT / "pipeline.yaml")
-
-
-@pytest.fixture
-def aws(cfg):
-    with mock_aws():
-        yield Aws.for_target(cfg.target("aws"))
-
-
-@pytest.fixture
-def names(cfg, aws):
-    return Names(cfg, ACCOUNT, "us-east-1")
 
 
 class Queues:

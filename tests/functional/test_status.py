@@ -2,68 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from pipectl import config as config_module
-from pipectl.aws import dynamodb
-from pipectl.aws.session import Aws
-from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
+from pipectl.naming import Names
 from pipectl.ops.status import pipeline_status
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
-
-
-def cfg_text():
-    text = (ROOT / "pipeline.yaml").read_text().replace("default_target: local",
-                                                        "default_target: aws")
-    text = text.replace("targets:\n", "targets:\n  aws:\n    region: us-east-1\n", 1)
-    return config_module.parse(text, ROOT / "pipeline.yaml")
-
-
-@pytest.fixture
-def cfg():
-    return cfg_text()
-
-
-@pytest.fixture
-def aws(cfg):
-    with mock_aws():
-        yield Aws.for_target(cfg.target("aws"))
-
-
-@pytest.fixture
-def names(cfg, aws):
-    return Names(cfg, ACCOUNT, "us-east-1")
-
-
-@pytest.fixture
-def deployed(aws, names):
-    provision(names)
-    return names
-
-
-def provision(names: Names) -> None:
-    """What status reads, made directly (not by deploy, whose other resources these tests
-    do not need): buckets, the queue with its DLQ, the results table with its index."""
-    s3 = boto3.client("s3", region_name="us-east-1")
-    for bucket in names.bucket_roles().values():
-        s3.create_bucket(Bucket=bucket)
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq = sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
-    sqs.create_queue(QueueName=names.queue, Attributes={"RedrivePolicy": json.dumps({
-        "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "3"})})
-    dynamodb.create_table(boto3.client("dynamodb", region_name="us-east-1"),
-                          names.results_table, partition_key=RESULTS_PARTITION_KEY,
-                          indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
 
 
 def write_rows(names: Names, count: int, *, status: str = "PROCESSED", start: int = 0,
@@ -87,7 +37,7 @@ def put_counters(names: Names, **counts: int) -> None:
 
 def record_calls(aws) -> list[str]:
     calls: list[str] = []
-    for service in ("s3", "sqs", "dynamodb", "sts"):
+    for service in ("s3", "sqs", "dynamodb", "sts", "lambda", "cloudwatch", "logs"):
         aws.client(service).meta.events.register(
             "before-call", lambda model, **_: calls.append(model.name))
     return calls
@@ -153,7 +103,8 @@ def test_status_makes_the_same_calls_however_many_rows_and_files(aws, deployed, 
 
     # then: the same calls, and the page of incoming/ says it is a lower bound
     assert calls == small_calls
-    assert len(calls) <= 14
+    # 3 queues x 2, 3 buckets + 1 page, 5 table reads, 3 functions, 1 alarm query, 1 STS
+    assert len(calls) <= 20
     assert "Scan" not in calls
     assert large.results["PROCESSED"] == 100 + rows
     assert (small.incoming.count, small.incoming.truncated) == (1, False)
@@ -205,6 +156,7 @@ def test_nothing_deployed_names_every_missing_resource(aws, names):
     report = pipeline_status(aws, names)
     assert not report.healthy
     assert report.missing == [f"queue {names.queue}", f"queue {names.dlq}",
+                              f"queue {names.fetch_dlq}",
                               *(f"bucket {b}" for b in names.bucket_roles().values()),
                               f"table {names.results_table}"]
     assert report.incoming is None and report.queue is None

@@ -9,47 +9,21 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
-from moto import mock_aws
 from test_status import (
     START,
-    cfg_text,
-    provision,
     put_counters,
     record_calls,
     write_rows,
 )
 
-from pipectl.aws.session import Aws
+from pipectl.aws.logs import ensure_stream
 from pipectl.errors import NotFound, UsageError
-from pipectl.naming import Names
 from pipectl.ops import events
 from pipectl.ops.logs import LogTail
 from pipectl.ops.results import get_result, query_results
 from pipectl.ops.trace import trace
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-@pytest.fixture
-def cfg():
-    return cfg_text()
-
-
-@pytest.fixture
-def aws(cfg):
-    with mock_aws():
-        yield Aws.for_target(cfg.target("aws"))
-
-
-@pytest.fixture
-def names(cfg, aws):
-    return Names(cfg, "123456789012", "us-east-1")
-
-
-@pytest.fixture
-def deployed(aws, names):
-    provision(names)
-    return names
 
 
 def ddb():
@@ -135,11 +109,7 @@ def test_bookkeeping_items_and_bad_tokens_are_refused(deployed):
 def put_log(names, messages: list[tuple[int, str]], stream: str = "2030/01/01/[$LATEST]a"):
     logs = boto3.client("logs", region_name="us-east-1")
     group = names.log_group("processor")
-    try:
-        logs.create_log_group(logGroupName=group)
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
+    ensure_stream(logs, group, stream)  # deploy made the group; the stream is the runtime's
     logs.put_log_events(logGroupName=group, logStreamName=stream,
                         logEvents=[{"timestamp": t, "message": m} for t, m in messages])
 
@@ -165,7 +135,8 @@ def test_logs_are_returned_once_each_and_filtered(deployed):
     assert [e.message for e in later] == ["REPORT RequestId: 1"]
 
 
-def test_missing_log_group_and_unknown_function(deployed):
+def test_missing_log_group_and_unknown_function(aws, names):
+    deployed = names  # nothing deployed: no log group yet
     tail = LogTail(boto3.client("logs", region_name="us-east-1"), deployed, "processor",
                    start_ms=0)
     with pytest.raises(NotFound, match=r"no logs yet for processor \(log group "

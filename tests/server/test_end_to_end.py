@@ -149,3 +149,18 @@ def test_the_local_runtime_takes_its_settings_from_the_deployment(pipectl, clien
     changed = [c for s in plan["steps"] for c in s["changes"] if s["name"] == function]
     assert changed == [{"field": "environment.ENVIRONMENT", "before": "staging",
                         "after": "dev"}]
+
+
+def test_status_shows_code_drift_per_function_and_alarm_states(pipectl, pipeline_dir):
+    assert pipectl("deploy", "--yes").code == 0
+    with (pipeline_dir / "handlers" / "archiver.py").open("a") as f:
+        f.write("\n# edited after deploy\n")
+
+    data = pipectl("-o", "json", "status").json()
+
+    assert {f["name"].rsplit("-", 1)[-1]: f["code"] for f in data["functions"]} == {
+        "processor": "matches", "archiver": "differs", "fetcher": "matches"}
+    assert data["alarms"]["processing-dlq-not-empty"] in ("OK", "INSUFFICIENT_DATA")
+    assert set(data["alarms"]) == {"processor-errors", "archiver-errors", "fetcher-errors",
+                                   "processing-dlq-not-empty", "fetch-dlq-not-empty",
+                                   "oldest-message"}

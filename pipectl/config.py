@@ -16,7 +16,9 @@ CONFIG_FILE = "pipeline.yaml"
 DEFAULT_EMULATOR_PORT = 4567
 STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
-SUPPORTED_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt", *IMAGE_SUFFIXES)
+_DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt")
+# gzip-compressed data files are decompressed as they stream (bounded by limits:).
+SUPPORTED_SUFFIXES = (*_DATA_SUFFIXES, *(f"{s}.gz" for s in _DATA_SUFFIXES), *IMAGE_SUFFIXES)
 # Record schema field types (handlers/schema.py checks them) and rules per field.
 SCHEMA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
 SCHEMA_RULES = ("type", "allowed", "pattern", "min", "max")
@@ -98,6 +100,23 @@ class Fetcher:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Caps the processor enforces instead of surprising anyone: a file past one is FAILED
+    in bounded time and memory (the handler reads them from MAX_* environment variables)."""
+
+    max_object_bytes: int = 5 * 1024 ** 3
+    max_line_bytes: int = 1024 ** 2
+    max_field_bytes: int = 256 * 1024
+    max_columns: int = 1000
+    max_nesting_depth: int = 32
+    max_decompressed_bytes: int = 10 * 1024 ** 3
+    max_compression_ratio: int = 100
+
+    def environment(self) -> dict[str, str]:
+        return {name.upper(): str(getattr(self, name)) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
 class Observability:
     log_retention_days: int = 30
     alarm_email: str | None = None  # SNS topic + email subscription for the alarms
@@ -172,6 +191,7 @@ class PipelineConfig:
     schemas: tuple[RecordSchema, ...] = ()
     sink: Sink | None = None
     images: Images = Images()
+    limits: Limits = field(default_factory=lambda: Limits())
     path: Path = field(default=Path(CONFIG_FILE), compare=False)
 
     @property
@@ -311,7 +331,7 @@ def _prefix(v: str) -> str | None:
 def _build(r: _Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
-        "prefixes", "processor", "archiver", "fetcher", "results", "observability",
+        "prefixes", "processor", "archiver", "fetcher", "results", "observability", "limits",
         "schemas", "sink", "images",
     }
     for unknown in sorted(set(map(str, data)) - top):
@@ -353,12 +373,14 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     schemas = _schemas(r, data)
     sink = _sink(r, data)
     images = _images(r, data)
+    limits = _limits(r, data)
 
     return PipelineConfig(
         name=name or "pipeline", environment=environment, region=region, targets=targets,
         default_target=default_target, buckets=buckets, prefixes=prefixes,
         processor=processor, archiver=archiver, fetcher=fetcher, observability=observability,
-        results_table=table, schemas=schemas, sink=sink, images=images, path=r.path,
+        results_table=table, schemas=schemas, sink=sink, images=images, limits=limits,
+        path=r.path,
     )
 
 
@@ -598,3 +620,11 @@ def _images(r: _Reader, data: dict) -> Images:
         max_pixels=r.get(i, "images.max_pixels", int, d.max_pixels, _between(1, 500_000_000)),
         max_bytes=r.get(i, "images.max_bytes", int, d.max_bytes, _between(1, 1024 ** 3)),
     )
+
+
+def _limits(r: _Reader, data: dict) -> Limits:
+    d = Limits()
+    section = r.section(data, "limits", set(Limits.__dataclass_fields__))
+    return Limits(**{name: r.get(section, f"limits.{name}", int, getattr(d, name),
+                                 _between(1, 10 ** 15))
+                     for name in Limits.__dataclass_fields__})

@@ -260,6 +260,7 @@ def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]
         "FETCH_REQUEST_TIMEOUT": str(f.request_timeout),
         "FETCH_MAX_BYTES": str(f.max_bytes),
         "FETCH_MAX_ATTEMPTS": str(f.max_attempts),
+        **config.limits.environment(),
     }
 
 

@@ -18,6 +18,15 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
 
 
+def test_configured_limits_are_the_ones_the_processor_reads():
+    import transform
+
+    from pipectl.config import Limits
+
+    assert set(Limits().environment()) == set(transform.LIMIT_DEFAULTS)
+    assert {k: int(v) for k, v in Limits().environment().items()} == transform.LIMIT_DEFAULTS
+
+
 def test_handlers_never_import_pipectl():
     for path in HANDLERS.glob("*.py"):
         tree = ast.parse(path.read_text())

@@ -27,6 +27,19 @@ def test_configured_limits_are_the_ones_the_processor_reads():
     assert {k: int(v) for k, v in Limits().environment().items()} == transform.LIMIT_DEFAULTS
 
 
+def test_every_handler_requirement_is_a_pipectl_dependency():
+    """The local runtime imports the handlers in pipectl's own environment."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((HANDLERS.parent / "pyproject.toml").read_text())["project"]
+    installed = {re.split(r"[<>=\[ ]", d)[0].lower() for d in project["dependencies"]}
+    lines = (line.split("#", 1)[0].strip() for line in
+             (HANDLERS / "requirements.txt").read_text().splitlines())
+    needed = {re.split(r"[<>=\[ ]", line)[0].lower() for line in lines if line}
+    assert needed and needed <= installed
+
+
 def test_handlers_never_import_pipectl():
     for path in HANDLERS.glob("*.py"):
         tree = ast.parse(path.read_text())

@@ -32,10 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import results
 import storage
+import telemetry
 from botocore.exceptions import ClientError
+from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
 ARCHIVER_KEY = "__archiver__"  # the last run, read by `pipectl status` (see pipectl/naming.py)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -73,40 +74,6 @@ class Settings:
                    retention_days=float(env.get("RETENTION_DAYS") or 30),
                    storage_class=env.get("STORAGE_CLASS") or "STANDARD_IA",
                    concurrency=int(env.get("ARCHIVER_CONCURRENCY") or DEFAULT_CONCURRENCY))
-
-
-# Clients are created on first use (so tests can mock them) and reused while warm; the
-# cache key follows the endpoint so a restarted emulator gets fresh clients.
-_clients: dict = {}
-_local = threading.local()
-
-
-def _key(kind: str) -> tuple:
-    return (kind, os.environ.get("AWS_ENDPOINT_URL"),
-            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-
-
-def s3_client():
-    key = _key("s3")
-    if key not in _clients:
-        _clients[key] = boto3.client("s3")
-    return _clients[key]
-
-
-def results_table(name: str):
-    # boto3 resources are not thread-safe: one Table per worker thread.
-    tables = getattr(_local, "tables", None)
-    if tables is None:
-        tables = _local.tables = {}
-    key = _key(f"table:{name}")
-    if key not in tables:
-        tables[key] = boto3.resource("dynamodb").Table(name)
-    return tables[key]
-
-
-def reset_clients() -> None:
-    _clients.clear()
-    _local.tables = {}
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -229,9 +196,14 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
     summary["objects"] = entries[:MAX_LISTED]
     summary["objects_listed"] = len(entries)
     summary["duration_ms"] = int((time.monotonic() - started) * 1000)
+    metrics = None if request.dry_run else {
+        "ArchivedObjects": (summary["moved"], "Count"),
+        "ArchivedBytes": (summary["bytes"], "Bytes"),
+        "ArchiveErrors": (summary["errors"], "Count"),
+        "DurationMs": (summary["duration_ms"], "Milliseconds")}
     _log("INFO", "archive run finished" if not request.dry_run else "dry run finished",
-         **{k: summary[k] for k in ("moved", "bytes", "skipped_glacier", "errors",
-                                    "remaining")})
+         metrics=metrics, **{k: summary[k] for k in ("moved", "bytes", "skipped_glacier",
+                                                     "errors", "remaining")})
     return summary
 
 
@@ -448,8 +420,6 @@ def record_run(s: Settings, summary: dict) -> None:
 
 
 def _log(level: str, message: str, **fields) -> None:
-    """One JSON line on stdout (CloudWatch Logs on Lambda; the local runtime ships it too)."""
-    record = {"level": level, "message": message,
-              "timestamp": datetime.now(timezone.utc).isoformat()}
-    record.update({k: v for k, v in fields.items() if v is not None})
-    print(json.dumps(record, default=str), flush=True)
+    """One JSON line on stdout; the run's summary line also carries its metrics (EMF)."""
+    metrics = fields.pop("metrics", None)
+    telemetry.log(level, message, metrics=metrics, **fields)

@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 
-import boto3
 import results
 import safe_http
 import storage
+import telemetry
 from botocore.exceptions import ClientError
+from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
 from s3_event import MalformedMessage, S3Object, created_objects
 from safe_http import PermanentError, TransientError
@@ -87,32 +86,6 @@ class Settings:
                    max_bytes=int(env.get(FETCH_MAX_BYTES) or DEFAULT_MAX_BYTES),
                    max_attempts=max(1, int(env.get(FETCH_MAX_ATTEMPTS)
                                            or DEFAULT_MAX_ATTEMPTS)))
-
-
-# Clients are created on first use (so tests can mock them) and kept while warm.
-_clients: dict = {}
-_clients_lock = threading.Lock()
-
-
-def _cached(kind: str, factory):
-    key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
-           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = factory()
-        return _clients[key]
-
-
-def s3_client():
-    return _cached("s3", lambda: boto3.client("s3"))
-
-
-def results_table(name: str):
-    return _cached(f"table:{name}", lambda: boto3.resource("dynamodb").Table(name))
-
-
-def reset_clients() -> None:
-    _clients.clear()
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -311,9 +284,12 @@ _LOG_KEYS = ("key", "status", "url", "http_status", "bytes", "output", "duration
 
 
 def _log(level: str, message: str, **fields) -> None:
-    """One JSON line on stdout per request (CloudWatch Logs; the local runtime ships it too)."""
-    record = {"level": level, "message": message, "function": "fetcher",
-              "timestamp": datetime.now(timezone.utc).isoformat()}
-    record.update({k: fields.pop(k, None) for k in _LOG_KEYS})
-    record.update({k: v for k, v in fields.items() if v is not None})
-    print(json.dumps(record, default=str), flush=True)
+    """One JSON line per request; a finished request also carries its metrics (EMF)."""
+    status = fields.get("status")
+    metrics = None
+    if status in ("PROCESSED", "FAILED"):
+        metrics = {"Fetches": (1, "Count"), "FetchFailures": (int(status == "FAILED"), "Count"),
+                   "FetchedBytes": (fields.get("bytes") or 0, "Bytes"),
+                   "DurationMs": (fields.get("duration_ms") or 0, "Milliseconds")}
+    telemetry.log(level, message, first=_LOG_KEYS, metrics=metrics, function="fetcher",
+                  **fields)

@@ -30,6 +30,7 @@ def test_configured_limits_are_the_ones_the_processor_reads():
 def test_every_handler_requirement_is_a_pipectl_dependency():
     """The local runtime imports the handlers in pipectl's own environment."""
     import re
+
     import tomllib
 
     project = tomllib.loads((HANDLERS.parent / "pyproject.toml").read_text())["project"]

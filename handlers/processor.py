@@ -21,18 +21,27 @@ import hashlib
 import json
 import os
 import signal
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import boto3
+import images
 import results
+import schema
+import sink
 import storage
+import telemetry
+from clients import (  # noqa: F401 (tests reset and reach them here)
+    dynamodb_client,
+    reset_clients,
+    results_table,
+    s3_client,
+)
 from s3_event import MalformedMessage, S3Object, created_objects
 from transform import (
     LIMIT_DEFAULTS,
+    Counts,
     Limits,
     PermanentError,
     is_gzip,
@@ -61,6 +70,10 @@ class Settings:
     pipeline: str = ""
     raw_bucket: str = ""
     limits: Limits = Limits()
+    schemas: tuple = ()                  # schema.Schema, from RECORD_SCHEMAS
+    sink_table: str = ""                 # SINK_TABLE: accepted records also go there
+    sink_key: str = ""
+    image_limits: images.ImageLimits = images.ImageLimits()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,35 +86,9 @@ class Settings:
                    failed=env.get("FAILED_PREFIX") or "failed/",
                    processed=env.get("PROCESSED_PREFIX") or "processed/",
                    pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""),
-                   limits=Limits.from_env(env))
-
-
-# Clients are created on first use (so tests can mock them) and reused while the
-# worker stays warm; the cache key follows the endpoint so a restarted emulator
-# on another port gets fresh clients.
-_clients: dict = {}
-_clients_lock = threading.Lock()
-
-
-def _cached(kind: str, factory):
-    key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
-           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = factory()
-        return _clients[key]
-
-
-def s3_client():
-    return _cached("s3", lambda: boto3.client("s3"))
-
-
-def results_table(name: str):
-    return _cached(f"table:{name}", lambda: boto3.resource("dynamodb").Table(name))
-
-
-def reset_clients() -> None:
-    _clients.clear()
+                   limits=Limits.from_env(env), schemas=tuple(schema.load(env)),
+                   sink_table=env.get("SINK_TABLE", ""), sink_key=env.get("SINK_KEY", ""),
+                   image_limits=images.ImageLimits.from_env(env))
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -257,12 +244,12 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             if same_version and _has_output(s3, s.processed_bucket, output_key, version_tag):
                 # An earlier attempt wrote the output and died before the row: count the
                 # records again but do not write a second version of the output.
-                counts = process_stream(kind, source.body, lambda data: None, metadata, limits,
-                                        compressed)
+                counts, extra = _write_output(s3, s, output_key, source, kind, metadata,
+                                              limits, compressed, {}, key=key, write=False)
             else:
-                counts = _write_output(s3, s, output_key, source.body, kind, metadata, limits,
-                                       compressed, {"source": obj.uri,
-                                                    "source-etag": version_tag})
+                counts, extra = _write_output(s3, s, output_key, source, kind, metadata, limits,
+                                              compressed, {"source": obj.uri,
+                                                           "source-etag": version_tag}, key=key)
         finally:
             source.body.close()
         _fault("after_output", key)
@@ -277,7 +264,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
-            processor_version=PROCESSOR_VERSION)
+            processor_version=PROCESSOR_VERSION, **extra)
         lease.held = False
         storage.move(s3, bucket, key, completed_key, source.etag, source.size,
                      checkpoint=_checkpoints(key))
@@ -291,25 +278,101 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
         results.mark_failed(table, key, error, bucket=bucket, size=source.size,
                             etag=source.etag, location=failed_key, finished_at=finished_at,
                             updated_at=finished_at, duration_ms=_ms(started),
-                            processor_version=PROCESSOR_VERSION)
+                            processor_version=PROCESSOR_VERSION, **getattr(e, "fields", {}))
         lease.held = False
         storage.move(s3, bucket, key, failed_key, source.etag, source.size)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
 
 
-def _write_output(s3, s: Settings, output_key: str, body, kind: str, metadata: dict,
-                  limits: Limits, compressed: bool, object_metadata: dict):
-    writer = storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
+REJECTS_PREFIX, THUMBNAILS_PREFIX = "rejects/", "thumbnails/"   # in the processed bucket
+
+
+class Rejected(PermanentError):
+    """Too many records failed the schema; `fields` go on the FAILED row."""
+
+    def __init__(self, message: str, fields: dict):
+        super().__init__(message)
+        self.fields = fields
+
+
+class _Discard:
+    def write(self, data: bytes) -> None:
+        pass
+
+    close = abort = lambda self: None
+
+
+def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata: dict,
+                  limits: Limits, compressed: bool, object_metadata: dict, *, key: str,
+                  write: bool = True) -> tuple:
+    """Stream the output (and rejects, sink items); (Counts, extra row fields).
+
+    write=False (the output exists already) counts only: nothing is written again.
+    """
+    if kind == "image":
+        return _write_image(s3, s, output_key, source, metadata, object_metadata, key, write)
+    dated = output_key[len(s.processed):]
+    rejects_key = REJECTS_PREFIX + dated
+    found = schema.schema_for(key, list(s.schemas)) if kind != "text" else None
+    validator = schema.Validator(found, strings=kind == "csv") if found else None
+    record_sink = (sink.RecordSink(dynamodb_client(), s.sink_table, s.sink_key or None)
+                   if s.sink_table and kind != "text" and write else None)
+    screen = schema.Screen(validator, lambda: storage.ObjectWriter(
+        s3, s.processed_bucket, rejects_key, metadata=object_metadata) if write else _Discard(),
+        record_sink, metadata)
+    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
+              if write else _Discard())
     try:
-        counts = process_stream(kind, body, writer.write, metadata, limits, compressed)
+        try:
+            counts = process_stream(kind, source.body, writer.write, metadata, limits, compressed,
+                                    accept=screen.accept if screen.active else None)
+        except sink.PermanentRecordError as e:
+            raise PermanentError(str(e)) from None
+        screen.finish()
+        extra = {}
+        if validator is not None:
+            extra["records_rejected"] = screen.rejected
+            if screen.rejected:
+                extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
+            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)
+            if failed:
+                raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
+                                         if write else ""), extra)
+        if record_sink is not None:
+            extra["sink_items"] = record_sink.items_written
         writer.close()
     except BaseException:
-        try:
-            writer.abort()
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+        for w in (writer, screen):
+            try:
+                w.abort()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
         raise
-    return counts
+    return counts, extra
+
+
+def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
+                 object_metadata: dict, key: str, write: bool) -> tuple:
+    try:
+        found, thumb = images.process(source.body, key, s.image_limits, size=source.size)
+    except images.ImageError as e:
+        raise PermanentError(str(e)) from None
+    stem = output_key[len(s.processed):].rsplit(".", 1)[0]
+    thumb_key = f"{THUMBNAILS_PREFIX}{stem}{thumb.extension}"
+    thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
+    record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
+                  thumbnail_height=thumb.height, _metadata=metadata)
+    if write:
+        # Thumbnail first: the output line names it, and the output is what marks success.
+        s3.put_object(Bucket=s.processed_bucket, Key=thumb_key, Body=thumb.data,
+                      ContentType=thumb.content_type, Metadata=object_metadata)
+        writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
+                                      metadata=object_metadata)
+        writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        writer.close()
+    extra = {"image_format": found["format"], "width": found["width"],
+             "height": found["height"], "thumbnail": thumb_uri}
+    return Counts(records_in=1, records_out=1), extra
 
 
 def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
@@ -335,12 +398,15 @@ _LOG_KEYS = ("key", "status", "records_in", "records_out", "duration_ms", "error
 
 
 def _log(level: str, message: str, **fields) -> None:
-    """One JSON line on stdout (CloudWatch Logs on Lambda; the local runtime ships it too)."""
-    record = {"level": level, "message": message,
-              "timestamp": datetime.now(timezone.utc).isoformat()}
-    record.update({k: fields.pop(k, None) for k in _LOG_KEYS})
-    record.update({k: v for k, v in fields.items() if v is not None})
-    print(json.dumps(record, default=str), flush=True)
+    """One JSON line per object; a file that reached an end state also carries its metrics
+    (CloudWatch Embedded Metric Format)."""
+    metrics = None
+    if fields.get("status") in (results.PROCESSED, results.FAILED):
+        metrics = {"Files": (1, "Count"),
+                   "FailedFiles": (int(fields["status"] == results.FAILED), "Count"),
+                   "Records": (fields.get("records_out") or 0, "Count"),
+                   "DurationMs": (fields.get("duration_ms") or 0, "Milliseconds")}
+    telemetry.log(level, message, first=_LOG_KEYS, metrics=metrics, **fields)
 
 
 # --- test hook: fault injection ---------------------------------------------------

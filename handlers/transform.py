@@ -27,7 +27,9 @@ from typing import BinaryIO
 READ_SIZE = 1 << 20            # bytes read from the source at a time
 FLUSH_LINES = 1024             # output handed to `write` in batches of this many lines
 
-KINDS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "text"}
+KINDS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "text",
+         # Images: handled by images.py (metadata + thumbnail), never gzip-wrapped.
+         ".jpg": "image", ".jpeg": "image", ".png": "image", ".gif": "image", ".webp": "image"}
 GZIP_SUFFIX = ".gz"            # after a supported suffix: orders.csv.gz, data.jsonl.gz
 
 # --- limits ----------------------------------------------------------------------
@@ -97,12 +99,14 @@ def kind_for_key(key: str) -> str | None:
 
     A `.gz` after a supported suffix names the same kind, gzip-compressed.
     """
-    if is_gzip(key):
+    compressed = is_gzip(key)
+    if compressed:
         key = key[:-len(GZIP_SUFFIX)]
     dot = key.rfind(".")
     if dot < 0 or "/" in key[dot:]:
         return None
-    return KINDS.get(key[dot:].lower())
+    kind = KINDS.get(key[dot:].lower())
+    return None if compressed and kind == "image" else kind
 
 
 def is_gzip(key: str) -> bool:
@@ -291,14 +295,19 @@ class _LineWriter:
 
 def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
                    metadata: dict, limits: Limits = DEFAULT_LIMITS,
-                   compressed: bool = False) -> Counts:
-    """Parse `source` as `kind`, normalize every record, write JSON Lines to `write`."""
+                   compressed: bool = False,
+                   accept: Callable[[dict], bool] | None = None) -> Counts:
+    """Parse `source` as `kind`, normalize every record, write JSON Lines to `write`.
+
+    accept: called with each normalized record (not text statistics); False leaves
+    the record out of the output (schema.Screen: a rejected record).
+    """
     counts = Counts()
     out = _LineWriter(write, metadata, counts)
     if compressed:
         source = _Gunzip(source, limits)
     if kind == "csv":
-        _csv(source, out, counts, limits)
+        _csv(source, out, counts, limits, accept)
     elif kind == "text":
         record = text_stats(source)
         counts.records_in = 1
@@ -316,7 +325,7 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
                 raise PermanentError(f"{where}: nested deeper than {depth} levels "
                                      "(MAX_NESTING_DEPTH)") from None
             counts.dropped_values += dropped
-            if record:
+            if record and (accept is None or accept(record)):
                 out.add(record)
     out.flush()
     return counts
@@ -456,7 +465,8 @@ def _text(source: BinaryIO, newline: str | None, limits: Limits
 
 # --- CSV -------------------------------------------------------------------------
 
-def _csv(source: BinaryIO, out: _LineWriter, counts: Counts, limits: Limits) -> None:
+def _csv(source: BinaryIO, out: _LineWriter, counts: Counts, limits: Limits,
+         accept: Callable[[dict], bool] | None = None) -> None:
     text, counting = _text(source, newline="", limits=limits)
     # Process-wide, so set on every call; a worker runs one invocation at a time.
     csv.field_size_limit(limits.max_field_bytes)
@@ -485,7 +495,7 @@ def _csv(source: BinaryIO, out: _LineWriter, counts: Counts, limits: Limits) -> 
                     f"line {reader.line_num}: {len(row)} fields but the header has {width}")
             record = {n: v for n, v in zip(names, row, strict=False) if v and not v.isspace()}
             dropped += width - len(record)  # empty, blank and missing trailing fields
-            if record:
+            if record and (accept is None or accept(record)):
                 lines.append(encode(record)[:-1] + suffix)
                 if len(lines) >= FLUSH_LINES:
                     out.flush()

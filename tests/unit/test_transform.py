@@ -74,7 +74,7 @@ def test_normalize_drops_empty_values_recursively_and_counts_them():
 def test_kind_for_key():
     assert [kind_for_key(k) for k in ("a/b.csv", "b.JSON", "c.jsonl", "d.ndjson", "e.txt",
                                       "f.png", "noext", "dir.csv/file")] == \
-        ["csv", "json", "jsonl", "jsonl", "text", None, None, None]
+        ["csv", "json", "jsonl", "jsonl", "text", "image", None, None]
 
 
 # --- CSV -----------------------------------------------------------------------------

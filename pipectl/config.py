@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from pipectl.config_reader import Reader, between, line_map
 from pipectl.errors import ConfigError
+from pipectl.record_schemas import RecordSchema, field_name, parse_schemas
 
 CONFIG_FILE = "pipeline.yaml"
 DEFAULT_EMULATOR_PORT = 4567
@@ -19,14 +19,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 _DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt")
 # gzip-compressed data files are decompressed as they stream (bounded by limits:).
 SUPPORTED_SUFFIXES = (*_DATA_SUFFIXES, *(f"{s}.gz" for s in _DATA_SUFFIXES), *IMAGE_SUFFIXES)
-# Record schema field types (handlers/schema.py checks them) and rules per field.
-SCHEMA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
-SCHEMA_RULES = ("type", "allowed", "pattern", "min", "max")
-_FIELD = re.compile(r"^[a-z0-9_]+$")            # a name as normalization leaves it
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
-                     r"([Zz]|[+-]\d{2}:\d{2})?$")
 # Lambda limits: batch size 1..10 for SQS without a batching window, up to 10,000 with one.
 MAX_BATCH_SIZE = 10_000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
@@ -125,24 +118,6 @@ class Observability:
 
 
 @dataclass(frozen=True)
-class RecordSchema:
-    """Rules for the records of the files a glob (on the key) or a suffix matches."""
-
-    match: str | None = None
-    suffix: str | None = None
-    required: tuple[str, ...] = ()
-    fields: dict[str, dict] = field(default_factory=dict)  # name -> {type, allowed, ...}
-    max_reject_ratio: float = 1.0  # a larger rejected share fails the whole file
-
-    def to_dict(self) -> dict:
-        """As handlers/schema.py reads it from RECORD_SCHEMAS."""
-        d = {"required": list(self.required), "fields": self.fields,
-             "max_reject_ratio": self.max_reject_ratio}
-        d.update({k: v for k, v in (("match", self.match), ("suffix", self.suffix)) if v})
-        return d
-
-
-@dataclass(frozen=True)
 class Sink:
     """A DynamoDB table that receives every accepted record as an item."""
 
@@ -237,7 +212,7 @@ def parse(text: str, path: Path = Path(CONFIG_FILE)) -> PipelineConfig:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {reason}"]) from None
-    reader = _Reader(path, _line_map(node))
+    reader = Reader(path, line_map(node))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -249,86 +224,13 @@ def parse(text: str, path: Path = Path(CONFIG_FILE)) -> PipelineConfig:
     return config
 
 
-def _line_map(node: yaml.Node | None) -> dict[str, int]:
-    lines: dict[str, int] = {}
-
-    def walk(n: yaml.Node, path: str) -> None:
-        lines.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            for key, value in n.value:
-                child = f"{path}.{key.value}" if path else str(key.value)
-                lines[child] = key.start_mark.line + 1
-                walk(value, child)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, f"{path}[{i}]")
-
-    if node is not None:
-        walk(node, "")
-    return lines
-
-
-class _Reader:
-    """Reads typed values out of the raw mapping, collecting every problem instead of the first."""
-
-    def __init__(self, path: Path, lines: dict[str, int]):
-        self.path = path
-        self.lines = lines
-        self.problems: list[tuple[int, str]] = []  # (line, message), reported in line order
-
-    def problem(self, key: str, message: str) -> None:
-        line = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0]) or 1
-        self.problems.append((line, f"{self.path}:{line}: {key}: {message}"))
-
-    def section(self, data: dict, key: str, known: set[str]) -> dict:
-        value = data.get(key.rsplit(".", 1)[-1])
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, "must be a mapping")
-            return {}
-        for unknown in sorted(set(map(str, value)) - known):
-            self.problem(f"{key}.{unknown}", f"unknown setting (known: {', '.join(sorted(known))})")
-        return value
-
-    def get(
-        self,
-        data: dict,
-        key: str,
-        kind: type | tuple[type, ...],
-        default: Any,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        value = data.get(key.rsplit(".", 1)[-1], default)
-        if value is None:
-            return default
-        if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-            names = (kind.__name__ if isinstance(kind, type)
-                     else " or ".join(k.__name__ for k in kind))
-            self.problem(key, f"must be {_article(names)} (got {value!r})")
-            return default
-        if check is not None and (message := check(value)):
-            self.problem(key, f"{message} (got {value!r})")
-            return default
-        return value
-
-
-def _article(name: str) -> str:
-    words = {"int": "an integer", "str": "a string", "bool": "true or false", "list": "a list"}
-    return " or ".join(words.get(part, part) for part in name.split(" or "))
-
-
-def _between(low: int, high: int) -> Callable[[int], str | None]:
-    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
-
-
 def _prefix(v: str) -> str | None:
     if not v.endswith("/") or v.startswith("/") or len(v) < 2:
         return "must be a key prefix ending in '/' such as 'incoming/'"
     return None
 
 
-def _build(r: _Reader, data: dict) -> PipelineConfig:
+def _build(r: Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
         "prefixes", "processor", "archiver", "fetcher", "results", "observability", "limits",
@@ -370,7 +272,7 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     t = r.section(data, "results", {"table"})
     table = r.get(t, "results.table", str, None, lambda v: None if _TABLE.match(v)
                   else "must be a valid DynamoDB table name")
-    schemas = _schemas(r, data)
+    schemas = parse_schemas(r, data)
     sink = _sink(r, data)
     images = _images(r, data)
     limits = _limits(r, data)
@@ -384,7 +286,7 @@ def _build(r: _Reader, data: dict) -> PipelineConfig:
     )
 
 
-def _targets(r: _Reader, data: dict, region: str) -> dict[str, Target]:
+def _targets(r: Reader, data: dict, region: str) -> dict[str, Target]:
     raw = data.get("targets")
     if raw is None:
         return {"local": Target(name="local", emulator=True, region=region)}
@@ -403,12 +305,12 @@ def _targets(r: _Reader, data: dict, region: str) -> dict[str, Target]:
             profile=r.get(settings, f"{key}.profile", str, None),
             endpoint_url=r.get(settings, f"{key}.endpoint_url", str, None, lambda v: None if
                                re.match(r"^https?://", v) else "must start with http:// or https://"),
-            port=r.get(settings, f"{key}.port", int, DEFAULT_EMULATOR_PORT, _between(1, 65535)),
+            port=r.get(settings, f"{key}.port", int, DEFAULT_EMULATOR_PORT, between(1, 65535)),
         )
     return targets
 
 
-def _processor(r: _Reader, data: dict) -> Processor:
+def _processor(r: Reader, data: dict) -> Processor:
     d = Processor()
     p = r.section(data, "processor", set(Processor.__dataclass_fields__))
 
@@ -420,16 +322,16 @@ def _processor(r: _Reader, data: dict) -> Processor:
 
     proc = Processor(
         suffixes=tuple(r.get(p, "processor.suffixes", list, list(d.suffixes), suffixes)),
-        batch_size=r.get(p, "processor.batch_size", int, d.batch_size, _between(1, MAX_BATCH_SIZE)),
+        batch_size=r.get(p, "processor.batch_size", int, d.batch_size, between(1, MAX_BATCH_SIZE)),
         batching_window=r.get(p, "processor.batching_window", int, d.batching_window,
-                              _between(0, 300)),
-        timeout=r.get(p, "processor.timeout", int, d.timeout, _between(1, 900)),
-        memory=r.get(p, "processor.memory", int, d.memory, _between(128, 10240)),
+                              between(0, 300)),
+        timeout=r.get(p, "processor.timeout", int, d.timeout, between(1, 900)),
+        memory=r.get(p, "processor.memory", int, d.memory, between(128, 10240)),
         max_receive_count=r.get(p, "processor.max_receive_count", int, d.max_receive_count,
-                                _between(1, 1000)),
+                                between(1, 1000)),
         # Lambda's MaximumConcurrency for SQS event sources is 2..1000.
         max_concurrency=r.get(p, "processor.max_concurrency", int, d.max_concurrency,
-                              _between(2, 1000)),
+                              between(2, 1000)),
         runtime=r.get(p, "processor.runtime", str, d.runtime, lambda v: None if re.match(
             r"^python3\.\d+$", v) else "must be a Lambda Python runtime such as 'python3.12'"),
         architecture=r.get(p, "processor.architecture", str, d.architecture, lambda v: None if
@@ -441,12 +343,12 @@ def _processor(r: _Reader, data: dict) -> Processor:
     return proc
 
 
-def _archiver(r: _Reader, data: dict) -> Archiver:
+def _archiver(r: Reader, data: dict) -> Archiver:
     d = Archiver()
     a = r.section(data, "archiver", set(Archiver.__dataclass_fields__))
     archiver = Archiver(
         retention_days=r.get(a, "archiver.retention_days", int, d.retention_days,
-                             _between(1, 36500)),
+                             between(1, 36500)),
         storage_class=r.get(a, "archiver.storage_class", str, d.storage_class, lambda v: None if
                             v in STORAGE_CLASSES else
                             f"must be one of {', '.join(STORAGE_CLASSES)}"),
@@ -454,18 +356,18 @@ def _archiver(r: _Reader, data: dict) -> Archiver:
                        _SCHEDULE.match(v) else
                        "must be an EventBridge schedule: cron(m h dom mon dow yr) or rate(N unit)"),
         glacier_after_days=r.get(a, "archiver.glacier_after_days", int, d.glacier_after_days,
-                                 _between(1, 36500)),
+                                 between(1, 36500)),
         expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,
-                                _between(1, 36500)),
-        timeout=r.get(a, "archiver.timeout", int, d.timeout, _between(1, 900)),
-        memory=r.get(a, "archiver.memory", int, d.memory, _between(128, 10240)),
+                                between(1, 36500)),
+        timeout=r.get(a, "archiver.timeout", int, d.timeout, between(1, 900)),
+        memory=r.get(a, "archiver.memory", int, d.memory, between(128, 10240)),
     )
     if archiver.expire_after_days <= archiver.glacier_after_days:
         r.problem("archiver.expire_after_days", "must be later than archiver.glacier_after_days")
     return archiver
 
 
-def _observability(r: _Reader, data: dict) -> Observability:
+def _observability(r: Reader, data: dict) -> Observability:
     d = Observability()
     o = r.section(data, "observability", set(Observability.__dataclass_fields__))
     return Observability(
@@ -476,128 +378,26 @@ def _observability(r: _Reader, data: dict) -> Observability:
                           re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v) else
                           "must be an email address"),
         oldest_message_alarm_seconds=r.get(o, "observability.oldest_message_alarm_seconds", int,
-                                           d.oldest_message_alarm_seconds, _between(60, 1209600)),
+                                           d.oldest_message_alarm_seconds, between(60, 1209600)),
         tracing=r.get(o, "observability.tracing", bool, d.tracing),
     )
 
 
-def _fetcher(r: _Reader, data: dict) -> Fetcher:
+def _fetcher(r: Reader, data: dict) -> Fetcher:
     d = Fetcher()
     f = r.section(data, "fetcher", set(Fetcher.__dataclass_fields__))
     return Fetcher(
         allow_private=r.get(f, "fetcher.allow_private", bool, d.allow_private),
         request_timeout=r.get(f, "fetcher.request_timeout", int, d.request_timeout,
-                              _between(1, 300)),
-        max_bytes=r.get(f, "fetcher.max_bytes", int, d.max_bytes, _between(1, 1024 ** 3)),
-        max_attempts=r.get(f, "fetcher.max_attempts", int, d.max_attempts, _between(1, 10)),
-        timeout=r.get(f, "fetcher.timeout", int, d.timeout, _between(1, 900)),
-        memory=r.get(f, "fetcher.memory", int, d.memory, _between(128, 10240)),
+                              between(1, 300)),
+        max_bytes=r.get(f, "fetcher.max_bytes", int, d.max_bytes, between(1, 1024 ** 3)),
+        max_attempts=r.get(f, "fetcher.max_attempts", int, d.max_attempts, between(1, 10)),
+        timeout=r.get(f, "fetcher.timeout", int, d.timeout, between(1, 900)),
+        memory=r.get(f, "fetcher.memory", int, d.memory, between(128, 10240)),
     )
 
 
-# --- records: schemas, sink, images -------------------------------------------------
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _field_name(r: _Reader, key: str, name) -> bool:
-    if not isinstance(name, str) or not _FIELD.match(name):
-        r.problem(key, f"must be a lower snake_case field name as normalization writes it, "
-                       f"such as 'email_address' (got {name!r})")
-        return False
-    return True
-
-
-def _schemas(r: _Reader, data: dict) -> tuple[RecordSchema, ...]:
-    raw = data.get("schemas")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        r.problem("schemas", "must be a list of record schemas")
-        return ()
-    known = {"match", "suffix", "required", "fields", "max_reject_ratio"}
-    found = []
-    for i, item in enumerate(raw):
-        key = f"schemas[{i}]"
-        if not isinstance(item, dict):
-            r.problem(key, "must be a mapping with match (or suffix), required, fields")
-            continue
-        for unknown in sorted(set(map(str, item)) - known):
-            r.problem(f"{key}.{unknown}", f"unknown setting (known: {', '.join(sorted(known))})")
-        match = r.get(item, f"{key}.match", str, None)
-        suffix = r.get(item, f"{key}.suffix", str, None, lambda v: None if
-                       re.match(r"^\.[A-Za-z0-9.]+$", v) else "must be a suffix such as '.csv'")
-        if match is None and suffix is None and "match" not in item and "suffix" not in item:
-            r.problem(key, "needs match (a glob on the key, e.g. 'incoming/orders/*') "
-                           "or suffix (e.g. '.csv')")
-        required = r.get(item, f"{key}.required", list, [])
-        required = [n for j, n in enumerate(required)
-                    if _field_name(r, f"{key}.required[{j}]", n)]
-        ratio = r.get(item, f"{key}.max_reject_ratio", (int, float), 1.0, lambda v: None if
-                      _number(v) and 0 <= v <= 1 else "must be a number from 0 to 1")
-        fields = {}
-        raw_fields = r.get(item, f"{key}.fields", dict, {})
-        for name, rules in raw_fields.items():
-            fkey = f"{key}.fields.{name}"
-            if _field_name(r, fkey, name):
-                checked = _field_rules(r, fkey, rules)
-                if checked is not None:
-                    fields[name] = checked
-        found.append(RecordSchema(match=match, suffix=suffix, required=tuple(required),
-                                  fields=fields, max_reject_ratio=float(ratio)))
-    return tuple(found)
-
-
-def _field_rules(r: _Reader, key: str, rules) -> dict | None:
-    if not isinstance(rules, dict):
-        r.problem(key, f"must be a mapping of rules ({', '.join(SCHEMA_RULES)})")
-        return None
-    before = len(r.problems)
-    for unknown in sorted(set(map(str, rules)) - set(SCHEMA_RULES)):
-        r.problem(f"{key}.{unknown}", f"unknown rule (known: {', '.join(SCHEMA_RULES)})")
-    kind = r.get(rules, f"{key}.type", str, None, lambda v: None if v in SCHEMA_TYPES else
-                 f"must be one of {', '.join(SCHEMA_TYPES)}")
-    allowed = r.get(rules, f"{key}.allowed", list, None, lambda v: None if v and all(
-        isinstance(a, (str, int, float, bool)) for a in v) else
-        "must be a non-empty list of strings, numbers or booleans")
-    pattern = r.get(rules, f"{key}.pattern", str, None)
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            r.problem(f"{key}.pattern", f"is not a valid regular expression: {exc}")
-    bounds = {}
-    for bound in ("min", "max"):
-        if rules.get(bound) is None:
-            continue
-        value = rules[bound]
-        if kind in ("date", "datetime"):
-            text = value.isoformat() if hasattr(value, "isoformat") else value
-            shape = _DAY if kind == "date" else _MOMENT
-            if not isinstance(text, str) or not shape.match(text):
-                r.problem(f"{key}.{bound}", f"must be a {kind} such as "
-                          f"{'2024-01-31' if kind == 'date' else '2024-01-31T12:00:00Z'} "
-                          f"(got {value!r})")
-            else:
-                bounds[bound] = text
-        elif kind == "boolean":
-            r.problem(f"{key}.{bound}", "does not apply to booleans")
-        elif not _number(value) or (kind == "string" and not isinstance(value, int)):
-            what = "a whole number (a length)" if kind == "string" else "a number"
-            r.problem(f"{key}.{bound}", f"must be {what} (got {value!r})")
-        else:
-            bounds[bound] = value
-    if len(bounds) == 2 and bounds["min"] > bounds["max"]:
-        r.problem(f"{key}.max", f"must not be below min ({bounds['min']!r})")
-    if len(r.problems) > before:
-        return None
-    out: dict = {k: v for k, v in (("type", kind), ("allowed", allowed), ("pattern", pattern))
-                 if v is not None}
-    return out | bounds
-
-
-def _sink(r: _Reader, data: dict) -> Sink | None:
+def _sink(r: Reader, data: dict) -> Sink | None:
     s = r.section(data, "sink", {"table", "key"})
     if not s:
         return None
@@ -606,25 +406,25 @@ def _sink(r: _Reader, data: dict) -> Sink | None:
     if "table" not in s:
         r.problem("sink.table", "is required: the DynamoDB table that receives the records")
     key = r.get(s, "sink.key", str, None)
-    if key is not None and not _field_name(r, "sink.key", key):
+    if key is not None and not field_name(r, "sink.key", key):
         key = None
     return Sink(table=table, key=key) if table else None
 
 
-def _images(r: _Reader, data: dict) -> Images:
+def _images(r: Reader, data: dict) -> Images:
     d = Images()
     i = r.section(data, "images", set(Images.__dataclass_fields__))
     return Images(
         thumbnail_width=r.get(i, "images.thumbnail_width", int, d.thumbnail_width,
-                              _between(16, 4096)),
-        max_pixels=r.get(i, "images.max_pixels", int, d.max_pixels, _between(1, 500_000_000)),
-        max_bytes=r.get(i, "images.max_bytes", int, d.max_bytes, _between(1, 1024 ** 3)),
+                              between(16, 4096)),
+        max_pixels=r.get(i, "images.max_pixels", int, d.max_pixels, between(1, 500_000_000)),
+        max_bytes=r.get(i, "images.max_bytes", int, d.max_bytes, between(1, 1024 ** 3)),
     )
 
 
-def _limits(r: _Reader, data: dict) -> Limits:
+def _limits(r: Reader, data: dict) -> Limits:
     d = Limits()
     section = r.section(data, "limits", set(Limits.__dataclass_fields__))
     return Limits(**{name: r.get(section, f"limits.{name}", int, getattr(d, name),
-                                 _between(1, 10 ** 15))
+                                 between(1, 10 ** 15))
                      for name in Limits.__dataclass_fields__})

@@ -113,6 +113,15 @@ def test_second_deploy_plans_all_noop_and_makes_no_mutating_call(aws, cfg):
     assert calls == []
 
 
+def test_one_changed_setting_is_exactly_one_update(aws, cfg):
+    deploy(aws, cfg)
+    cfg.path.write_text(cfg.path.read_text().replace("memory: 512 ", "memory: 1024 "))
+    plan = engine.build_plan(aws, config_module.load(cfg.path))
+    assert [(s.kind, s.name, [(c.field, c.before, c.after) for c in s.changes])
+            for s in plan.steps if s.action != "noop"] == [
+        ("function", "pipectl-demo-dev-processor", [("memory", 512, 1024)])]
+
+
 def test_one_changed_setting_updates_exactly_what_depends_on_it(aws, cfg):
     deploy(aws, cfg)
     cfg.path.write_text(cfg.path.read_text().replace("max_receive_count: 3",

@@ -78,10 +78,9 @@ def test_recent_failures_are_the_newest_five_and_archiver_run_is_reported(aws, d
                                "errors": 1}
 
 
-# 2,000 rows, not 10,000: moto maintains the index on every write (~40 ms per
-# BatchWriteItem of 25), so 10,000 rows take ~16 s; the call list cannot grow with
-# rows either way, and the 1,001 files cross the one-page boundary of incoming/.
-@pytest.mark.parametrize("rows", [2_000])
+# moto maintains the index on every write (~40 ms per BatchWriteItem of 25), so the
+# 10,000 rows take ~16 s; the 1,001 files cross the one-page boundary of incoming/.
+@pytest.mark.parametrize("rows", [10_000])
 def test_status_makes_the_same_calls_however_many_rows_and_files(aws, deployed, rows):
     # given: a small pipeline, measured
     s3 = boto3.client("s3", region_name="us-east-1")

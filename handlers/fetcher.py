@@ -36,6 +36,7 @@ import telemetry
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
+from invocation import invocation_deadline
 from s3_event import MalformedMessage, S3Object, created_objects
 from safe_http import PermanentError, TransientError
 
@@ -53,7 +54,6 @@ FETCH_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = "FETCH_MAX_ATTEMPTS", 3
 
 FETCHER_VERSION = "1.0.0"
 KIND = "fetch"
-MAX_FUNCTION_SECONDS = 900
 # Output objects carry these, so a retry recognises an output an earlier attempt wrote.
 META_REQUEST, META_VERSION, META_STATUS, META_URL = (
     "fetch-request", "fetch-request-version", "fetch-http-status", "fetch-url")
@@ -92,23 +92,12 @@ class Settings:
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
-    deadline = _deadline(context)
+    deadline = invocation_deadline(context)
     failures = []
     for message in (event or {}).get("Records") or []:
         if not handle_message(message, settings, context, deadline):
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
-
-
-def _deadline(context) -> float:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        return time.time() + remaining() / 1000
-    try:
-        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
-    except ValueError:
-        seconds = MAX_FUNCTION_SECONDS
-    return time.time() + seconds
 
 
 def handle_message(message: dict, settings: Settings, context=None,

@@ -38,6 +38,7 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
+from invocation import invocation_deadline
 from s3_event import MalformedMessage, S3Object, created_objects
 from transform import (
     LIMIT_DEFAULTS,
@@ -52,7 +53,6 @@ from transform import (
 PROCESSOR_VERSION = "1.0.0"
 # Lambda's longest timeout: the lease when neither the context nor the environment
 # says how long this invocation may run.
-MAX_FUNCTION_SECONDS = 900
 # Added to a lease so a slightly fast clock elsewhere does not take it over early.
 LEASE_MARGIN_SECONDS = 2
 LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see transform.py
@@ -101,19 +101,6 @@ def lambda_handler(event, context):
         if not handle_message(message, settings, context, deadline):
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
-
-
-def invocation_deadline(context=None) -> float:
-    """Epoch seconds when this invocation is killed: the context's remaining time, else the
-    function's configured timeout (AWS_LAMBDA_FUNCTION_TIMEOUT), else Lambda's maximum."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        return time.time() + remaining() / 1000
-    try:
-        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
-    except ValueError:
-        seconds = MAX_FUNCTION_SECONDS
-    return time.time() + seconds
 
 
 def handle_message(message: dict, settings: Settings, context=None,

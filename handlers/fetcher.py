@@ -36,7 +36,7 @@ import telemetry
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import invocation_deadline
+from invocation import sqs_batch
 from s3_event import MalformedMessage, S3Object, created_objects
 from safe_http import PermanentError, TransientError
 
@@ -92,12 +92,8 @@ class Settings:
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
-    deadline = invocation_deadline(context)
-    failures = []
-    for message in (event or {}).get("Records") or []:
-        if not handle_message(message, settings, context, deadline):
-            failures.append({"itemIdentifier": message.get("messageId")})
-    return {"batchItemFailures": failures}
+    return sqs_batch(event, context, lambda message, deadline: handle_message(
+        message, settings, context, deadline))
 
 
 def handle_message(message: dict, settings: Settings, context=None,

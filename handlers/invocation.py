@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 MAX_FUNCTION_SECONDS = 900  # Lambda's largest timeout
 
@@ -19,3 +20,13 @@ def invocation_deadline(context=None) -> float:
     except ValueError:
         seconds = MAX_FUNCTION_SECONDS
     return time.time() + seconds
+
+
+def sqs_batch(event: dict, context, handle: Callable[[dict, float], bool]) -> dict:
+    """Lambda's SQS contract with ReportBatchItemFailures: handle(message, deadline) says
+    whether the message is done with; the others return to the queue, and only they."""
+    deadline = invocation_deadline(context)
+    failures = [{"itemIdentifier": message.get("messageId")}
+                for message in (event or {}).get("Records") or []
+                if not handle(message, deadline)]
+    return {"batchItemFailures": failures}

@@ -38,7 +38,7 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
-from invocation import invocation_deadline
+from invocation import invocation_deadline, sqs_batch
 from s3_event import MalformedMessage, S3Object, created_objects
 from transform import (
     LIMIT_DEFAULTS,
@@ -95,12 +95,8 @@ class Settings:
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
-    deadline = invocation_deadline(context)
-    failures = []
-    for message in (event or {}).get("Records") or []:
-        if not handle_message(message, settings, context, deadline):
-            failures.append({"itemIdentifier": message.get("messageId")})
-    return {"batchItemFailures": failures}
+    return sqs_batch(event, context, lambda message, deadline: handle_message(
+        message, settings, context, deadline))
 
 
 def handle_message(message: dict, settings: Settings, context=None,

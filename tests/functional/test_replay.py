@@ -11,8 +11,9 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+from pipectl.aws import dynamodb
 from pipectl.errors import PipectlError
-from pipectl.naming import Names
+from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
 from pipectl.ops import replay as replay_ops
 from pipectl.ops.replay import ReplayOptions
 
@@ -172,16 +173,8 @@ def test_max_moves_at_most_n(aws, names, queues):
 def test_skip_done_leaves_processed_objects_in_the_dlq(aws, names, queues):
     # given a results table where one key is PROCESSED and one FAILED
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(
-        TableName=names.results_table, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "object_key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                              for n in ("object_key", "status", "updated_at")],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "by-status",
-            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                          {"AttributeName": "updated_at", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"}}])
+    dynamodb.create_table(ddb, names.results_table, partition_key=RESULTS_PARTITION_KEY,
+                          indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
     for key, status in (("incoming/done file.csv", "PROCESSED"), ("incoming/bad.csv", "FAILED")):
         ddb.put_item(TableName=names.results_table, Item={
             "object_key": {"S": key}, "status": {"S": status},

@@ -21,21 +21,33 @@ class FunctionState:
     local_sha256: str | None
 
 
-def function_states(aws: Aws, names: Names) -> list[FunctionState]:
+def local_hashes(names: Names) -> dict[str, str | None]:
+    """Each function's zip hash as built from this directory's handlers/ (None: no handler).
+    Building deflates every zip, so callers that refresh (status --watch) compute it once."""
     config = names.config
+    hashes: dict[str, str | None] = {}
+    for kind in FUNCTIONS:
+        try:
+            hashes[kind] = package.build(config.handlers_dir, kind,
+                                         runtime=config.processor.runtime,
+                                         architecture=config.processor.architecture,
+                                         cache_dir=cache_dir(config)).sha256
+        except UsageError:
+            hashes[kind] = None
+    return hashes
+
+
+def function_states(aws: Aws, names: Names,
+                    local: dict[str, str | None] | None = None) -> list[FunctionState]:
+    local = local if local is not None else local_hashes(names)
     states = []
     for kind in FUNCTIONS:
         found = awslambda.get_function(aws.client("lambda"), names.function(kind))
         deployed = found["CodeSha256"] if found else None
-        try:
-            local = package.build(config.handlers_dir, kind, runtime=config.processor.runtime,
-                                  architecture=config.processor.architecture,
-                                  cache_dir=cache_dir(config)).sha256
-        except UsageError:
-            local = None
-        code = ("not deployed" if deployed is None else "unknown" if local is None
-                else "matches" if local == deployed else "differs")
-        states.append(FunctionState(names.function(kind), code, deployed, local))
+        mine = local.get(kind)
+        code = ("not deployed" if deployed is None else "unknown" if mine is None
+                else "matches" if mine == deployed else "differs")
+        states.append(FunctionState(names.function(kind), code, deployed, mine))
     return states
 
 

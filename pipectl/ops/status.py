@@ -53,7 +53,8 @@ class PipelineStatus:
 
 def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
-                    now: datetime | None = None) -> PipelineStatus:
+                    now: datetime | None = None,
+                    local_hashes: dict[str, str | None] | None = None) -> PipelineStatus:
     now = now or datetime.now(timezone.utc)
     failed_since = failed_since or results_ops.parse_since(DEFAULT_FAILED_SINCE, now)
     missing: list[str] = []
@@ -91,7 +92,7 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
         archiver = results_ops.last_archiver_run(ddb, names)
         failed_recently = results_ops.failed_since(ddb, names, failed_since)
 
-    functions = function_states(aws, names)
+    functions = function_states(aws, names, local_hashes)
     alarms = alarm_states(aws, names)
     problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
     for label, dlq in (("dlq", names.dlq), ("fetch_dlq", names.fetch_dlq)):

@@ -7,6 +7,7 @@ processor treats it as transient and lets SQS retry).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -57,7 +58,9 @@ def head(s3, bucket: str, key: str) -> dict | None:
 class ObjectWriter:
     """Streams bytes to one S3 object: PutObject if it fits one part, else multipart.
 
-    Memory stays at about one part. On error the multipart upload is aborted, so
+    A full part uploads on a background thread while the next one fills, so the
+    caller does not stop for every UploadPart round trip; with one part in flight
+    memory stays at about two parts. On error the multipart upload is aborted, so
     no invisible parts are left behind (and billed).
     """
 
@@ -69,6 +72,8 @@ class ObjectWriter:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict] = []
+        self._uploader: ThreadPoolExecutor | None = None
+        self._in_flight: Future | None = None
         self.bytes_written = 0
 
     def write(self, data: bytes) -> None:
@@ -80,12 +85,27 @@ class ObjectWriter:
     def _upload_part(self, size: int) -> None:
         if self._upload_id is None:
             self._upload_id = self._s3.create_multipart_upload(**self._args)["UploadId"]
+            self._uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-part")
+        self._finish_in_flight()        # one part in flight bounds memory (and surfaces errors)
         number = len(self._parts) + 1
         body = bytes(self._buffer[:size])
         del self._buffer[:size]
+        self._in_flight = self._uploader.submit(self._send_part, self._upload_id, number, body)
+
+    def _send_part(self, upload_id: str, number: int, body: bytes) -> dict:
         r = self._s3.upload_part(Bucket=self._args["Bucket"], Key=self._args["Key"],
-                                 UploadId=self._upload_id, PartNumber=number, Body=body)
-        self._parts.append({"PartNumber": number, "ETag": r["ETag"]})
+                                 UploadId=upload_id, PartNumber=number, Body=body)
+        return {"PartNumber": number, "ETag": r["ETag"]}
+
+    def _finish_in_flight(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            self._parts.append(in_flight.result())
+
+    def _stop_uploader(self) -> None:
+        if self._uploader is not None:
+            self._uploader.shutdown(wait=True)
+            self._uploader = None
 
     def close(self) -> None:
         """Finish the object and check its size against what was written."""
@@ -94,6 +114,8 @@ class ObjectWriter:
         else:
             if self._buffer:
                 self._upload_part(len(self._buffer))   # the last part may be small
+            self._finish_in_flight()
+            self._stop_uploader()
             self._s3.complete_multipart_upload(
                 Bucket=self._args["Bucket"], Key=self._args["Key"], UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts})
@@ -106,6 +128,12 @@ class ObjectWriter:
 
     def abort(self) -> None:
         self._buffer = bytearray()
+        if self._in_flight is not None:
+            # Let a part in flight land before AbortMultipartUpload: a part that
+            # arrives after the abort can be stored and billed.
+            self._in_flight.exception()
+            self._in_flight = None
+        self._stop_uploader()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             self._s3.abort_multipart_upload(Bucket=self._args["Bucket"], Key=self._args["Key"],

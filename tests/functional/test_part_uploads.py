@@ -1,0 +1,86 @@
+"""storage.ObjectWriter uploads a full part in the background while the next one fills."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import storage
+from botocore.exceptions import ClientError
+
+from tests.functional.conftest import PROCESSED
+
+KEY = "processed/overlap.jsonl"
+
+
+@pytest.fixture
+def tiny_parts(monkeypatch):
+    monkeypatch.setattr(storage, "PART_SIZE", 1024)
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 256)
+
+
+def _wrap_upload_part(monkeypatch, s3, before_send):
+    real = s3.upload_part
+
+    def upload_part(**kwargs):
+        before_send(kwargs["PartNumber"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(s3, "upload_part", upload_part)
+
+
+def test_the_caller_keeps_writing_while_a_part_uploads(aws_world, tiny_parts, monkeypatch):
+    # given part 1's upload held until the caller has written more bytes after it
+    more_written = threading.Event()
+    held_until_written: list[bool] = []
+    in_flight, most_in_flight = [0], [0]
+    lock = threading.Lock()
+
+    def before_send(number: int) -> None:
+        with lock:
+            in_flight[0] += 1
+            most_in_flight[0] = max(most_in_flight[0], in_flight[0])
+        if number == 1:
+            held_until_written.append(more_written.wait(timeout=10))
+        with lock:
+            in_flight[0] -= 1
+
+    _wrap_upload_part(monkeypatch, aws_world.s3, before_send)
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, KEY)
+    chunks = [(b"%05d\n" % i) * 50 for i in range(12)]        # 3,600 bytes: four parts
+
+    # when
+    for i, chunk in enumerate(chunks):
+        writer.write(chunk)
+        if i == 4:                  # 1,500 bytes: part 1 (1,024) is out, part 2 is filling
+            more_written.set()
+    writer.close()
+
+    # then part 1 was still uploading while part 2 filled, one part at a time, none lost
+    assert held_until_written == [True]
+    assert most_in_flight[0] == 1
+    assert aws_world.read(PROCESSED, KEY) == b"".join(chunks).decode()
+    assert aws_world.s3.head_object(Bucket=PROCESSED, Key=KEY)["ETag"].endswith('-4"')
+
+
+def test_a_failed_background_part_surfaces_and_abort_leaves_nothing(aws_world, tiny_parts,
+                                                                     monkeypatch):
+    # given part 2's upload fails (say, the connection dropped for good)
+    def before_send(number: int) -> None:
+        if number == 2:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}},
+                              "UploadPart")
+
+    _wrap_upload_part(monkeypatch, aws_world.s3, before_send)
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, KEY)
+
+    # when the caller goes on writing, then closes
+    with pytest.raises(ClientError, match="boom"):
+        for _ in range(10):
+            writer.write(b"y" * 600)
+        writer.close()
+    writer.abort()
+
+    # then the error reached the caller, and no upload or object is left behind
+    assert not aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
+    assert aws_world.keys(PROCESSED) == []

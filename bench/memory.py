@@ -4,13 +4,18 @@
 
 For each size (MB) a CSV of that size (the bench/transform.py records) is
 generated under bench/out/ (reused when present) and uploaded into a moto server
-(ThreadedMotoServer on 127.0.0.1, port 0) running in this process. A fresh child
-process then imports handlers/processor.py, boto3 and all, and calls
-processor.lambda_handler once with an SQS-shaped S3 event for the object, exactly
-as the local runtime and Lambda do: download (streamed), normalize, write JSON
-Lines (multipart), results row, move. The child reports its own peak RSS
-(ru_maxrss; VmHWM agrees) before and after the invocation, so the moto server's
-memory (which holds every object) is not counted.
+on 127.0.0.1 in its own process: bench/moto_disk.py, because stock moto joins
+multipart parts in memory (~15 GB for the 1 GB input's 4.5 GB output) and that
+one joins them on disk. Its peak RSS is printed too: moto still reads whole
+objects into memory to serve and copy them, so the emulator needs gigabytes.
+
+A fresh child process then imports handlers/processor.py, boto3 and all, and
+calls processor.lambda_handler once with an SQS-shaped S3 event for the object,
+exactly as the local runtime and Lambda do: download (streamed), normalize,
+write JSON Lines (multipart, one part uploading while the next fills), results
+row, move. The child reports its own peak RSS (VmHWM) before and after the
+invocation, and how long its own thread waited on S3 calls ("s3 wait": mostly
+moto joining the parts and copying the input, which S3 does server-side).
 
 DuckDB (pip install -e '.[bench]') normalizes the same file with the same rules
 (lower snake_case names, null/blank values dropped, _metadata added, JSON Lines
@@ -32,6 +37,7 @@ import random
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,8 +114,21 @@ def handler_child(endpoint: str, key: str) -> None:
     event = {"Records": [{"messageId": "bench-1", "body": json.dumps(body),
                           "eventSource": "aws:sqs"}]}
     # Warm: clients built and modules loaded, as in a warm Lambda; not part of the figure.
-    processor.s3_client()
+    s3 = processor.s3_client()
     processor.results_table(TABLE)
+    waited, started = [0.0], {}
+    main_thread = threading.main_thread()
+
+    def before_call(model, **_):
+        if threading.current_thread() is main_thread:
+            started[model.name] = time.perf_counter()
+
+    def after_call(model, **_):
+        if model.name in started and threading.current_thread() is main_thread:
+            waited[0] += time.perf_counter() - started.pop(model.name)
+
+    s3.meta.events.register("before-call.s3", before_call)
+    s3.meta.events.register("after-call.s3", after_call)
     before, cpu = peak_kib(), cpu_seconds()
     start = time.perf_counter()
     result = processor.lambda_handler(event, None)
@@ -118,7 +137,7 @@ def handler_child(endpoint: str, key: str) -> None:
     row = boto3.resource("dynamodb").Table(TABLE).get_item(
         Key={"object_key": key}, ConsistentRead=True)["Item"]
     print(json.dumps({"seconds": seconds, "before_kib": before, "peak_kib": after,
-                      "cpu": cpu, "records": int(row.get("records_in", 0)),
+                      "cpu": cpu, "s3_wait": waited[0], "records": int(row.get("records_in", 0)),
                       "status": row["status"], "error": row.get("error"),
                       "failures": result["batchItemFailures"]}))
 
@@ -195,6 +214,37 @@ def setup(endpoint: str):
     return s3
 
 
+def start_moto() -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "moto_disk.py"),
+                               "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the moto server did not start on port {port}") from None
+            time.sleep(0.1)
+
+
+def server_peak_kib(server: subprocess.Popen) -> int | None:
+    # VmHWM only grows: this is the server's peak over every size so far.
+    try:
+        for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:7.1f}"
 
@@ -211,15 +261,9 @@ def main() -> None:
         return
 
     from boto3.s3.transfer import TransferConfig
-    from moto.server import ThreadedMotoServer
 
     sizes = [int(s) for s in a.sizes.split(",")]
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)     # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto()
     s3 = setup(endpoint)
     rows = []
     try:
@@ -244,24 +288,26 @@ def main() -> None:
                     s3.delete_object(Bucket=RAW, Key=o["Key"])
             for o in s3.list_objects_v2(Bucket=PROCESSED).get("Contents", []):
                 s3.delete_object(Bucket=PROCESSED, Key=o["Key"])
-            rows.append((mb, path.stat().st_size, handler, duck, same))
+            rows.append((mb, path.stat().st_size, handler, duck, same, server_peak_kib(server)))
             print(f"{mb} MB done: handler {handler['status']} in {handler['seconds']:.1f}s, "
                   f"duckdb {duck['seconds']:.1f}s (input ready in {prepared:.1f}s)",
                   file=sys.stderr, flush=True)
     finally:
-        server.stop()
+        server.terminate()
+        server.wait()
 
     # records/s by wall time; "cpu" divides by the process's own CPU time instead (the
     # handler's wall time also holds the moto server's work on the other side of the socket).
     print(f"{'size':>6} {'records':>10} | {'handler peak RSS':>16} {'(warm idle)':>11} "
-          f"{'records/s':>9} {'(cpu)':>9} | {'duckdb peak RSS':>15} {'records/s':>9} "
-          f"{'(cpu)':>9} | wall ratio")
-    for _mb, size, h, d, same in rows:
+          f"{'records/s':>9} {'(cpu)':>9} {'s3 wait':>7} | {'duckdb peak RSS':>15} "
+          f"{'records/s':>9} {'(cpu)':>9} | wall ratio | {'moto peak':>9}")
+    for _mb, size, h, d, same, moto_kib in rows:
         h_rate, d_rate = h["records"] / h["seconds"], d["records"] / d["seconds"]
         print(f"{size / MB:4.0f}MB {h['records']:>10,} | {mib(h['peak_kib']):>12} MiB "
-              f"{mib(h['before_kib']):>7} MiB {h_rate:>9,.0f} {h['records'] / h['cpu']:>9,.0f} | "
-              f"{mib(d['peak_kib']):>11} MiB {d_rate:>9,.0f} {d['records'] / d['cpu']:>9,.0f} | "
-              f"{h_rate / d_rate:.2f}x {same}")
+              f"{mib(h['before_kib']):>7} MiB {h_rate:>9,.0f} {h['records'] / h['cpu']:>9,.0f} "
+              f"{h['s3_wait']:>6.1f}s | {mib(d['peak_kib']):>11} MiB {d_rate:>9,.0f} "
+              f"{d['records'] / d['cpu']:>9,.0f} | {h_rate / d_rate:>9.2f}x | "
+              f"{mib(moto_kib)} MiB {same}")
     if len(rows) > 1:
         growth = rows[-1][2]["peak_kib"] - rows[0][2]["peak_kib"]
         print(f"handler peak RSS growth {rows[0][0]} MB -> {rows[-1][0]} MB: "

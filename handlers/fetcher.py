@@ -11,6 +11,10 @@ file's LastModified, so a retry of the same request writes (or finds) the same k
 
 Results row keyed by the request file's key (kind "fetch"); the request file then
 moves to completed/fetch/... or failed/fetch/... (verified copy first, delete second).
+Before calling the API an attempt claims the row (results.claim: a lease until this
+invocation's deadline, for this request version: ETag plus LastModified/VersionId).
+A second delivery arriving meanwhile leaves its message to SQS to retry later; one
+arriving after the first finished is a no-op.
 Permanent failures (a bad request file, a refused address, HTTP 4xx, a body too big
 or not JSON) end FAILED; transient ones (connection errors, timeouts, 429, 5xx after
 the retries, AWS errors) fail only their SQS message, which SQS redelivers and, after
@@ -26,6 +30,7 @@ import base64
 import hashlib
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timezone
 
@@ -36,7 +41,7 @@ import telemetry
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import sqs_batch
+from invocation import invocation_deadline, sqs_batch
 from s3_event import MalformedMessage, S3Object, created_objects
 from safe_http import PermanentError, TransientError
 
@@ -54,6 +59,9 @@ FETCH_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = "FETCH_MAX_ATTEMPTS", 3
 
 FETCHER_VERSION = "1.0.0"
 KIND = "fetch"
+BUSY = "BUSY"             # another attempt holds the lease: retry the message later
+# Added to a lease so a slightly fast clock elsewhere does not take it over early.
+LEASE_MARGIN_SECONDS = 2
 # Output objects carry these, so a retry recognises an output an earlier attempt wrote.
 META_REQUEST, META_VERSION, META_STATUS, META_URL = (
     "fetch-request", "fetch-request-version", "fetch-http-status", "fetch-url")
@@ -117,15 +125,23 @@ def handle_message(message: dict, settings: Settings, context=None,
 
 
 def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fields) -> bool:
-    """Handle one request file; False only for a transient failure that SQS should retry."""
+    """Handle one request file; False for a transient failure or a request another attempt
+    is fetching right now: SQS delivers the message again later."""
     started = time.monotonic()
     log = {"key": obj.key, "bucket": obj.bucket, **fields}
+    # The lease ends when this invocation is killed at the latest, so a crashed attempt
+    # blocks the request's retries no longer than the function's timeout.
+    lease = _Lease(holder=fields.get("request_id") or uuid.uuid4().hex,
+                   until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
-        outcome = _fetch(obj, s, started, deadline)
+        outcome = _fetch(obj, s, started, deadline, lease)
     except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
         error = str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
         try:
-            results.record_transient_error(results_table(s.results_table), obj.key, error)
+            table = results_table(s.results_table)
+            if lease.held:    # the retry need not wait for this attempt's timeout
+                results.release(table, obj.key, lease.holder)
+            results.record_transient_error(table, obj.key, error)
         except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
             error += f" (and recording it failed: {row_error})"
         _log("ERROR", "transient failure; will be retried", status="RETRY",
@@ -133,10 +149,18 @@ def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fi
         return False
     level = "WARNING" if outcome.get("status") == results.FAILED else "INFO"
     _log(level, outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
-    return True
+    return outcome.get("status") != BUSY
 
 
-def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -> dict:
+@dataclass
+class _Lease:
+    holder: str
+    until: int
+    held: bool = False
+
+
+def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
+           lease: _Lease) -> dict:
     s3, table = s3_client(), results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
     completed_key, failed_key = s.completed + key, s.failed + key
@@ -152,8 +176,7 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -
                             finished_at=now, updated_at=now)
         return {"status": results.FAILED, "message": "failed", "error": error}
     body, etag, version, size = source
-    if row and row.get("etag") == etag and row.get("request_version") == version \
-            and row.get("status") in (results.PROCESSED, results.FAILED):
+    if _finished(row, etag, version):
         # This version was finished (row written), then the move did not happen.
         processed = row["status"] == results.PROCESSED
         storage.move(s3, bucket, key, completed_key if processed else failed_key, etag, size,
@@ -163,8 +186,21 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -
         return {"status": "DUPLICATE", "message": "already handled; finished the move",
                 "output": row.get("output")}
 
-    results.mark_started(table, key, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
-                         started_at=results.now_iso())
+    # Only the attempt holding the lease calls the API: two deliveries of one request
+    # (at-least-once S3 and SQS, a replayed dead letter) never both fetch it.
+    lease.held = results.claim(table, key, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
+                               started_at=results.now_iso(), etag=etag, holder=lease.holder,
+                               until=lease.until, same_version={"request_version": version},
+                               finished=(results.PROCESSED, results.FAILED))
+    if not lease.held:
+        row = results.get(table, key)
+        if _finished(row, etag, version):
+            # Finished by another attempt since this one looked; that attempt also moves
+            # the request file (or its message comes back to finish the move).
+            return {"status": "DUPLICATE", "message": "already handled by a concurrent attempt",
+                    "output": row.get("output")}
+        return {"status": BUSY, "message": "another attempt is fetching this request; "
+                                           "retry later"}
     url = None
     try:
         request = parse_request(key, body)
@@ -180,6 +216,7 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -
                                http_attempts=done["http_attempts"], location=completed_key,
                                finished_at=finished, updated_at=finished,
                                duration_ms=_ms(started), processor_version=FETCHER_VERSION)
+        lease.held = False     # mark_processed removed it
         storage.move(s3, bucket, key, completed_key, etag, size)
         return {"status": results.PROCESSED, "message": "fetched", "url": url,
                 "http_status": done["http_status"], "bytes": done["bytes"],
@@ -192,9 +229,16 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None) -
                             finished_at=finished, updated_at=finished,
                             duration_ms=_ms(started), processor_version=FETCHER_VERSION,
                             **extra)
+        lease.held = False     # mark_failed removed it
         storage.move(s3, bucket, key, failed_key, etag, size)
         return {"status": results.FAILED, "message": "failed: the request cannot be fetched",
                 "error": error, **extra}
+
+
+def _finished(row: dict | None, etag: str, version: str) -> bool:
+    """Whether the row says this version of the request file was fetched or failed for good."""
+    return bool(row) and row.get("etag") == etag and row.get("request_version") == version \
+        and row.get("status") in (results.PROCESSED, results.FAILED)
 
 
 def _read_request_file(s3, bucket: str, key: str):

@@ -152,7 +152,8 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
 
 
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
-          etag: str, holder: str, until: int, now: float | None = None) -> bool:
+          etag: str, holder: str, until: int, now: float | None = None,
+          same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,)) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -162,10 +163,17 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     False for the loser, which should let its message come back later. The
     lease expires at `until` (epoch seconds): by then its holder is certainly dead
     (the function's timeout), so a crashed attempt never blocks its retry for long.
+
+    same_version: more row attributes that, with the etag, identify the version (the
+    fetcher's request_version: a re-upload of identical bytes is a new request to
+    fetch); they are written with the claim. finished: the statuses in which a
+    matching version is done and not claimed again (the fetcher adds FAILED: its
+    outcome depends on a remote API, so a second attempt would call it again).
     """
     now = time.time() if now is None else now
+    same = {"etag": etag, **(same_version or {})}
     values = {"status": PROCESSING, "bucket": bucket, "started_at": started_at,
-              "updated_at": started_at, "processor_version": version, "etag": etag,
+              "updated_at": started_at, "processor_version": version, **same,
               LEASE_UNTIL: int(until), LEASE_HOLDER: holder}
     if kind:
         values["kind"] = kind
@@ -176,15 +184,24 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         lease = row.get(LEASE_UNTIL)
         if lease is not None and lease >= now:
             return False
-        return not (row.get("etag") == etag and row.get("status") == PROCESSED)
+        return not (all(row.get(name) == value for name, value in same.items())
+                    and row.get("status") in finished)
 
-    guard = Guard(
-        condition="(attribute_not_exists(#g_lease) OR #g_lease < :g_now) AND "
-                  "(attribute_not_exists(#g_etag) OR #g_etag <> :g_etag OR "
-                  "#g_status <> :g_processed)",
-        names={"#g_lease": LEASE_UNTIL, "#g_etag": "etag", "#g_status": "status"},
-        values={":g_now": int(now), ":g_etag": etag, ":g_processed": PROCESSED},
-        allows=allows)
+    condition = "(attribute_not_exists(#g_lease) OR #g_lease < :g_now)"
+    names, guard_values = {"#g_lease": LEASE_UNTIL}, {":g_now": int(now)}
+    if finished:
+        # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
+        differs = []
+        for i, (name, value) in enumerate(same.items()):
+            names[f"#g_v{i}"], guard_values[f":g_v{i}"] = name, value
+            differs += [f"attribute_not_exists(#g_v{i})", f"#g_v{i} <> :g_v{i}"]
+        names["#g_status"] = "status"
+        for i, status in enumerate(finished):
+            guard_values[f":g_done{i}"] = status
+        differs.append("(" + " AND ".join(f"#g_status <> :g_done{i}"
+                                          for i in range(len(finished))) + ")")
+        condition += f" AND ({' OR '.join(differs)})"
+    guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
     return _transition(table, key, values, add={"attempts": 1},
                        remove=("error", "finished_at"), guard=guard)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from enum import Enum
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -19,28 +20,41 @@ from pipectl.ops.replay import ReplayOptions, ReplayReport, Route
 _COLUMNS = ("key", "size", "first received", "sent", "receives", "message id", "action")
 
 
+class Queue(str, Enum):
+    """The queues with a dead-letter queue (replay_ops.QUEUES)."""
+
+    processing = "processing"
+    fetch = "fetch"
+
+
 def replay_dlq(
     ctx: typer.Context,
+    queue: Queue = typer.Option(Queue.processing, "--queue",
+                                help="whose dead letters: the processor's (processing) "
+                                     "or the fetcher's (fetch)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the dead letters, move nothing"),
     max_messages: int | None = typer.Option(None, "--max", min=1, help="move at most N"),
     key_filter: str | None = typer.Option(
-        None, "--filter", help="only object keys matching this glob, e.g. 'incoming/*.csv'"),
+        None, "--filter", help="only object keys matching this glob, e.g. 'incoming/*.csv' "
+                               "or, with --queue fetch, 'fetch/*.yaml'"),
     skip_done: bool = typer.Option(False, "--skip-done", help="leave dead letters whose object "
-                                                              "the results table has PROCESSED"),
+                                                              "(or fetch request) the results "
+                                                              "table has PROCESSED"),
     to: str | None = typer.Option(None, "--to", help="target queue name or URL "
-                                                     "(default: the processing queue)"),
+                                                     "(default: the queue --queue names)"),
     yes: bool = typer.Option(False, "--yes", "-y", help="move without asking"),
     native: bool = typer.Option(False, "--native", help="use SQS's own redrive "
                                                         "(StartMessageMoveTask) where available"),
 ) -> None:
-    """Move dead letters back to the queue they came from (the processing queue)."""
+    """Move dead letters back to the queue they came from (the processing or fetch queue)."""
     app = context.get(ctx)
     if native and (key_filter is not None or skip_done or max_messages is not None):
         raise UsageError("--native moves the whole queue: it cannot be combined with "
                          "--filter, --skip-done or --max")
     options = ReplayOptions(dry_run=dry_run, max_messages=max_messages, key_filter=key_filter,
                             skip_done=skip_done, native=native)
-    route = replay_ops.locate(app.aws.client("sqs"), app.names.dlq, app.names.queue, to)
+    dlq, source = replay_ops.queue_pair(app.names, queue.value)
+    route = replay_ops.locate(app.aws.client("sqs"), dlq, source, to)
     if route.waiting == 0:
         return render(app, ReplayReport(source=route.dlq, target=route.target, dry_run=dry_run))
     if not dry_run:

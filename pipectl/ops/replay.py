@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from pipectl.aws import dynamodb
 from pipectl.aws import sqs as sqs_api
 from pipectl.aws.session import Aws, error_code
-from pipectl.errors import NotFound, PipectlError
+from pipectl.errors import NotFound, PipectlError, UsageError
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
 
@@ -37,6 +37,11 @@ WAIT_SECONDS = 1
 # with an HTML page (code "500"); in-process moto raises NotImplementedError.
 _UNSUPPORTED = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "500", "501")
 _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
+# The queues that have a dead-letter queue (`replay-dlq --queue`). Both are fed by the raw
+# bucket's S3 event notifications (incoming/ -> processing, fetch/ -> fetch), so their dead
+# letters have the same shape and key the same results table: the row of a request file
+# under fetch/ is the fetcher's, PROCESSED once its response was written to incoming/.
+QUEUES = ("processing", "fetch")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,15 @@ class ReplayReport:
 
 
 Progress = Callable[[ReplayReport], None]
+
+
+def queue_pair(names: Names, queue: str = "processing") -> tuple[str, str]:
+    """(dead-letter queue, the queue it serves) for a name in QUEUES."""
+    if queue == "fetch":
+        return names.fetch_dlq, names.fetch_queue
+    if queue == "processing":
+        return names.dlq, names.queue
+    raise UsageError(f"unknown queue {queue!r} (expected one of: {', '.join(QUEUES)})")
 
 
 def locate(sqs, dlq: str, source: str, to: str | None = None) -> Route:

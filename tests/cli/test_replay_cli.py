@@ -15,6 +15,7 @@ from pipectl.aws import sqs as sqs_api
 
 ACCOUNT = "123456789012"  # moto's
 QUEUE, DLQ = "demo-dev-processing", "demo-dev-processing-dlq"
+FETCH_QUEUE, FETCH_DLQ = "demo-dev-fetch", "demo-dev-fetch-dlq"
 
 
 def body(key: str) -> str:
@@ -23,11 +24,11 @@ def body(key: str) -> str:
 
 
 class Queues:
-    def __init__(self):
+    def __init__(self, queue: str = QUEUE, dlq: str = DLQ):
         self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.dlq = self.sqs.create_queue(QueueName=DLQ)["QueueUrl"]
-        self.queue = self.sqs.create_queue(QueueName=QUEUE, Attributes={"RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{DLQ}",
+        self.dlq = self.sqs.create_queue(QueueName=dlq)["QueueUrl"]
+        self.queue = self.sqs.create_queue(QueueName=queue, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{dlq}",
              "maxReceiveCount": 3})})["QueueUrl"]
 
     def dead_letters(self, *bodies: str) -> None:
@@ -52,6 +53,11 @@ def mocked(aws_pipeline, monkeypatch):
 @pytest.fixture
 def queues(mocked):
     return Queues()
+
+
+@pytest.fixture
+def fetch_queues(mocked):
+    return Queues(FETCH_QUEUE, FETCH_DLQ)
 
 
 def test_replay_with_yes_moves_everything_and_says_so(queues, pipectl):
@@ -146,3 +152,62 @@ def test_a_message_that_failed_to_send_exits_1(queues, pipectl, monkeypatch):
     assert f"error: 1 dead letter(s) were not moved; the ones not sent are still in {DLQ}" in err
     assert "InternalError" in out
     assert (queues.count(queues.dlq), queues.count(queues.queue)) == (1, 1)
+
+
+def test_queue_fetch_moves_the_fetch_dead_letters_back_to_the_fetch_queue(queues, fetch_queues,
+                                                                          pipectl):
+    # given dead letters in both DLQs
+    queues.dead_letters(body("incoming/a.csv"))
+    fetch_queues.dead_letters(body("fetch/orders.json"), body("fetch/users.yaml"))
+
+    # when replaying with --queue fetch
+    code, out, err = pipectl("replay-dlq", "--queue", "fetch", "--yes")
+
+    # then the fetch DLQ's letters went to the fetch queue; the processing ones stayed
+    assert code == 0, err
+    assert f"moved 2, skipped 0, failed 0 from {FETCH_DLQ} to {FETCH_QUEUE}" in err
+    assert (fetch_queues.count(fetch_queues.dlq), fetch_queues.count(fetch_queues.queue)) == (0, 2)
+    assert (queues.count(queues.dlq), queues.count(queues.queue)) == (1, 0)
+
+
+def test_queue_fetch_dry_run_json_with_a_filter(fetch_queues, pipectl):
+    fetch_queues.dead_letters(body("fetch/my orders.json"), body("fetch/users.yaml"))
+
+    code, out, err = pipectl("--output", "json", "replay-dlq", "--queue", "fetch", "--dry-run",
+                             "--filter", "fetch/*.json")
+
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["source"], data["target"], data["dry_run"]) == (FETCH_DLQ, FETCH_QUEUE, True)
+    assert sorted((m["key"], m["action"]) for m in data["messages"]) == [
+        ("fetch/my orders.json", "would move"), ("fetch/users.yaml", "would skip")]
+    assert fetch_queues.count(fetch_queues.dlq) == 2
+
+
+def test_queue_processing_is_the_default(queues, fetch_queues, pipectl):
+    fetch_queues.dead_letters(body("fetch/orders.json"))
+
+    code, out, err = pipectl("replay-dlq", "--queue", "processing", "--yes")
+
+    assert code == 0, err
+    assert f"dead-letter queue {DLQ} is empty" in err
+    assert fetch_queues.count(fetch_queues.dlq) == 1
+
+
+def test_an_unknown_queue_is_one_line_and_exit_2(queues, pipectl):
+    code, out, err = pipectl("replay-dlq", "--queue", "archive", "--yes")
+
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: Invalid value for '--queue'")
+    assert "'archive'" in lines[0] and "'processing'" in lines[0] and "'fetch'" in lines[0]
+
+
+def test_queue_fetch_on_a_pipeline_without_the_fetch_queues_names_the_missing_dlq(queues,
+                                                                                   pipectl):
+    code, _, err = pipectl("replay-dlq", "--queue", "fetch", "--yes")
+
+    assert code == 1
+    assert f"queue '{FETCH_DLQ}' does not exist" in err

@@ -1,21 +1,31 @@
 """Archiver function: processed objects older than the retention period move to the archive bucket.
 
 Event: an EventBridge scheduled event (the configured retention), or from `pipectl archive`
-{"older_than_days": N | "older_than_hours": N, "dry_run": bool, "now": ISO-8601}.
+{"older_than_days": N | "older_than_hours": N, "dry_run": bool, "now": ISO-8601,
+"run_id": str}. An invocation without a run_id starts a run (and returns its new id); one
+that runs out of time returns "truncated", and `pipectl archive` invokes it again with
+the first invocation's now and run_id, so the `__archiver__` item adds up the whole run.
 
-Per object: copy to archive/YYYY/MM/DD/<name> with the configured storage class, verify
-the copy (size, then ETag or SHA-256), mark the results row ARCHIVED, and only then
-delete the original (DeleteObjects, 1,000 keys a call). Every step is safe to repeat,
-so a run stopped anywhere loses nothing and the next run finishes the job:
+What ages out: everything the processor writes to the processed bucket, each under its
+own part of the archive prefix (which the archive bucket's lifecycle rule covers):
+  processed/YYYY/MM/DD/<name>   -> archive/YYYY/MM/DD/<name>
+  rejects/YYYY/MM/DD/<name>     -> archive/rejects/YYYY/MM/DD/<name>
+  thumbnails/YYYY/MM/DD/<name>  -> archive/thumbnails/YYYY/MM/DD/<name>
+
+Per object: copy it with the configured storage class, verify the copy (size, then ETag
+or SHA-256), update the results row (an output: the row ARCHIVED; a rejects file or a
+thumbnail: the row's link to it), and only then delete the original (DeleteObjects,
+1,000 keys a call). Every step is safe to repeat, so a run stopped anywhere loses
+nothing and the next run finishes the job:
 - copy and original both exist: the copy is verified (re-copied if it does not match),
   the row marked, the original deleted;
 - the original is gone: its row was marked before the delete, so nothing is left to do
   (and if it vanished between listing and copying, the copy's row is marked anyway).
 
 The row is found through the `source` user metadata the processor writes on every
-output (CopyObject keeps it on the copy), else through the first line's
-`_metadata.source`; it is marked only while its `output` still names this object, so a
-file processed again since then keeps its newer row.
+object (CopyObject keeps it on the copy), else, for outputs, through the first line's
+`_metadata.source`; it is changed only while its `output` (`rejects`, `thumbnail`) still
+names this object, so a file processed again since then keeps its newer row.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import re
 import signal
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -39,6 +50,9 @@ from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
 ARCHIVER_KEY = "__archiver__"  # the last run, read by `pipectl status` (see pipectl/naming.py)
+# The processor's other outputs in the processed bucket (fixed prefixes, as
+# handlers/processor.py writes them), with the row field that links to each.
+OTHER_OUTPUTS = {"rejects/": "rejects", "thumbnails/": "thumbnail"}
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 # Objects in these classes must be restored before S3 copies them (GLACIER_IR need not,
 # but it is colder than any archive class, so moving it would only cost money).
@@ -88,7 +102,7 @@ def lambda_handler(event, context):
         deadline = time.monotonic() + (left - min(TIME_MARGIN_MS, left // 5)) / 1000
     summary = archive(settings, request, deadline=deadline)
     if not request.dry_run:
-        record_run(settings, summary)
+        record_run(settings, request, summary)
     return summary
 
 
@@ -97,6 +111,8 @@ class Request:
     now: datetime
     older_than: timedelta
     dry_run: bool = False
+    run_id: str = ""
+    continues: bool = False  # the event named its run: an earlier invocation started it
 
     @property
     def cutoff(self) -> datetime:
@@ -118,7 +134,12 @@ class Request:
         dry_run = event.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise ValueError(f"dry_run must be true or false, got {dry_run!r}")
-        return cls(now=now, older_than=older_than, dry_run=dry_run)
+        # A scheduled event names no run: each scheduled invocation is a run of its own.
+        run_id = event.get("run_id")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id):
+            raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
+        return cls(now=now, older_than=older_than, dry_run=dry_run,
+                   run_id=run_id or uuid.uuid4().hex, continues=run_id is not None)
 
 
 def _non_negative(event: dict, name: str) -> float:
@@ -130,35 +151,67 @@ def _non_negative(event: dict, name: str) -> float:
 
 # --- the work --------------------------------------------------------------------
 
-def archive_key(s: Settings, key: str, last_modified: datetime) -> str:
-    """processed/YYYY/MM/DD/<name> -> archive/YYYY/MM/DD/<name>.
+@dataclass(frozen=True)
+class Area:
+    """One kind of object the processor writes, and where it goes in the archive bucket."""
+    source: str  # prefix in the processed bucket
+    archive: str  # prefix in the archive bucket
+    row_field: str  # the results row's field that names the object
 
-    The day stays in the key, so outputs of different days with the same name never
+
+def areas(s: Settings) -> list[Area]:
+    """Outputs keep archive/YYYY/... (their archive keys from before rejects and thumbnails
+    were archived too); the others go under archive/rejects/ and archive/thumbnails/, which
+    an output's key (it always starts with a year) can never be."""
+    found = [Area(s.processed, s.archive, "output")]
+    found += [Area(prefix, f"{s.archive}{prefix}", field)
+              for prefix, field in OTHER_OUTPUTS.items() if prefix != s.processed]
+    return found
+
+
+def area_of(s: Settings, key: str) -> Area | None:
+    # The longest matching prefix, so a key is never archived twice when one configured
+    # prefix lies inside another.
+    return max((a for a in areas(s) if key.startswith(a.source)), key=lambda a: len(a.source),
+               default=None)
+
+
+def archive_key(s: Settings, key: str, last_modified: datetime) -> str:
+    """processed/YYYY/MM/DD/<name> -> archive/YYYY/MM/DD/<name>, rejects/YYYY/MM/DD/<name>
+    -> archive/rejects/YYYY/MM/DD/<name>, and the same for thumbnails/.
+
+    The day stays in the key, so objects of different days with the same name never
     collide. A key without the date path is filed under its LastModified month and an
     `undated/` segment, which no dated key can produce.
     """
-    relative = key[len(s.processed):]
+    area = area_of(s, key)
+    if area is None:
+        raise ValueError(f"{key!r} is under none of the prefixes the archiver takes")
+    relative = key[len(area.source):]
     dated = _DATED.match(relative)
     if dated:
         year, month, day, rest = dated.groups()
-        return f"{s.archive}{year}/{month}/{day}/{rest}"
+        return f"{area.archive}{year}/{month}/{day}/{rest}"
     month = last_modified.astimezone(timezone.utc).strftime("%Y/%m")
-    return f"{s.archive}{month}/undated/{relative}"
+    return f"{area.archive}{month}/undated/{relative}"
 
 
 def candidates(s: Settings, request: Request):
-    """Every processed object old enough to archive, in listing (key) order."""
+    """Every object old enough to archive: area by area, in listing (key) order."""
     paginator = s3_client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=s.processed_bucket, Prefix=s.processed):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/") or obj["LastModified"] > request.cutoff:
-                continue
-            yield obj
+    for area in areas(s):
+        for page in paginator.paginate(Bucket=s.processed_bucket, Prefix=area.source):
+            for obj in page.get("Contents", []):
+                if (obj["Key"].endswith("/") or obj["LastModified"] > request.cutoff
+                        or area_of(s, obj["Key"]) != area):
+                    continue
+                yield obj
 
 
 def archive(s: Settings, request: Request, deadline: float | None = None) -> dict:
     started = time.monotonic()
     summary = {"dry_run": request.dry_run, "started_at": results.now_iso(),
+               "run_id": request.run_id,
                "now": request.now.isoformat(),
                "cutoff": request.cutoff.isoformat(), "storage_class": s.storage_class,
                "archive_bucket": s.archive_bucket, "moved": 0, "bytes": 0,
@@ -166,7 +219,8 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
                "groups": {}, "objects": [], "objects_listed": 0}
     found = list(candidates(s, request))
     _log("INFO", "archiving" if not request.dry_run else "dry run",
-         total=len(found), cutoff=summary["cutoff"], storage_class=s.storage_class)
+         total=len(found), cutoff=summary["cutoff"], storage_class=s.storage_class,
+         run_id=request.run_id)
     entries = [_entry(s, obj) for obj in found]
     for entry in entries:
         if entry["action"] == "skip_glacier":
@@ -174,7 +228,8 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
             _log("WARNING", "skipped: already in a Glacier class", key=entry["key"],
                  status="SKIPPED", storage_class=entry["storage_class"])
         else:
-            group = summary["groups"].setdefault(entry["month"], {
+            # One group per month and area: processed/2024/05/, rejects/2024/05/, ...
+            group = summary["groups"].setdefault(entry["source_prefix"], {
                 "month": entry["month"], "source_prefix": entry["source_prefix"],
                 "archive_prefix": entry["archive_prefix"], "objects": 0, "bytes": 0})
             group["objects"] += 1
@@ -192,7 +247,8 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
             else:
                 summary["errors"] += 1
         summary["truncated"] = summary["remaining"] > 0
-    summary["groups"] = sorted(summary["groups"].values(), key=lambda g: g["month"])
+    summary["groups"] = sorted(summary["groups"].values(),
+                               key=lambda g: (g["month"], g["source_prefix"]))
     summary["objects"] = entries[:MAX_LISTED]
     summary["objects_listed"] = len(entries)
     summary["duration_ms"] = int((time.monotonic() - started) * 1000)
@@ -202,20 +258,22 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
         "ArchiveErrors": (summary["errors"], "Count"),
         "DurationMs": (summary["duration_ms"], "Milliseconds")}
     _log("INFO", "archive run finished" if not request.dry_run else "dry run finished",
-         metrics=metrics, **{k: summary[k] for k in ("moved", "bytes", "skipped_glacier",
-                                                     "errors", "remaining")})
+         metrics=metrics, run_id=request.run_id,
+         **{k: summary[k] for k in ("moved", "bytes", "skipped_glacier", "errors",
+                                    "remaining")})
     return summary
 
 
 def _entry(s: Settings, obj: dict) -> dict:
     key, last_modified = obj["Key"], obj["LastModified"]
+    area = area_of(s, key)
     target = archive_key(s, key, last_modified)
-    month = target[len(s.archive):len(s.archive) + 7]
+    month = target[len(area.archive):len(area.archive) + 7]
     storage_class = obj.get("StorageClass") or "STANDARD"
     return {"key": key, "archive_key": target, "size": obj["Size"], "etag": obj["ETag"],
             "last_modified": last_modified.isoformat(), "storage_class": storage_class,
-            "month": month, "source_prefix": f"{s.processed}{month}/",
-            "archive_prefix": f"{s.archive}{month}/",
+            "month": month, "source_prefix": f"{area.source}{month}/",
+            "archive_prefix": f"{area.archive}{month}/",
             "action": "skip_glacier" if storage_class in GLACIER_CLASSES else "move"}
 
 
@@ -353,8 +411,11 @@ def _sha256(s3, bucket: str, key: str) -> str | None:
 
 
 def _mark_row(s: Settings, entry: dict, copy: dict) -> str:
-    """Mark the source file's row ARCHIVED; returns what happened to it."""
-    source = (copy.get("Metadata") or {}).get("source") or _source_from_first_line(s, entry)
+    """Point the source file's row at the copy; returns what happened to it."""
+    area = area_of(s, entry["key"])
+    source = (copy.get("Metadata") or {}).get("source")
+    if not source and area.row_field == "output":
+        source = _source_from_first_line(s, entry)
     if not source or not source.startswith("s3://") or "/" not in source[5:]:
         return "no row: the object names no source file"
     row_key = source[5:].split("/", 1)[1]
@@ -364,6 +425,8 @@ def _mark_row(s: Settings, entry: dict, copy: dict) -> str:
     archive_uri = f"s3://{s.archive_bucket}/{entry['archive_key']}"
     if row is None:
         return f"no row for {row_key}"
+    if area.row_field != "output":
+        return _relink(table, row_key, row, area.row_field, processed_uri, archive_uri)
     if row.get("status") == results.ARCHIVED and row.get("output") == archive_uri:
         return f"{row_key}: already ARCHIVED"
     if row.get("output") != processed_uri:
@@ -371,6 +434,29 @@ def _mark_row(s: Settings, entry: dict, copy: dict) -> str:
     results.mark_archived(table, row_key, archive_uri, archived_from=processed_uri,
                           storage_class=s.storage_class)
     return f"{row_key}: ARCHIVED"
+
+
+def _relink(table, row_key: str, row: dict, field: str, processed_uri: str,
+            archive_uri: str) -> str:
+    """A rejects file or thumbnail moved: its row's link follows, and nothing else changes.
+
+    Not updated_at: it orders the by-status index, and a FAILED row updated now would show
+    in `pipectl status` as a fresh failure (a file over the reject ratio keeps its rejects).
+    """
+    if row.get(field) == archive_uri:
+        return f"{row_key}: {field} already archived"
+    if row.get(field) != processed_uri:
+        return f"{row_key}: left alone, its {field} is now {row.get(field)}"
+    try:
+        table.update_item(Key={results.RESULTS_PARTITION_KEY: row_key},
+                          UpdateExpression="SET #f = :to", ConditionExpression="#f = :from",
+                          ExpressionAttributeNames={"#f": field},
+                          ExpressionAttributeValues={":to": archive_uri, ":from": processed_uri})
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return f"{row_key}: left alone, its {field} changed meanwhile"
+    return f"{row_key}: {field} archived"
 
 
 def _source_from_first_line(s: Settings, entry: dict) -> str | None:
@@ -410,13 +496,31 @@ def _after_copy() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def record_run(s: Settings, summary: dict) -> None:
-    """The run's totals in the results table, for `pipectl status` (not a result: no status)."""
-    item = {"object_key": ARCHIVER_KEY, "last_run_at": summary["started_at"],
-            "finished_at": results.now_iso(),
-            **{k: summary[k] for k in ("moved", "bytes", "errors", "skipped_glacier",
-                                       "remaining", "duration_ms")}}
-    results_table(s.results_table).put_item(Item=item)
+def record_run(s: Settings, request: Request, summary: dict) -> None:
+    """The run's totals in the results table, for `pipectl status` (not a result: no status).
+
+    A run's first invocation replaces the item; the invocations that continue it add
+    their counts, while the item is still theirs (a run started since owns it then).
+    """
+    table = results_table(s.results_table)
+    latest = {"finished_at": results.now_iso(), "remaining": summary["remaining"],
+              "skipped_glacier": summary["skipped_glacier"]}
+    added = {k: summary[k] for k in ("moved", "bytes", "errors", "duration_ms")}
+    key = {results.RESULTS_PARTITION_KEY: ARCHIVER_KEY}
+    if not request.continues:
+        table.put_item(Item={**key, "run_id": request.run_id,
+                             "last_run_at": summary["started_at"], **latest, **added,
+                             "invocations": 1})
+        return
+    update = results._expression(latest, dict(added, invocations=1), ())
+    update["ExpressionAttributeNames"]["#run"] = "run_id"
+    update["ExpressionAttributeValues"][":run"] = request.run_id
+    try:
+        table.update_item(Key=key, ConditionExpression="#run = :run", **update)
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        _log("WARNING", "not added to the run's totals for `pipectl status`: another run "
+             "has started since (this invocation's totals are in this line)",
+             run_id=request.run_id, **added)
 
 
 def _log(level: str, message: str, **fields) -> None:

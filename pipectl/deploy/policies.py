@@ -97,10 +97,12 @@ def _sink(config: PipelineConfig, names: Names) -> list[dict]:
 
 def archiver_policy(config: PipelineConfig, names: Names) -> dict:
     p = config.prefixes
+    # The archiver ages out every dated output of the processor: records, rejects, thumbnails.
+    taken = [p.processed, REJECTS_PREFIX, THUMBNAILS_PREFIX]
     return {"Version": VERSION, "Statement": [
-        _list(names, "processed", [p.processed]),
+        _list(names, "processed", taken),
         {"Sid": "TakeProcessed", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
-         "Resource": _objects(names, "processed", p.processed)},
+         "Resource": [_objects(names, "processed", prefix) for prefix in taken]},
         _list(names, "archive", [p.archive]),
         {"Sid": "WriteArchive", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": _objects(names, "archive", p.archive)},

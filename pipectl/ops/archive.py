@@ -91,6 +91,7 @@ class ArchiveRun:
     errors: int = 0
     remaining: int = 0
     invocations: int = 0
+    run_id: str | None = None  # None: a handler from before runs had ids
     groups: list[Group] = field(default_factory=list)
     objects: list[dict] = field(default_factory=list)
     cost: dict = field(default_factory=dict)
@@ -106,7 +107,7 @@ class ArchiveRun:
     def as_data(self) -> dict:
         data = {k: getattr(self, k) for k in (
             "where", "dry_run", "now", "cutoff", "storage_class", "archive_bucket", "moved",
-            "bytes", "skipped_glacier", "errors", "remaining", "invocations")}
+            "bytes", "skipped_glacier", "errors", "remaining", "invocations", "run_id")}
         data["groups"] = [dict(vars(g), difference_usd=round(g.difference_usd, 6))
                           for g in self.groups]
         data["cost"], data["objects"] = self.cost, self.objects
@@ -124,8 +125,11 @@ class Runner:
 
     def run(self, event: dict) -> ArchiveRun:
         summaries = [self._invoke(event)]
-        # Later invocations keep the first one's clock, so the cutoff does not move.
+        # Later invocations keep the first one's clock, so the cutoff does not move, and
+        # its run id, so the archiver adds their totals to the run's (for `pipectl status`).
         event = dict(event, now=summaries[0]["now"])
+        if summaries[0].get("run_id"):  # a pipeline's older archiver.py returns none
+            event["run_id"] = summaries[0]["run_id"]
         while (not event.get("dry_run") and summaries[-1].get("truncated")
                and summaries[-1]["moved"] and len(summaries) < MAX_INVOCATIONS):
             summaries.append(self._invoke(event))
@@ -222,7 +226,8 @@ def combine(summaries: list[dict], *, where: str) -> ArchiveRun:
     first, last = summaries[0], summaries[-1]
     run = ArchiveRun(where=where, dry_run=first["dry_run"], now=first["now"],
                      cutoff=first["cutoff"], storage_class=first["storage_class"],
-                     archive_bucket=first["archive_bucket"], invocations=len(summaries))
+                     archive_bucket=first["archive_bucket"], invocations=len(summaries),
+                     run_id=first.get("run_id"))
     for s in summaries:
         run.moved += s["moved"]
         run.bytes += s["bytes"]
@@ -247,13 +252,15 @@ def price(run: ArchiveRun, complete: bool) -> dict:
     """Monthly storage cost of what moves: in STANDARD now, in the target class after."""
     target = run.storage_class
     minimum = MIN_BILLABLE.get(target, 0)
-    by_month: dict[str, int] = {}
+    # A group is one month of one area (processed/, rejects/, thumbnails/).
+    by_group: dict[str, int] = {}
     if complete:
         for o in run.objects:
             if o.get("action") == "move":
-                by_month[o["month"]] = by_month.get(o["month"], 0) + max(o["size"], minimum)
+                group = o["source_prefix"]
+                by_group[group] = by_group.get(group, 0) + max(o["size"], minimum)
     for g in run.groups:
-        billable = by_month.get(g.month, g.bytes)
+        billable = by_group.get(g.source_prefix, g.bytes)
         g.standard_usd = g.bytes / GIB * PRICES_USD_PER_GB_MONTH["STANDARD"]
         g.target_usd = billable / GIB * PRICES_USD_PER_GB_MONTH.get(target, 0.0)
     standard = sum(g.standard_usd for g in run.groups)

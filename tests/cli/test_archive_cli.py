@@ -125,3 +125,34 @@ def test_remote_names_a_function_that_is_not_deployed(cli, moto_server):
     assert code == 1
     assert err.strip() == ("error: function 'pipectl-demo-dev-archiver' is not deployed on "
                            f"target 'local' ({moto_server}) (run `pipectl deploy`)")
+
+
+def test_rejects_and_thumbnails_are_planned_and_moved_with_the_outputs(cli, deployed):
+    deployed.put_object(Bucket=PROCESSED, Key="rejects/2024/05/17/a.jsonl", Body=b"r" * 10)
+    deployed.put_object(Bucket=PROCESSED, Key="thumbnails/2024/06/01/c.png", Body=b"t" * 20)
+
+    code, out, err = cli("-o", "json", "archive", "--dry-run", "--older-than", "0d")
+
+    assert code == 0, err
+    assert [(g["month"], g["source_prefix"], g["archive_prefix"], g["objects"], g["bytes"])
+            for g in json.loads(out)["groups"]] == [
+        ("2024/05", "processed/2024/05/", "archive/2024/05/", 2, 4000),
+        ("2024/05", "rejects/2024/05/", "archive/rejects/2024/05/", 1, 10),
+        ("2024/06", "processed/2024/06/", "archive/2024/06/", 1, 200_000),
+        ("2024/06", "thumbnails/2024/06/", "archive/thumbnails/2024/06/", 1, 20)]
+    code, out, err = cli("archive", "--dry-run", "--older-than", "0d")
+    assert code == 0, err
+    # one table row per group (the prefixes wrap in an 80-column table)
+    assert [line.split("│")[1].strip() for line in out.splitlines()
+            if line.startswith("│ 2024")] == ["2024/05", "2024/05", "2024/06", "2024/06"]
+    assert "5 objects, 199.2 KiB" in out
+
+    code, out, err = cli("-o", "json", "archive", "--older-than", "0d", "--yes")
+
+    assert code == 0, err
+    assert (json.loads(out)["moved"], json.loads(out)["errors"]) == (5, 0)
+    assert processed_keys(deployed) == []
+    archived = sorted(o["Key"] for o in deployed.list_objects_v2(Bucket=ARCHIVE)["Contents"])
+    assert archived == ["archive/2024/05/17/a.jsonl", "archive/2024/05/18/b.jsonl",
+                        "archive/2024/06/01/c.jsonl", "archive/rejects/2024/05/17/a.jsonl",
+                        "archive/thumbnails/2024/06/01/c.png"]

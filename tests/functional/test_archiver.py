@@ -258,3 +258,90 @@ def test_a_run_out_of_time_defers_the_rest_to_the_next_run(world):
     assert (summary["moved"], summary["remaining"], summary["truncated"]) == (0, 3, True)
     assert len(processed_objects(world)) == 3 and world.keys(ARCHIVE) == []
     assert run(world, older_than_days=0)["moved"] == 3
+
+
+# --- one run in several invocations: the __archiver__ item adds them up ---------------
+
+class Chunks:
+    """Lambda's clock for a run that has time for one object per invocation: every copy
+    takes 'a second' of an invocation that may work for 0.8 s."""
+
+    def __init__(self, monkeypatch):
+        import archiver
+
+        self.clock = 0.0
+        monkeypatch.setenv("ARCHIVER_CONCURRENCY", "1")
+        monkeypatch.setattr(archiver, "time", self)
+        monkeypatch.setattr(archiver, "_after_copy", self.tick)
+
+    def monotonic(self) -> float:
+        return self.clock
+
+    def tick(self) -> None:
+        self.clock += 1
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1000  # less a fifth for the margin: 0.8 s of work
+
+
+def test_a_run_continued_over_invocations_records_the_whole_run(world, monkeypatch):
+    import archiver
+
+    context = Chunks(monkeypatch)
+    sizes = sum(o["Size"] for o in processed_objects(world).values())
+    first = archiver.lambda_handler({"older_than_days": 0}, context)
+    assert (first["moved"], first["remaining"], first["truncated"]) == (1, 2, True)
+    follow = {"older_than_days": 0, "now": first["now"], "run_id": first["run_id"]}
+    chunks = [first] + [archiver.lambda_handler(follow, context) for _ in range(2)]
+
+    assert [c["moved"] for c in chunks] == [1, 1, 1] and chunks[-1]["remaining"] == 0
+    record = world.row("__archiver__")
+    assert (record["run_id"], record["last_run_at"]) == (first["run_id"], first["started_at"])
+    assert (record["moved"], record["bytes"], record["errors"], record["invocations"],
+            record["remaining"]) == (3, sizes, 0, 3, 0)
+
+    # a new run (no run_id: the schedule's event, or the next `pipectl archive`) starts fresh
+    fresh = archiver.lambda_handler({"older_than_days": 0}, context)
+    assert fresh["run_id"] != first["run_id"]
+    record = world.row("__archiver__")
+    assert (record["run_id"], record["moved"], record["bytes"], record["invocations"]) == (
+        fresh["run_id"], 0, 0, 1)
+
+
+def test_a_continuation_does_not_add_to_a_run_started_since(world, monkeypatch):
+    import archiver
+
+    context = Chunks(monkeypatch)
+    first = archiver.lambda_handler({"older_than_days": 0}, context)
+    other = archiver.lambda_handler({"older_than_days": 0}, context)  # e.g. the schedule
+    assert (first["moved"], other["moved"]) == (1, 1)
+
+    archiver.lambda_handler({"older_than_days": 0, "run_id": first["run_id"]}, context)
+
+    record = world.row("__archiver__")
+    assert (record["run_id"], record["moved"], record["invocations"]) == (other["run_id"], 1, 1)
+
+
+def test_pipectl_archive_carries_the_run_across_invocations_and_status_shows_it(
+        world, monkeypatch):
+    from types import SimpleNamespace
+
+    import archiver
+    import boto3
+
+    from pipectl.ops import archive as ops
+    from pipectl.ops.results import last_archiver_run
+
+    context = Chunks(monkeypatch)
+    sizes = sum(o["Size"] for o in processed_objects(world).values())
+    runner = ops.Runner(aws=None, config=None, names=SimpleNamespace(function=lambda f: f),
+                        remote=False)
+    monkeypatch.setattr(runner, "_invoke", lambda event: archiver.lambda_handler(event, context))
+
+    done = runner.run(ops.request("0d", dry_run=False))
+
+    assert (done.invocations, done.moved, done.bytes, done.remaining) == (3, 3, sizes, 0)
+    assert done.run_id == world.row("__archiver__")["run_id"]
+    shown = last_archiver_run(boto3.client("dynamodb"),
+                              SimpleNamespace(results_table=world.table.name))
+    assert (shown["moved"], shown["bytes"], shown["errors"]) == (3, sizes, 0)

@@ -55,7 +55,7 @@ PROCESSOR_VERSION = "1.0.0"
 # says how long this invocation may run.
 # Added to a lease so a slightly fast clock elsewhere does not take it over early.
 LEASE_MARGIN_SECONDS = 2
-LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see transform.py
+LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see limits.py
 
 
 @dataclass(frozen=True)

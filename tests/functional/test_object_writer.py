@@ -1,4 +1,5 @@
-"""storage.ObjectWriter uploads a full part in the background while the next one fills."""
+"""storage.ObjectWriter against moto: the output streams up in parts, one uploading while the
+next fills."""
 
 from __future__ import annotations
 
@@ -84,3 +85,36 @@ def test_a_failed_background_part_surfaces_and_abort_leaves_nothing(aws_world, t
     # then the error reached the caller, and no upload or object is left behind
     assert not aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
     assert aws_world.keys(PROCESSED) == []
+
+
+
+def test_object_writer_streams_multipart_and_verifies(aws_world, tiny_parts):
+    # given tiny parts (moto's 5 MiB part minimum lowered to match)
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/big.jsonl")
+    chunks = [(b"%05d\n" % i) * 50 for i in range(40)]
+
+    # when
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.close()
+
+    # then the object is the concatenation, uploaded in parts
+    head = aws_world.s3.head_object(Bucket=PROCESSED, Key="processed/big.jsonl")
+    assert head["ETag"].endswith('-12"')
+    assert aws_world.read(PROCESSED, "processed/big.jsonl") == b"".join(chunks).decode()
+
+
+def test_object_writer_abort_leaves_no_upload_behind(aws_world, monkeypatch):
+    # given a multipart upload in progress
+    monkeypatch.setattr(storage, "PART_SIZE", 1024)
+    writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/partial.jsonl")
+    writer.write(b"x" * 3000)
+    assert aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
+
+    # when
+    writer.abort()
+
+    # then
+    assert not aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
+    assert aws_world.keys(PROCESSED) == []
+

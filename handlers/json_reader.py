@@ -1,0 +1,231 @@
+"""JSON and JSON Lines in: records as dicts, streamed, with errors that say which line.
+
+A .json file is scanned value by value over a growing text buffer, so an array of
+a million records never sits in memory at once; a .jsonl file is read line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from byte_readers import Utf8Chunks, text_lines
+from limits import DEFAULT_LIMITS, Limits, PermanentError
+
+
+class _NotANumber(ValueError):
+    """NaN, Infinity or -Infinity: accepted by Python's json, not JSON (RFC 8259)."""
+
+
+def _refuse_constant(name: str):
+    raise _NotANumber(name)
+
+
+_NON_WS = re.compile(r"[^ \t\n\r]")
+# Duplicate keys: the last value wins, as in Python's json, JavaScript's JSON.parse and
+# most parsers (RFC 8259 leaves it to the parser); catching them would need a
+# Python-level hook on every object.
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_raw_decode = _decoder.raw_decode
+
+
+def _value_error(e: ValueError) -> str:
+    if isinstance(e, _NotANumber):
+        return f"{e} is not valid JSON (NaN and Infinity are not JSON numbers)"
+    if "integer string conversion" in str(e):
+        return f"an integer with more than {_max_int_digits()} digits"
+    return f"invalid JSON: {e}"
+
+
+def _max_int_digits() -> int:
+    import sys
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
+
+
+class Where:
+    """Where the record being handled came from, for error messages."""
+
+    def __init__(self):
+        self.line = 0
+        self.scan: _JsonScanner | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.scan.line(self.scan.start) if self.scan else self.line}"
+
+
+class _JsonScanner:
+    """A growing text buffer over the source with line tracking for error messages."""
+
+    def __init__(self, source: BinaryIO, max_record: int, read_size: int):
+        self._chunks = iter(Utf8Chunks(source, read_size))
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self._lines_before = 0       # newlines in text already discarded from buf
+        self.start = 0               # where the last value began, for error messages
+        self._max_record = max_record
+        self._read_size = read_size
+
+    def more(self, at_least: int = 0) -> bool:
+        """Read more text (at least `at_least` chars if available); False at end of input."""
+        if self.eof:
+            return False
+        self._lines_before += self.buf.count("\n", 0, self.pos)
+        self.start -= self.pos
+        parts = [self.buf[self.pos:]]
+        got = 0
+        for chunk in self._chunks:
+            parts.append(chunk)
+            got += len(chunk)
+            if got >= at_least:
+                break
+        else:
+            self.eof = True
+        self.buf = "".join(parts)
+        self.pos = 0
+        return got > 0
+
+    def skip_ws(self) -> str:
+        """The next non-whitespace character ('' at end of input); pos points at it."""
+        while True:
+            m = _NON_WS.search(self.buf, self.pos)
+            if m:
+                self.pos = m.start()
+                return self.buf[self.pos]
+            self.pos = len(self.buf)
+            if not self.more():
+                return ""
+
+    def value(self, decode=_raw_decode):
+        """Decode one JSON value at pos, reading more input until it is complete."""
+        while True:
+            self.start = self.pos
+            try:
+                value, end = decode(self.buf, self.pos)
+            except json.JSONDecodeError as e:
+                if self.eof or self._definite(e):
+                    raise PermanentError(f"line {self.line(e.pos)}: invalid JSON: {e.msg}") \
+                        from None
+                self._grow()
+                continue
+            except ValueError as e:
+                raise PermanentError(f"line {self.line(self.start)}: {_value_error(e)}") \
+                    from None
+            except RecursionError:
+                raise PermanentError(f"line {self.line(self.start)}: nested deeper than the "
+                                     "parser allows (MAX_NESTING_DEPTH)") from None
+            if end == len(self.buf) and not self.eof and not isinstance(value, (dict, list, str)):
+                # A number or literal at the buffer's edge may continue in the next chunk.
+                self._grow()
+                continue
+            if end - self.start > self._max_record:
+                raise PermanentError(f"line {self.line(self.start)}: a record longer than "
+                                     f"{self._max_record} characters (MAX_LINE_BYTES)")
+            self.pos = end
+            return value
+
+    def _grow(self) -> None:
+        pending = len(self.buf) - self.pos
+        if pending > self._max_record:
+            raise PermanentError(f"line {self.line(self.pos)}: a record longer than "
+                                 f"{self._max_record} characters (MAX_LINE_BYTES)")
+        # Double the unconsumed buffer each time, so a large value costs O(n).
+        self.more(at_least=min(max(self._read_size, pending), self._max_record + 1))
+
+    def _definite(self, e: json.JSONDecodeError) -> bool:
+        # An error well before the end of the buffer cannot be cured by more input
+        # (except an unterminated string, which reports where the string began), so
+        # a garbage file fails at once instead of being read whole into memory.
+        return e.pos < len(self.buf) - 16 and not e.msg.startswith("Unterminated string")
+
+    def line(self, pos: int | None = None) -> int:
+        return self._lines_before + self.buf.count("\n", 0, self.pos if pos is None else pos) + 1
+
+
+def _type_name(value) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def json_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
+                 where: Where | None = None, *, read_size: int) -> Iterator[dict]:
+    """Objects from a JSON array, a single object, or concatenated objects / JSON Lines."""
+    scan = _JsonScanner(source, limits.max_line_bytes, read_size)
+    if where is not None:
+        where.scan = scan
+    first = scan.skip_ws()
+    if first == "":
+        raise PermanentError("empty file: no JSON value")
+    if first == "[":
+        scan.pos += 1
+        n = 0
+        if scan.skip_ws() == "]":
+            scan.pos += 1
+        else:
+            while True:
+                n += 1
+                value = scan.value()
+                if not isinstance(value, dict):
+                    raise PermanentError(f"line {scan.line(scan.start)}: record {n} is "
+                                         f"{_type_name(value)}, not an object")
+                yield value
+                c = scan.skip_ws()
+                if c == ",":
+                    scan.pos += 1
+                    scan.skip_ws()
+                    continue
+                if c == "]":
+                    scan.pos += 1
+                    break
+                where_ = f"line {scan.line()}"
+                raise PermanentError(f"{where_}: expected ',' or ']' after record {n}"
+                                     if c else f"{where_}: unterminated array after record {n}")
+        if scan.skip_ws():
+            raise PermanentError(f"line {scan.line()}: unexpected data after the array")
+        return
+    if first != "{":
+        value = scan.value()
+        raise PermanentError(f"line {scan.line(scan.start)}: the top-level value is "
+                             f"{_type_name(value)}; expected an object, an array of objects, "
+                             "or JSON Lines")
+    n = 0
+    while scan.skip_ws():
+        n += 1
+        value = scan.value()
+        if not isinstance(value, dict):
+            raise PermanentError(f"line {scan.line(scan.start)}: record {n} is "
+                                 f"{_type_name(value)}, not an object")
+        yield value
+
+
+def jsonl_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
+                  where: Where | None = None) -> Iterator[dict]:
+    """One JSON object per line; blank lines are ignored."""
+    text, counting = text_lines(source, newline=None, limits=limits)
+    loads = _decoder.decode
+    where = where or Where()
+    line_no = 0
+    try:
+        for line_no, line in enumerate(text, 1):
+            if not line or line.isspace():
+                continue
+            try:
+                value = loads(line)
+            except json.JSONDecodeError as e:
+                raise PermanentError(f"line {line_no}, column {e.colno}: invalid JSON: {e.msg}") \
+                    from None
+            except ValueError as e:
+                raise PermanentError(f"line {line_no}: {_value_error(e)}") from None
+            except RecursionError:
+                raise PermanentError(f"line {line_no}: nested deeper than the parser allows "
+                                     "(MAX_NESTING_DEPTH)") from None
+            if value.__class__ is not dict:
+                raise PermanentError(f"line {line_no}: {_type_name(value)}, not an object")
+            where.line = line_no
+            yield value
+    except UnicodeDecodeError as e:
+        raise PermanentError(f"{counting.where(e)}: not valid UTF-8 ({e.reason})") from None
+    finally:
+        text.detach()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from byte_readers import text_lines
-from jsonl_writer import Counts, LineWriter, encode_json
+from jsonl_writer import Counts, LineWriter, encode_strings
 from limits import Limits, PermanentError
 from normalize import snake_case
 
@@ -37,7 +37,7 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
         dropped = 0
         last = reader.line_num
         # LineWriter.add inlined, with locals for speed: this loop is the processor's hottest.
-        lines, suffix, encode, flush_lines = out.lines, out.suffix, encode_json, out.flush_lines
+        lines, suffix, encode, flush_lines = out.lines, out.suffix, encode_strings, out.flush_lines
         for row in reader:
             if not row:                     # blank line
                 last = reader.line_num

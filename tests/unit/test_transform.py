@@ -226,6 +226,26 @@ def test_output_encoding_matches_compact_json_dumps():
                                                   separators=(",", ":"))
 
 
+def test_csv_rows_are_encoded_exactly_as_json_dumps_would():
+    # given CSV fields holding every control character but NUL (refused), quotes,
+    # backslashes, JavaScript's line separators, DEL, a BOM, astral and non-ASCII characters
+    hard = "".join(chr(c) for c in range(1, 32)) + '"\\/\u2028\u2029\x7f\ufeffé😀\U0010ffff'
+    fields = [hard[i:i + 7] for i in range(0, len(hard), 7)]
+    header = ",".join(f"f{i}" for i in range(len(fields)))
+    row = ",".join('"' + f.replace('"', '""') + '"' for f in fields)
+    writes: list[bytes] = []
+
+    # when
+    process_stream("csv", io.BytesIO(f"{header}\r\n{row}\r\n".encode()), writes.append,
+                   {"m": 1})
+
+    # then the line is what json.dumps writes for the same record (orjson encodes CSV rows)
+    record = {f"f{i}": f for i, f in enumerate(fields) if f and not f.isspace()}
+    expected = json.dumps({**record, "_metadata": {"m": 1}}, ensure_ascii=False,
+                          separators=(",", ":"))
+    assert b"".join(writes).decode("utf-8") == expected + "\n"
+
+
 @pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
 def test_output_encoding_refuses_what_is_not_json(number):
     # NaN/Infinity would make invalid JSON Lines; the processor turns this into a reason

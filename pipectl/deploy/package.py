@@ -3,7 +3,8 @@
 Each function's zip holds its entry module and the handler modules it imports
 (transitively), so changing one handler changes only the hashes of the functions
 that use it. Dependencies from handlers/requirements.txt are installed for the
-Lambda platform once per content hash and cached.
+Lambda platform once per content hash and cached; a zip gets only the installed
+distributions its modules import from, and what those require.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ast
 import base64
 import hashlib
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -82,18 +84,76 @@ def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
     if requirements.is_file() and _requirement_lines(requirements):
         deps = install_dependencies(requirements, runtime=runtime, architecture=architecture,
                                     cache_dir=cache_dir)
-        # A lean zip: the dependency set goes only to functions that import from it.
-        if not imported & _top_level_names(deps):
-            return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
-        for path in sorted(deps.rglob("*")):
-            if path.is_file() and not _SKIP_PARTS & set(path.relative_to(deps).parts):
-                members.setdefault(path.relative_to(deps).as_posix(), path.read_bytes())
+        for name in _needed_files(deps, imported):
+            path = deps / name
+            if path.is_file() and not _SKIP_PARTS & set(Path(name).parts):
+                members.setdefault(name, path.read_bytes())
     return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
 
 
-def _top_level_names(deps: Path) -> set[str]:
-    return {p.name.split(".")[0] for p in deps.iterdir()
-            if not p.name.endswith((".dist-info", ".egg-info")) and not p.name.startswith(".")}
+@dataclass(frozen=True)
+class _Distribution:
+    top_level: frozenset[str]       # the names it can be imported by
+    files: tuple[str, ...]          # relative to the install directory
+    requires: frozenset[str]        # canonical names of the distributions it needs
+
+
+def _needed_files(deps: Path, imported: set[str]) -> list[str]:
+    """The files of the installed distributions imported from, and of what they require.
+
+    A lean zip: the fetcher imports only yaml, so it does not carry Pillow's 8 MB.
+    """
+    distributions = _distributions(deps)
+    pending = [name for name, d in distributions.items() if d.top_level & imported]
+    chosen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in chosen or name not in distributions:
+            continue        # a requirement whose marker left it uninstalled for this platform
+        chosen.add(name)
+        pending += distributions[name].requires
+    return sorted(f for name in chosen for f in distributions[name].files)
+
+
+def _distributions(deps: Path) -> dict[str, _Distribution]:
+    found: dict[str, _Distribution] = {}
+    claimed: set[str] = set()
+    for info in sorted(deps.glob("*.dist-info")):
+        record = info / "RECORD"
+        # RECORD lists every installed file; entries outside the target (scripts: "../bin")
+        # are not importable and stay out of the zip.
+        files = tuple(line.split(",")[0] for line in record.read_text().splitlines()
+                      if line and not line.startswith("..")) if record.is_file() else ()
+        files = tuple(sorted({*files, *(p.relative_to(deps).as_posix()
+                                        for p in info.rglob("*") if p.is_file())}))
+        tops = {f.split("/")[0] for f in files}
+        claimed |= tops
+        found[_canonical(info.name.removesuffix(".dist-info").rsplit("-", 1)[0])] = _Distribution(
+            top_level=frozenset(t.split(".")[0] for t in tops if not t.endswith(".dist-info")),
+            files=files, requires=frozenset(_requires(info / "METADATA")))
+    # Anything no RECORD claims (an install without metadata) counts as its own distribution.
+    for path in sorted(deps.iterdir()):
+        if path.name in claimed or path.name.startswith(".") or path.name.endswith(".dist-info"):
+            continue
+        files = ((path.name,) if path.is_file() else
+                 tuple(p.relative_to(deps).as_posix() for p in sorted(path.rglob("*"))
+                       if p.is_file()))
+        found[f"unrecorded:{path.name}"] = _Distribution(
+            top_level=frozenset({path.name.split(".")[0]}), files=files, requires=frozenset())
+    return found
+
+
+def _requires(metadata: Path) -> set[str]:
+    # Requirements of extras ("; extra == ...") are not installed by a plain requirement.
+    if not metadata.is_file():
+        return set()
+    return {_canonical(re.split(r"[\s;<>=!~\[(]", line.split(":", 1)[1].strip(), maxsplit=1)[0])
+            for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

@@ -61,6 +61,53 @@ def test_dependencies_go_only_to_functions_that_import_them(handlers, cache):
                                                             **OPTIONS))
 
 
+def _installed(deps, dist: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> None:
+    """A distribution as pip --target leaves it: its files, a RECORD, a METADATA."""
+    info = deps / f"{dist}-1.0.dist-info"
+    info.mkdir(parents=True)
+    for name, text in files.items():
+        (deps / name).parent.mkdir(parents=True, exist_ok=True)
+        (deps / name).write_text(text)
+    record = [f"{name},sha256=x,1" for name in files] + [f"{info.name}/RECORD,,",
+                                                          f"{info.name}/METADATA,,",
+                                                          "../../bin/tool,sha256=x,1"]
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+    (info / "METADATA").write_text(f"Name: {dist}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires))
+
+
+def test_a_zip_gets_only_the_distributions_it_imports_and_what_they_require(handlers, tmp_path):
+    # given three installed distributions: one imported under another name than its
+    # own, one that requires a fourth, and one with a requirement only for an extra
+    (handlers / "requirements.txt").write_text("PyYAML\nPillow\nrich-thing\n")
+    (handlers / "gamma.py").write_text("import PIL.Image\nfrom rich_thing import x\n")
+    cache = tmp_path / "cache"
+    key = hashlib.sha256("\n".join(["PyYAML", "Pillow", "rich-thing", "3.12", "x86_64"])
+                         .encode()).hexdigest()[:16]
+    deps = cache / f"deps-{key}"
+    _installed(deps, "pyyaml", {"yaml/__init__.py": "", "_yaml/__init__.py": ""})
+    _installed(deps, "pillow", {"PIL/__init__.py": "", "PIL/Image.py": "",
+                                "pillow.libs/libjpeg.so": ""},
+               requires=('olefile; extra == "fpx"',))
+    _installed(deps, "rich_thing", {"rich_thing.py": ""}, requires=("Needed.Lib>=1",))
+    _installed(deps, "needed_lib", {"needed_lib/__init__.py": ""})
+    _installed(deps, "olefile", {"olefile.py": ""})
+    (cache / f"deps-{key}.complete").write_text(key)
+
+    # when
+    beta = names_in(package.build(handlers, "beta", cache_dir=cache, **OPTIONS))
+    gamma = names_in(package.build(handlers, "gamma", cache_dir=cache, **OPTIONS))
+
+    # then beta (import yaml) carries PyYAML alone; gamma carries Pillow and rich_thing
+    # with the library rich_thing requires, but not olefile (only Pillow's "fpx" extra)
+    assert [n for n in beta if not n.endswith(".py") or "/" in n] == [
+        "_yaml/__init__.py", "pyyaml-1.0.dist-info/METADATA", "pyyaml-1.0.dist-info/RECORD",
+        "yaml/__init__.py"]
+    assert {n.split("/")[0] for n in gamma} == {
+        "gamma.py", "PIL", "pillow.libs", "pillow-1.0.dist-info", "rich_thing.py",
+        "rich_thing-1.0.dist-info", "needed_lib", "needed_lib-1.0.dist-info"}
+
+
 def test_changing_one_module_changes_exactly_the_functions_that_use_it(handlers, cache):
     before = {f: package.build(handlers, f, cache_dir=cache, **OPTIONS).sha256
               for f in ("alpha", "beta")}

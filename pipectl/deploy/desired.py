@@ -96,7 +96,7 @@ def function(config: PipelineConfig, names: Names, kind: str,
     return Function(
         name=names.function(kind), role=names.role(kind), handler=f"{kind}.lambda_handler",
         runtime=p.runtime, architecture=p.architecture, memory=settings.memory,
-        timeout=settings.timeout, environment=function_environment(config, names),
+        timeout=settings.timeout, environment=function_environment(config, names, kind),
         tracing="Active" if config.observability.tracing else "PassThrough",
         code_sha256=built.sha256 if built.zip_bytes else "", zip_bytes=built.zip_bytes)
 
@@ -238,30 +238,44 @@ def sink_table(config: PipelineConfig) -> Table:
     return Table(name=config.sink.table, partition_key=config.sink.key or SINK_HASH_KEY)
 
 
-def function_environment(config: PipelineConfig, names: Names) -> dict[str, str]:
-    """The functions' environment (they share one): the same on Lambda and locally."""
+def function_environment(config: PipelineConfig, names: Names, kind: str) -> dict[str, str]:
+    """What `kind`'s handler reads from its environment, the same on Lambda and locally.
+
+    Each function gets only its own settings, so changing the fetcher's limits
+    updates the fetcher alone, and no function learns of buckets it never touches.
+    """
     p, f = config.prefixes, config.fetcher
-    return {**_record_environment(config),
-        "PIPELINE": config.name,
-        "ENVIRONMENT": config.environment,
-        "RAW_BUCKET": names.bucket("raw"),
-        "PROCESSED_BUCKET": names.bucket("processed"),
-        "ARCHIVE_BUCKET": names.bucket("archive"),
-        "RESULTS_TABLE": names.results_table,
-        "INCOMING_PREFIX": p.incoming,
-        "COMPLETED_PREFIX": p.completed,
-        "FAILED_PREFIX": p.failed,
-        "PROCESSED_PREFIX": p.processed,
-        "ARCHIVE_PREFIX": p.archive,
-        "RETENTION_DAYS": str(config.archiver.retention_days),
-        "STORAGE_CLASS": config.archiver.storage_class,
-        "FETCH_PREFIX": p.fetch,
-        "FETCH_ALLOW_PRIVATE": "true" if f.allow_private else "false",
-        "FETCH_REQUEST_TIMEOUT": str(f.request_timeout),
-        "FETCH_MAX_BYTES": str(f.max_bytes),
-        "FETCH_MAX_ATTEMPTS": str(f.max_attempts),
-        **config.limits.environment(),
-    }
+    shared = {"PIPELINE": config.name, "ENVIRONMENT": config.environment,
+              "RESULTS_TABLE": names.results_table}
+    if kind == "processor":
+        return {**shared, **_record_environment(config),
+                "RAW_BUCKET": names.bucket("raw"),
+                "PROCESSED_BUCKET": names.bucket("processed"),
+                "INCOMING_PREFIX": p.incoming,
+                "COMPLETED_PREFIX": p.completed,
+                "FAILED_PREFIX": p.failed,
+                "PROCESSED_PREFIX": p.processed,
+                **config.limits.environment()}
+    if kind == "archiver":
+        return {**shared,
+                "PROCESSED_BUCKET": names.bucket("processed"),
+                "ARCHIVE_BUCKET": names.bucket("archive"),
+                "PROCESSED_PREFIX": p.processed,
+                "ARCHIVE_PREFIX": p.archive,
+                "RETENTION_DAYS": str(config.archiver.retention_days),
+                "STORAGE_CLASS": config.archiver.storage_class}
+    if kind == "fetcher":
+        return {**shared,
+                "RAW_BUCKET": names.bucket("raw"),
+                "INCOMING_PREFIX": p.incoming,
+                "COMPLETED_PREFIX": p.completed,
+                "FAILED_PREFIX": p.failed,
+                "FETCH_PREFIX": p.fetch,
+                "FETCH_ALLOW_PRIVATE": "true" if f.allow_private else "false",
+                "FETCH_REQUEST_TIMEOUT": str(f.request_timeout),
+                "FETCH_MAX_BYTES": str(f.max_bytes),
+                "FETCH_MAX_ATTEMPTS": str(f.max_attempts)}
+    raise ValueError(f"unknown function {kind!r}")
 
 
 def _record_environment(config: PipelineConfig) -> dict[str, str]:

@@ -148,7 +148,7 @@ class Runner:
         progress = _Progress(self.on_progress)
         worker = Worker(handlers, HANDLER,
                         env={**self.aws.worker_environment(),
-                             **function_environment(self.config, self.names)},
+                             **function_environment(self.config, self.names, "archiver")},
                         function_name=self.function, timeout=self.config.archiver.timeout,
                         memory_mb=self.config.archiver.memory,
                         on_log=lambda line: (progress.line(line),

@@ -28,9 +28,9 @@ def invoke_local(aws: Aws, config: PipelineConfig, names: Names, kind: str, even
                  on_log: Callable[[str], None]) -> dict | list | None:
     """The handler's result; HandlerError (and other WorkerErrors) when it fails."""
     check_function(kind)
-    env = {**function_environment(config, names), **aws.worker_environment()}
+    env = {**function_environment(config, names, kind), **aws.worker_environment()}
+    settings = getattr(config, kind)      # config.processor, .archiver or .fetcher
     worker = Worker(config.handlers_dir, f"{kind}.lambda_handler", env, names.function(kind),
-                    timeout=config.processor.timeout, memory_mb=config.processor.memory,
-                    on_log=on_log)
+                    timeout=settings.timeout, memory_mb=settings.memory, on_log=on_log)
     with worker:
         return worker.invoke(event)

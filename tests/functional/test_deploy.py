@@ -137,6 +137,17 @@ def test_one_changed_setting_updates_exactly_what_depends_on_it(aws, cfg):
     assert not engine.build_plan(aws, changed).has_changes
 
 
+def test_a_function_setting_changes_only_the_environment_of_the_function_that_reads_it(
+        aws, cfg):
+    deploy(aws, cfg)
+    cfg.path.write_text(cfg.path.read_text().replace("max_bytes: 52428800 ",
+                                                     "max_bytes: 1048576 "))
+    plan = engine.build_plan(aws, config_module.load(cfg.path))
+    assert [(s.kind, s.name, [c.field for c in s.changes])
+            for s in plan.steps if s.action != "noop"] == [
+        ("function", "pipectl-demo-dev-fetcher", ["environment.FETCH_MAX_BYTES"])]
+
+
 def test_function_timeout_changes_the_function_and_the_visibility_timeout(aws, cfg):
     deploy(aws, cfg)
     cfg.path.write_text(cfg.path.read_text().replace("timeout: 60 ", "timeout: 30 "))

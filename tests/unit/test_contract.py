@@ -49,3 +49,48 @@ def test_handlers_never_import_pipectl():
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom)}
         assert "pipectl" not in imported, path.name
+
+
+def test_each_function_finds_every_setting_in_its_own_environment(monkeypatch):
+    # given a pipeline whose prefixes, limits and function settings all differ from the
+    # handlers' built-in defaults, so a variable left out of an environment shows
+    import dataclasses
+
+    import archiver
+    import fetcher
+    import processor
+
+    from pipectl import config as config_module
+    from pipectl.deploy.desired import function_environment
+    from pipectl.naming import FUNCTIONS, Names
+
+    cfg = config_module.load(HANDLERS.parent / "pipeline.yaml")
+    cfg = dataclasses.replace(
+        cfg, environment="qa",
+        prefixes=config_module.Prefixes(*(f"custom-{f.name}/" for f in
+                                          dataclasses.fields(config_module.Prefixes))),
+        archiver=dataclasses.replace(cfg.archiver, retention_days=7, storage_class="GLACIER_IR"),
+        fetcher=dataclasses.replace(cfg.fetcher, allow_private=True, request_timeout=3,
+                                    max_bytes=1024, max_attempts=5),
+        limits=dataclasses.replace(cfg.limits, **{
+            f.name: getattr(cfg.limits, f.name) + 1 for f in dataclasses.fields(cfg.limits)}))
+    names = Names(cfg, "123456789012", "us-east-1")
+    environments = {kind: function_environment(cfg, names, kind) for kind in FUNCTIONS}
+    every = {k: v for env in environments.values() for k, v in env.items()}
+    loaders = {"processor": processor.Settings.from_env, "archiver": archiver.Settings.from_env,
+               "fetcher": fetcher.Settings.from_env}
+
+    def settings(kind: str, env: dict):
+        for name in every:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return loaders[kind]()
+
+    for kind in FUNCTIONS:
+        # when the handler reads only its own environment
+        own = settings(kind, environments[kind])
+
+        # then it has every setting it would have had with all of them, none defaulted
+        assert own == settings(kind, every), kind
+        assert own != settings(kind, {}), kind

@@ -149,6 +149,14 @@ def _type_name(value) -> str:
             type(None): "null"}.get(type(value), "a number")
 
 
+def _record(scan: _JsonScanner, n: int) -> dict:
+    value = scan.value()
+    if not isinstance(value, dict):
+        raise PermanentError(f"line {scan.line(scan.start)}: record {n} is "
+                             f"{_type_name(value)}, not an object")
+    return value
+
+
 def json_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
                  where: Where | None = None, *, read_size: int) -> Iterator[dict]:
     """Objects from a JSON array, a single object, or concatenated objects / JSON Lines."""
@@ -166,11 +174,7 @@ def json_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
         else:
             while True:
                 n += 1
-                value = scan.value()
-                if not isinstance(value, dict):
-                    raise PermanentError(f"line {scan.line(scan.start)}: record {n} is "
-                                         f"{_type_name(value)}, not an object")
-                yield value
+                yield _record(scan, n)
                 c = scan.skip_ws()
                 if c == ",":
                     scan.pos += 1
@@ -193,11 +197,7 @@ def json_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
     n = 0
     while scan.skip_ws():
         n += 1
-        value = scan.value()
-        if not isinstance(value, dict):
-            raise PermanentError(f"line {scan.line(scan.start)}: record {n} is "
-                                 f"{_type_name(value)}, not an object")
-        yield value
+        yield _record(scan, n)
 
 
 def jsonl_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,

@@ -38,8 +38,8 @@ def replay_dlq(
         None, "--filter", help="only object keys matching this glob, e.g. 'incoming/*.csv' "
                                "or, with --queue fetch, 'fetch/*.yaml'"),
     skip_done: bool = typer.Option(False, "--skip-done", help="leave dead letters whose object "
-                                                              "(or fetch request) the results "
-                                                              "table has PROCESSED"),
+                                                              "version (or fetch request) the "
+                                                              "results table has PROCESSED"),
     to: str | None = typer.Option(None, "--to", help="target queue name or URL "
                                                      "(default: the queue --queue names)"),
     yes: bool = typer.Option(False, "--yes", "-y", help="move without asking"),

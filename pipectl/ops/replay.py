@@ -24,6 +24,7 @@ from pipectl.aws.session import Aws, error_code
 from pipectl.errors import NotFound, PipectlError, UsageError
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
+from pipectl.ops.results import ResultRow
 
 # A moved message only has to stay hidden for one receive -> send -> delete cycle.
 MOVE_VISIBILITY = 60
@@ -42,6 +43,8 @@ _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # letters have the same shape and key the same results table: the row of a request file
 # under fetch/ is the fetcher's, PROCESSED once its response was written to incoming/.
 QUEUES = ("processing", "fetch")
+
+IsDone = Callable[[str, str | None], bool]  # (key, ETag) -> PROCESSED for this version?
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class DeadLetter:
     receive_count: int  # ApproximateReceiveCount (this run's receive included)
     action: str  # moved | skipped | failed | would move | would skip
     reason: str | None = None
+    etag: str | None = None  # the object version the notification was for
 
 
 @dataclass
@@ -158,7 +162,7 @@ def replay(aws: Aws, names: Names, route: Route, options: ReplayOptions, *,
 
 
 def move(sqs, route: Route, options: ReplayOptions, *,
-         is_done: Callable[[str], bool] | None = None,
+         is_done: IsDone | None = None,
          on_progress: Progress | None = None) -> ReplayReport:
     """Receive 10, send the kept ones in one SendMessageBatch, delete exactly those sent.
 
@@ -189,7 +193,7 @@ def move(sqs, route: Route, options: ReplayOptions, *,
 
 
 def preview(sqs, route: Route, options: ReplayOptions, *,
-            is_done: Callable[[str], bool] | None = None) -> ReplayReport:
+            is_done: IsDone | None = None) -> ReplayReport:
     """What move() would do, without consuming anything.
 
     Every message seen is hidden until the scan ends (so each is listed once) and then
@@ -246,18 +250,19 @@ def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None
     return report
 
 
-def describe(body: str) -> tuple[str | None, int | None]:
-    """An S3 event notification's decoded object key and size; (None, None) if it has none."""
+def describe(body: str) -> tuple[str | None, int | None, str | None]:
+    """An S3 event notification's decoded object key, size and ETag; Nones if it has none."""
     try:
         record = json.loads(body)["Records"][0]["s3"]
         key = record["object"]["key"]
     except (ValueError, KeyError, IndexError, TypeError):
-        return None, None  # s3:TestEvent has no Records; other bodies are not S3 events
+        return None, None, None  # s3:TestEvent has no Records; other bodies are not S3 events
     if not isinstance(key, str):
-        return None, None
-    size = record["object"].get("size")
+        return None, None, None
+    size, etag = record["object"].get("size"), record["object"].get("eTag")
     # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
-    return unquote_plus(key), size if isinstance(size, int) else None
+    return (unquote_plus(key), size if isinstance(size, int) else None,
+            etag if isinstance(etag, str) else None)
 
 
 # --- the loop's parts ----------------------------------------------------------------------
@@ -334,28 +339,33 @@ def _entry(message: dict, fifo: bool) -> dict:
 
 
 def _skip_reason(letter: DeadLetter, options: ReplayOptions,
-                 is_done: Callable[[str], bool] | None) -> str | None:
+                 is_done: IsDone | None) -> str | None:
     if options.key_filter is not None and (
             letter.key is None or not fnmatch.fnmatchcase(letter.key, options.key_filter)):
         return "does not match --filter"
-    if is_done is not None and letter.key is not None and is_done(letter.key):
+    if is_done is not None and letter.key is not None and is_done(letter.key, letter.etag):
         return "already PROCESSED"
     return None
 
 
-def _done_check(ddb, names: Names) -> Callable[[str], bool]:
+def _done_check(ddb, names: Names) -> IsDone:
     if dynamodb.describe_table(ddb, names.results_table) is None:
         raise NotFound(f"results table '{names.results_table}' does not exist "
                        "(--skip-done reads it; run `pipectl deploy`)")
-    cache: dict[str, bool] = {}
+    cache: dict[str, ResultRow | None] = {}
 
-    def is_done(key: str) -> bool:
+    def is_done(key: str, etag: str | None) -> bool:
+        """PROCESSED, and for this version: a dead letter for a newer upload of a processed
+        key (another ETag) still needs processing."""
         if key not in cache:
             try:
-                cache[key] = results_ops.get_result(ddb, names, key).status == "PROCESSED"
+                cache[key] = results_ops.get_result(ddb, names, key)
             except NotFound:
-                cache[key] = False
-        return cache[key]
+                cache[key] = None
+        row = cache[key]
+        if row is None or row.status != "PROCESSED":
+            return False
+        return etag is None or row.etag is None or row.etag.strip('"') == etag.strip('"')
 
     return is_done
 
@@ -379,9 +389,9 @@ def _attributes_or_not_found(sqs, url: str, name: str) -> dict[str, str]:
 
 
 def _letter(message: dict) -> DeadLetter:
-    key, size = describe(message.get("Body", ""))
+    key, size, etag = describe(message.get("Body", ""))
     attrs = message.get("Attributes", {})
-    return DeadLetter(message_id=message["MessageId"], key=key, size=size,
+    return DeadLetter(message_id=message["MessageId"], key=key, size=size, etag=etag,
                       sent_at=_when(attrs.get("SentTimestamp")),
                       first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
                       receive_count=int(attrs.get("ApproximateReceiveCount", 0)), action="")

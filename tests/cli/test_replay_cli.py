@@ -84,7 +84,7 @@ def test_json_has_stable_keys(queues, pipectl):
     assert (data["moved"], data["skipped"], data["failed"]) == (1, 1, 0)
     assert sorted((m["action"], m["key"]) for m in data["messages"]) == [
         ("moved", "incoming/my file+(1).csv"), ("skipped", None)]
-    assert set(data["messages"][0]) == {"message_id", "key", "size", "sent_at",
+    assert set(data["messages"][0]) == {"message_id", "key", "size", "etag", "sent_at",
                                         "first_received_at", "receive_count", "action", "reason"}
 
 

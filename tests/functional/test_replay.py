@@ -197,6 +197,29 @@ def test_skip_done_leaves_processed_objects_in_the_dlq(aws, names, queues):
     assert queues.keys(queues.dlq) == ["incoming/done file.csv"]
 
 
+def test_skip_done_replays_a_newer_version_of_a_processed_key(aws, names, queues):
+    # given a key PROCESSED for the version with ETag "v1"
+    results_table(names, {"incoming/orders.csv": "PROCESSED"})
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=names.results_table, Key={"object_key": {"S": "incoming/orders.csv"}},
+        UpdateExpression="SET etag = :e", ExpressionAttributeValues={":e": {"S": '"v1"'}})
+    sqs = queues.sqs
+    for etag in ("v1", "v2"):      # S3 notifications carry the ETag without quotes
+        body = json.loads(event_body("incoming/orders.csv"))
+        body["Records"][0]["s3"]["object"]["eTag"] = etag
+        sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
+
+    # when replaying with --skip-done
+    report = run(aws, names, skip_done=True)
+
+    # then the dead letter for v1 stays, and the one for the newer upload v2 is replayed
+    assert (report.moved, report.skipped) == (1, 1)
+    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["eTag"]
+            for m in queues.drain(queues.queue)] == ["v2"]
+    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["eTag"]
+            for m in queues.drain(queues.dlq)] == ["v1"]
+
+
 def test_skip_done_without_a_results_table_is_not_found(aws, names, queues):
     queues.dead_letters("incoming/a.csv")
     with pytest.raises(PipectlError, match="results table .* does not exist"):

@@ -254,7 +254,7 @@ def record_run(s: Settings, request: Request, summary: dict) -> None:
                              "last_run_at": summary["started_at"], **latest, **added,
                              "invocations": 1})
         return
-    update = results._expression(latest, dict(added, invocations=1), ())
+    update = results.update_expression(latest, dict(added, invocations=1), ())
     update["ExpressionAttributeNames"]["#run"] = "run_id"
     update["ExpressionAttributeValues"][":run"] = request.run_id
     try:

@@ -58,7 +58,8 @@ def get(table, key: str) -> dict | None:
     return {k: int(v) if isinstance(v, Decimal) else v for k, v in item.items()}
 
 
-def _expression(values: dict, add: dict | None, remove: tuple[str, ...]) -> dict:
+def update_expression(values: dict, add: dict | None, remove: tuple[str, ...]) -> dict:
+    """UpdateItem arguments that SET values, ADD add (counters) and REMOVE remove."""
     names, attrs, parts = {}, {}, []
     sets = []
     for i, (name, value) in enumerate(values.items()):
@@ -85,7 +86,7 @@ def _update(table, key: str, values: dict, add: dict | None = None,
     """Change a row without changing its status (status changes go through _transition)."""
     values = dict(values, updated_at=values.get("updated_at") or now_iso())
     r = table.update_item(Key={RESULTS_PARTITION_KEY: key}, ReturnValues="ALL_NEW",
-                          **_expression(values, add, remove))
+                          **update_expression(values, add, remove))
     return r.get("Attributes", {})
 
 
@@ -106,7 +107,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
             return False
         old = row.get("status") if row else None
         row_update = {"TableName": table.name, "Key": {RESULTS_PARTITION_KEY: key},
-                      **_expression(values, add, remove)}
+                      **update_expression(values, add, remove)}
         if old is None:
             row_update["ConditionExpression"] = "attribute_not_exists(#st)"
         else:
@@ -124,7 +125,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
         if any(counts.values()):
             items.append({"Update": {"TableName": table.name,
                                      "Key": {RESULTS_PARTITION_KEY: COUNTERS_KEY},
-                                     **_expression({}, {k: v for k, v in counts.items() if v},
+                                     **update_expression({}, {k: v for k, v in counts.items() if v},
                                                    ())}})
         try:
             client.transact_write_items(TransactItems=items)

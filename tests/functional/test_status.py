@@ -120,10 +120,12 @@ def test_every_reason_to_be_unhealthy_is_one_problem(aws, deployed):
     sqs = boto3.client("sqs", region_name="us-east-1")
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=deployed.dlq)["QueueUrl"],
                      MessageBody="{}")
-    now = datetime.now(timezone.utc)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket=deployed.bucket("raw"), Key="incoming/stuck.csv", Body=b"a\n")
+    # The object's own clock (whole seconds), not this process's: a now taken before
+    # the upload can fall just under 20 minutes of age and read "19m".
+    now = s3.head_object(Bucket=deployed.bucket("raw"), Key="incoming/stuck.csv")["LastModified"]
     write_rows(deployed, 1, status="FAILED", at=now - timedelta(hours=1))
-    boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=deployed.bucket("raw"), Key="incoming/stuck.csv", Body=b"a\n")
 
     # when: looked at 20 minutes later
     report = pipeline_status(aws, deployed, now=now + timedelta(minutes=20),

@@ -41,8 +41,8 @@ import telemetry
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import invocation_deadline, sqs_batch
-from s3_event import MalformedMessage, S3Object, created_objects
+from invocation import each_created_object, invocation_deadline, sqs_batch
+from s3_event import S3Object
 from safe_http import PermanentError, TransientError
 
 # Environment variables and their defaults.
@@ -107,21 +107,8 @@ def lambda_handler(event, context):
 def handle_message(message: dict, settings: Settings, context=None,
                    deadline: float | None = None) -> bool:
     """True when the message is done with (fetched, skipped or permanently failed)."""
-    fields = {"message_id": message.get("messageId"),
-              "request_id": getattr(context, "aws_request_id", None)}
-    try:
-        objects = created_objects(message.get("body") or "")
-    except MalformedMessage as e:
-        _log("ERROR", "unrecognized message", error=str(e), **fields)
-        return False              # to the dead-letter queue, where someone can look at it
-    ok = True
-    for obj in objects:
-        if not obj.key.startswith(settings.fetch) or obj.key.endswith("/"):
-            _log("INFO", "skipped: not a file under the fetch prefix", key=obj.key,
-                 status="SKIPPED", **fields)
-            continue
-        ok = fetch_object(obj, settings, deadline, **fields) and ok
-    return ok
+    return each_created_object(message, context, settings.fetch, _log, lambda obj, fields:
+                               fetch_object(obj, settings, deadline, **fields))
 
 
 def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fields) -> bool:

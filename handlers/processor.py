@@ -38,8 +38,8 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
-from invocation import invocation_deadline, sqs_batch
-from s3_event import MalformedMessage, S3Object, created_objects
+from invocation import each_created_object, invocation_deadline, sqs_batch
+from s3_event import S3Object
 from transform import (
     LIMIT_DEFAULTS,
     Counts,
@@ -102,24 +102,8 @@ def lambda_handler(event, context):
 def handle_message(message: dict, settings: Settings, context=None,
                    deadline: float | None = None) -> bool:
     """True when the message is done with (processed, skipped or permanently failed)."""
-    request_id = getattr(context, "aws_request_id", None)
-    message_id = message.get("messageId")
-    try:
-        objects = created_objects(message.get("body") or "")
-    except MalformedMessage as e:
-        # Not retryable either, but keep it: failing it sends it to the dead-letter queue.
-        _log("ERROR", "unrecognized message", message_id=message_id, request_id=request_id,
-             error=str(e))
-        return False
-    ok = True
-    for obj in objects:
-        if not obj.key.startswith(settings.incoming) or obj.key.endswith("/"):
-            _log("INFO", "skipped: not a file under the incoming prefix", key=obj.key,
-                 status="SKIPPED", message_id=message_id, request_id=request_id)
-            continue
-        ok = process_object(obj, settings, message_id=message_id, request_id=request_id,
-                            deadline=deadline) and ok
-    return ok
+    return each_created_object(message, context, settings.incoming, _log, lambda obj, fields:
+                               process_object(obj, settings, deadline=deadline, **fields))
 
 
 @dataclass

@@ -38,6 +38,22 @@ def aws_pipeline(pipeline_dir):
     return pipeline_dir
 
 
+ACCOUNT = "123456789012"  # moto's
+RAW = f"demo-dev-raw-{ACCOUNT}"  # the raw bucket of AWS_CONFIG's pipeline
+
+
+@pytest.fixture
+def s3(aws_pipeline):
+    """mock_aws with the pipeline's raw bucket only; yields an S3 client."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=RAW)
+        yield client
+
+
 @pytest.fixture
 def names(aws_pipeline):
     from pipectl import config as config_module

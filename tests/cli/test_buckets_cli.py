@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
-ACCOUNT = "123456789012"  # moto's
-RAW = f"demo-dev-raw-{ACCOUNT}"
+from tests.cli.conftest import ACCOUNT, RAW
+
 PROCESSED = f"demo-dev-processed-{ACCOUNT}"
 ARCHIVE = f"demo-dev-archive-{ACCOUNT}"
-
-
-@pytest.fixture
-def s3(aws_pipeline):
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=RAW)
-        yield client
 
 
 def keys(client, bucket=RAW) -> dict[str, int]:

@@ -6,18 +6,8 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
-ACCOUNT = "123456789012"  # moto's
-RAW = f"demo-dev-raw-{ACCOUNT}"
-
-
-@pytest.fixture
-def s3(aws_pipeline):
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=RAW)
-        yield client
+from tests.cli.conftest import RAW
 
 
 def stored(client, key: str) -> dict:

@@ -16,12 +16,26 @@ ROLE_PROPAGATION_SECONDS = 90
 
 
 def get_function(lam, name: str) -> dict | None:
+    """The function's configuration; None when it does not exist."""
+    found = get_function_tagged(lam, name)
+    return found[0] if found else None
+
+
+def get_function_tagged(lam, name: str) -> tuple[dict, dict[str, str]] | None:
+    """(configuration, tags) in one GetFunction call; None when it does not exist."""
     try:
-        return lam.get_function(FunctionName=name)["Configuration"]
+        found = lam.get_function(FunctionName=name)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
         raise
+    return found["Configuration"], found.get("Tags", {})
+
+
+def tag_function(lam, name: str, tags: dict[str, str]) -> None:
+    # TagResource takes the ARN, not the name.
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags=tags)
 
 
 def create_function(lam, **kwargs) -> dict:

@@ -15,7 +15,7 @@ from pipectl import output
 from pipectl.cli import context
 from pipectl.errors import ExitStatus
 from pipectl.ops import results as results_ops
-from pipectl.ops.drift import local_hashes
+from pipectl.ops.drift import LocalCode
 from pipectl.ops.status import (
     DEFAULT_FAILED_SINCE,
     PipelineStatus,
@@ -42,12 +42,12 @@ def status(
     failed_since = results_ops.parse_since(since, option="--since")
     stuck = results_ops.parse_duration(stuck_after, "--stuck-after")
 
-    # Built once per command: --watch refreshes what AWS reports, not the local zips.
-    local = local_hashes(app.names)
+    # One per command: a zip built for drift is kept across --watch refreshes.
+    local = LocalCode(app.config)
 
     def snapshot() -> PipelineStatus:
         return pipeline_status(app.aws, app.names, failed_since=failed_since, stuck_after=stuck,
-                               local_hashes=local)
+                               local_code=local)
 
     if watch:
         _watch(snapshot, interval, json=app.json)

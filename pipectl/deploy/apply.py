@@ -13,6 +13,8 @@ from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, l
 from pipectl.aws.session import Aws
 from pipectl.deploy.desired import SCHEDULE_PERMISSION
 from pipectl.deploy.models import (
+    CODE_TAG,
+    SOURCE_TAG,
     Alarm,
     Bucket,
     DeployPlan,
@@ -156,13 +158,18 @@ def _function(aws: Aws, f: Function, create: bool, changed: set[str]) -> None:
     if role is None:
         raise PipectlError(f"role '{f.role}' for function '{f.name}' does not exist")
     settings = {"Role": role["Arn"], **_function_settings(f)}
+    code_tags = {SOURCE_TAG: f.source_sha256, CODE_TAG: f.code_sha256}
     if create:
         awslambda.create_function(client, FunctionName=f.name, Code={"ZipFile": f.zip_bytes},
-                                  Architectures=[f.architecture], Tags=TAGS, **settings)
+                                  Architectures=[f.architecture], Tags={**TAGS, **code_tags},
+                                  **settings)
         return
-    if changed & {"code_sha256", "architecture"}:
+    code = {"code_sha256", "architecture"}
+    if changed & code:
         awslambda.update_code(client, f.name, f.zip_bytes, f.architecture)
-    if changed - {"code_sha256", "architecture"}:
+    if changed & {*code, "source_sha256"}:
+        awslambda.tag_function(client, f.name, code_tags)
+    if changed - {*code, "source_sha256"}:
         awslambda.update_configuration(client, f.name, **settings)
 
 

@@ -90,15 +90,17 @@ def function(config: PipelineConfig, names: Names, kind: str,
     settings = {"processor": config.processor, "archiver": config.archiver,
                 "fetcher": config.fetcher}[kind]
     p = config.processor
-    built = (package.build(config.handlers_dir, kind, runtime=p.runtime,
-                           architecture=p.architecture, cache_dir=cache_dir)
+    platform = {"runtime": p.runtime, "architecture": p.architecture}
+    built = (package.build(config.handlers_dir, kind, cache_dir=cache_dir, **platform)
              if cache_dir is not None else package.Package(kind, b"", ()))
     return Function(
         name=names.function(kind), role=names.role(kind), handler=f"{kind}.lambda_handler",
         runtime=p.runtime, architecture=p.architecture, memory=settings.memory,
         timeout=settings.timeout, environment=function_environment(config, names, kind),
         tracing="Active" if config.observability.tracing else "PassThrough",
-        code_sha256=built.sha256 if built.zip_bytes else "", zip_bytes=built.zip_bytes)
+        code_sha256=built.sha256 if built.zip_bytes else "",
+        source_sha256=package.source_digest(config.handlers_dir, kind, **platform)
+        if built.zip_bytes else "", zip_bytes=built.zip_bytes)
 
 
 def mappings(config: PipelineConfig, names: Names, *, enabled: bool) -> list[EventSourceMapping]:

@@ -86,8 +86,17 @@ class Function:
     environment: dict[str, str]
     tracing: str  # Active | PassThrough
     code_sha256: str
+    # package.source_digest of what the zip was built from; observed from SOURCE_TAG, and
+    # only while CODE_TAG still names the deployed code (else "": not known).
+    source_sha256: str = ""
     zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
     kind: str = field(default="function", init=False)
+
+
+# Deploy tags each function with what its code was built from and that code's hash, so
+# `status` can tell drift from the sources alone; CODE_TAG shows whether anyone changed
+# the code since (an upload outside pipectl leaves the tags behind).
+SOURCE_TAG, CODE_TAG = "pipectl:source-sha256", "pipectl:code-sha256"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, l
 from pipectl.aws.session import Aws
 from pipectl.deploy.desired import SCHEDULE_PERMISSION, canonical
 from pipectl.deploy.models import (
+    CODE_TAG,
+    SOURCE_TAG,
     Alarm,
     Bucket,
     EventSourceMapping,
@@ -157,9 +159,10 @@ def _role(client, desired: Role) -> Role | None:
 
 
 def _function(client, desired: Function) -> Function | None:
-    found = awslambda.get_function(client, desired.name)
-    if found is None:
+    tagged = awslambda.get_function_tagged(client, desired.name)
+    if tagged is None:
         return None
+    found, tags = tagged
     return Function(
         name=desired.name, role=found["Role"].rsplit("/", 1)[-1], handler=found["Handler"],
         runtime=found.get("Runtime", ""), architecture=(found.get("Architectures") or
@@ -167,7 +170,9 @@ def _function(client, desired: Function) -> Function | None:
         memory=found["MemorySize"], timeout=found["Timeout"],
         environment=found.get("Environment", {}).get("Variables", {}),
         tracing=found.get("TracingConfig", {}).get("Mode", "PassThrough"),
-        code_sha256=found["CodeSha256"])
+        code_sha256=found["CodeSha256"],
+        source_sha256=tags.get(SOURCE_TAG, "") if tags.get(CODE_TAG) == found["CodeSha256"]
+        else "")
 
 
 def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:

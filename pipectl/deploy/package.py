@@ -27,6 +27,9 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 REQUIREMENTS = "requirements.txt"
 _SKIP_PARTS = {"__pycache__", "tests", ".pytest_cache"}
 _PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+# Part of every source digest: bump it when a change here makes other zips from the same
+# sources, so deployed functions then show as differing from this directory.
+PACKAGE_FORMAT = "1"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,25 @@ def _walk(handlers_dir: Path, entry: str) -> tuple[list[Path], set[str]]:
             pending += [n for n in names if n in local and n not in found]
             external |= {n for n in names if n not in local}
     return sorted(found.values()), external
+
+
+def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture: str) -> str:
+    """SHA-256 (hex) of what build() makes the function's zip from, without building it.
+
+    The handler modules the entry imports, handlers/requirements.txt's lines (the key
+    the installed dependencies are cached by), runtime, architecture and PACKAGE_FORMAT.
+    Deploy tags each function with it, so `status` tells drift without installing the
+    dependencies. Requirements are compared as written: an unpinned one that would
+    install a newer version today still has the same digest.
+    """
+    digest = hashlib.sha256(f"pipectl-zip {PACKAGE_FORMAT} {runtime} {architecture}\n".encode())
+    for path in _walk(handlers_dir, entry)[0]:
+        content = path.read_bytes()
+        digest.update(f"{path.name} {len(content)}\n".encode() + content)
+    requirements = handlers_dir / REQUIREMENTS
+    if requirements.is_file():
+        digest.update("\n".join(["requirements", *_requirement_lines(requirements)]).encode())
+    return digest.hexdigest()
 
 
 def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,

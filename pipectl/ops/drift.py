@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from pipectl.aws import awslambda, cloudwatch
 from pipectl.aws.session import Aws
+from pipectl.config import PipelineConfig
 from pipectl.deploy import package
 from pipectl.deploy.desired import alarms
 from pipectl.deploy.engine import cache_dir
+from pipectl.deploy.models import CODE_TAG, SOURCE_TAG
 from pipectl.errors import UsageError
 from pipectl.naming import FUNCTIONS, Names
 
@@ -18,36 +20,67 @@ class FunctionState:
     name: str
     code: str  # matches | differs | not deployed | unknown (no local handler)
     deployed_sha256: str | None
-    local_sha256: str | None
+    local_sha256: str | None  # None also where the source digests decided without a build
 
 
-def local_hashes(names: Names) -> dict[str, str | None]:
-    """Each function's zip hash as built from this directory's handlers/ (None: no handler).
-    Building deflates every zip, so callers that refresh (status --watch) compute it once."""
-    config = names.config
-    hashes: dict[str, str | None] = {}
-    for kind in FUNCTIONS:
+class LocalCode:
+    """This directory's handlers as deploy would package them.
+
+    Source digests are cheap (hashing a few files); a zip hash means building the zip,
+    which on a fresh machine pip-installs the dependencies, so it is computed only for
+    a function deployed without pipectl's tags (or whose code was changed since), and
+    kept: `status --watch` asks on every refresh.
+    """
+
+    def __init__(self, config: PipelineConfig):
+        self._config = config
+        self._zips: dict[str, str | None] = {}
+
+    def _platform(self) -> dict:
+        p = self._config.processor
+        return {"runtime": p.runtime, "architecture": p.architecture}
+
+    def source(self, kind: str) -> str | None:
+        """None: this directory has no handler for the function."""
         try:
-            hashes[kind] = package.build(config.handlers_dir, kind,
-                                         runtime=config.processor.runtime,
-                                         architecture=config.processor.architecture,
-                                         cache_dir=cache_dir(config)).sha256
+            return package.source_digest(self._config.handlers_dir, kind, **self._platform())
         except UsageError:
-            hashes[kind] = None
-    return hashes
+            return None
+
+    def zip_sha256(self, kind: str) -> str | None:
+        if kind not in self._zips:
+            try:
+                self._zips[kind] = package.build(self._config.handlers_dir, kind,
+                                                 cache_dir=cache_dir(self._config),
+                                                 **self._platform()).sha256
+            except UsageError:
+                self._zips[kind] = None
+        return self._zips[kind]
 
 
-def function_states(aws: Aws, names: Names,
-                    local: dict[str, str | None] | None = None) -> list[FunctionState]:
-    local = local if local is not None else local_hashes(names)
+def function_states(aws: Aws, names: Names, local: LocalCode | None = None
+                    ) -> list[FunctionState]:
+    local = local or LocalCode(names.config)
     states = []
     for kind in FUNCTIONS:
-        found = awslambda.get_function(aws.client("lambda"), names.function(kind))
-        deployed = found["CodeSha256"] if found else None
-        mine = local.get(kind)
-        code = ("not deployed" if deployed is None else "unknown" if mine is None
-                else "matches" if mine == deployed else "differs")
-        states.append(FunctionState(names.function(kind), code, deployed, mine))
+        name = names.function(kind)
+        found = awslambda.get_function_tagged(aws.client("lambda"), name)
+        if found is None:
+            states.append(FunctionState(name, "not deployed", None, None))
+            continue
+        configuration, tags = found
+        deployed = configuration["CodeSha256"]
+        source = local.source(kind)
+        if source is None:
+            states.append(FunctionState(name, "unknown", deployed, None))
+        elif tags.get(SOURCE_TAG) and tags.get(CODE_TAG) == deployed:
+            same = tags[SOURCE_TAG] == source
+            states.append(FunctionState(name, "matches" if same else "differs", deployed,
+                                        deployed if same else None))
+        else:
+            mine = local.zip_sha256(kind)
+            states.append(FunctionState(name, "matches" if mine == deployed else "differs",
+                                        deployed, mine))
     return states
 
 

@@ -13,7 +13,7 @@ from pipectl.aws import s3, sqs
 from pipectl.aws.session import Aws
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
-from pipectl.ops.drift import FunctionState, alarm_states, function_states
+from pipectl.ops.drift import FunctionState, LocalCode, alarm_states, function_states
 from pipectl.ops.results import ResultRow
 
 RECENT_FAILURES = 5
@@ -54,7 +54,7 @@ class PipelineStatus:
 def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
                     now: datetime | None = None,
-                    local_hashes: dict[str, str | None] | None = None) -> PipelineStatus:
+                    local_code: LocalCode | None = None) -> PipelineStatus:
     now = now or datetime.now(timezone.utc)
     failed_since = failed_since or results_ops.parse_since(DEFAULT_FAILED_SINCE, now)
     missing: list[str] = []
@@ -92,7 +92,7 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
         archiver = results_ops.last_archiver_run(ddb, names)
         failed_recently = results_ops.failed_since(ddb, names, failed_since)
 
-    functions = function_states(aws, names, local_hashes)
+    functions = function_states(aws, names, local_code)
     alarms = alarm_states(aws, names)
     problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
     for label, dlq in (("dlq", names.dlq), ("fetch_dlq", names.fetch_dlq)):

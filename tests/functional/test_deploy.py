@@ -186,8 +186,9 @@ def test_a_changed_handler_changes_only_the_functions_that_import_it(aws, cfg, p
     plan = deploy(aws, cfg)
     updates = [(s.kind, s.name, [c.field for c in s.changes])
                for s in plan.steps if s.action != "noop"]
-    assert updates == [("function", "pipectl-demo-dev-archiver", ["code_sha256"])]
-    assert calls == ["UpdateFunctionCode"]
+    assert updates == [("function", "pipectl-demo-dev-archiver",
+                         ["code_sha256", "source_sha256"])]
+    assert calls == ["UpdateFunctionCode", "TagResource"]
 
 
 def test_mappings_on_aws_are_enabled_with_partial_batch_responses(aws, cfg, names):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import zipfile
 
 import pytest
@@ -135,3 +136,36 @@ def test_a_missing_handler_or_a_syntax_error_is_a_clear_usage_error(handlers, ca
     (handlers / "alpha.py").write_text("def broken(:\n")
     with pytest.raises(UsageError, match=r"alpha.py:1: syntax error"):
         package.build(handlers, "alpha", cache_dir=cache, **OPTIONS)
+
+
+def test_the_source_digest_changes_with_what_a_zip_is_built_from_and_nothing_else(handlers,
+                                                                                cache):
+    def digests(**options):
+        return {f: package.source_digest(handlers, f, **{**OPTIONS, **options})
+                for f in ("alpha", "beta")}
+
+    first = digests()
+    assert digests() == first and len(first["alpha"]) == 64
+    (handlers / "unused.py").write_text("X = 1\n")                 # imported by neither
+    assert digests() == first
+    (handlers / "alpha.py").write_text((handlers / "alpha.py").read_text() + "# changed\n")
+    second = digests()
+    assert second["alpha"] != first["alpha"] and second["beta"] == first["beta"]
+    (handlers / "requirements.txt").write_text("PyYAML>=6.0.1\n")
+    third = digests()
+    assert third["alpha"] != second["alpha"] and third["beta"] != second["beta"]
+    (handlers / "requirements.txt").write_text("# a comment is not a requirement\nPyYAML>=6.0.1\n")
+    assert digests() == third
+    assert digests(architecture="arm64")["alpha"] != third["alpha"]
+    assert digests(runtime="python3.13")["alpha"] != third["alpha"]
+
+
+def test_equal_source_digests_build_equal_zips(handlers, cache, tmp_path):
+    copy = tmp_path / "elsewhere" / "handlers"
+    copy.parent.mkdir()
+    shutil.copytree(handlers, copy)
+    for f in ("alpha", "beta"):
+        assert package.source_digest(copy, f, **OPTIONS) == package.source_digest(
+            handlers, f, **OPTIONS)
+        assert package.build(copy, f, cache_dir=cache, **OPTIONS).sha256 == package.build(
+            handlers, f, cache_dir=cache, **OPTIONS).sha256

@@ -6,6 +6,7 @@ No AWS and no logic here. Progress bars only on a terminal; plain lines in CI.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
@@ -19,6 +20,12 @@ from rich.text import Text
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+# Off a terminal (a pipe, a CI log) Rich assumes 80 columns and folds table cells to fit;
+# a log has no width, so there tables take their natural width, up to LOG_WIDTH.
+LOG_WIDTH = 200
+for _console in (stdout, stderr):
+    if not _console.is_terminal and "COLUMNS" not in os.environ:
+        _console.width = LOG_WIDTH
 
 
 def _default(value: Any) -> Any:
@@ -44,10 +51,13 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(title: str | Text | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          no_wrap: Iterable[str] = ()) -> Table:
+    """no_wrap: short columns (a status, a count, a time) kept whole; the others fold."""
     t = Table(title=title, title_justify="left", header_style="bold")
+    whole = set(no_wrap)
     for column in columns:
-        t.add_column(column, overflow="fold")
+        t.add_column(column, overflow="fold", no_wrap=column in whole)
     for row in rows:
         # Text, not str: object keys like "data[bold].csv" must not be read as Rich markup.
         t.add_row(*(Text("" if v is None else str(v)) for v in row))

@@ -90,7 +90,7 @@ def demo(ctx: typer.Context) -> None:
         output.print_json(report)
     else:
         render_status(report.status)
-        render_results(report.results)
+        render_results(report.results, report.status.buckets["processed"])
         output.info(f"demo finished in {report.seconds} s")
     for problem in report.problems:
         output.error(problem)

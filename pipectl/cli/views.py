@@ -23,7 +23,8 @@ from pipectl.ops.status import (
     span,
 )
 
-_COLUMNS = ("key", "status", "records in", "records out", "dropped", "output / error", "updated")
+_COLUMNS = ("key", "status", "in", "out", "dropped", "output / error", "updated (UTC)")
+_WHOLE = ("status", "in", "out", "dropped", "updated (UTC)")
 
 
 def status(
@@ -96,18 +97,33 @@ def results(
     if app.json:
         output.print_json(page)
         return
-    render_results(page.results)
+    render_results(page.results, app.names.bucket("processed"))
     if page.next_token:
         output.info(f"more: --page-token {page.next_token}")
 
 
-def render_results(rows: list[results_ops.ResultRow]) -> None:
+def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> None:
+    """Outputs in the processed bucket are shown by key (the title names the bucket), so a
+    row fits a terminal; an archived output keeps its whole s3:// location."""
     if not rows:
         output.info("no results")
         return
-    output.stdout.print(output.table(None, _COLUMNS, [
+    home = f"s3://{processed_bucket}/"
+    output.stdout.print(output.table(Text(f"outputs under {home} unless named"), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.dropped_values,
-         r.error if r.status == "FAILED" else r.output, r.updated_at) for r in rows]))
+         r.error if r.status == "FAILED" else (r.output or "").removeprefix(home),
+         _utc(r.updated_at)) for r in rows], no_wrap=_WHOLE))
+
+
+def _utc(when: str | None) -> str | None:
+    """A row's ISO time to the second, in UTC, for a table; JSON and one key show it whole."""
+    try:
+        parsed = datetime.fromisoformat((when or "").replace("Z", "+00:00"))
+    except ValueError:
+        return when
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def status_view(s: PipelineStatus) -> Group:
@@ -132,8 +148,9 @@ def status_view(s: PipelineStatus) -> Group:
         ("alarms", ", ".join(f"{name} {state}" for name, state in s.alarms.items()) or "none"),
     ])]
     if s.recent_failures:
-        parts.append(output.table("recent failures", ("key", "error", "when"), [
-            (r.key, r.error or r.last_error, r.updated_at) for r in s.recent_failures]))
+        parts.append(output.table("recent failures", ("key", "error", "when (UTC)"), [
+            (r.key, r.error or r.last_error, _utc(r.updated_at)) for r in s.recent_failures],
+            no_wrap=("when (UTC)",)))
     parts += [Text(f"problem: {p}") for p in s.problems if not s.missing]
     return Group(*parts)
 

@@ -152,6 +152,29 @@ def test_results_pages_with_a_token(deployed, pipectl):
     assert "┏" in table and f"more: --page-token {first['next_token']}" in err
 
 
+def test_results_table_keeps_a_row_on_one_line_in_a_log(deployed, pipectl):
+    processed = deployed.bucket("processed")
+    put_item(deployed, "incoming/deeply/nested/orders-2030-01-01.csv", status="PROCESSED",
+             updated_at="2030-01-01T01:02:03.456789+01:00", records_in=12, records_out=11,
+             dropped_values=4,
+             output=f"s3://{processed}/processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl")
+    put_item(deployed, "incoming/old.csv", status="ARCHIVED", updated_at="2030-01-01T00:00:00",
+             output="s3://some-archive/archive/processed/2029/12/01/old.jsonl")
+
+    code, out, err = pipectl("results")   # stdout is not a terminal here, as in CI
+
+    assert code == 0, err
+    assert f"outputs under s3://{processed}/ unless named" in out
+    [row] = [line for line in out.splitlines() if "orders-2030-01-01.csv" in line]
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells == ["incoming/deeply/nested/orders-2030-01-01.csv", "PROCESSED", "12", "11",
+                     "4", "processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl",
+                     "2030-01-01 00:02:03"]
+    [archived] = [line for line in out.splitlines() if "incoming/old.csv" in line]
+    assert "s3://some-archive/archive/processed/2029/12/01/old.jsonl" in archived
+    assert "2030-01-01 00:00:00" in archived
+
+
 def test_results_status_prefix_and_until(deployed, pipectl):
     put_item(deployed, "incoming/a/1.csv", status="FAILED", updated_at="2030-01-01T00:00:00",
              error="x")

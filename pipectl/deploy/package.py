@@ -26,10 +26,10 @@ from pipectl.errors import PipectlError, UsageError
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 REQUIREMENTS = "requirements.txt"
 _SKIP_PARTS = {"__pycache__", "tests", ".pytest_cache"}
-_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
-# Part of every source digest: bump it when a change here makes other zips from the same
-# sources, so deployed functions then show as differing from this directory.
-PACKAGE_FORMAT = "1"
+_WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
+# Part of every source digest and dependency cache key: bump it when a change here makes
+# other zips from the same sources, so deployed functions then show as differing.
+PACKAGE_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,34 @@ def _requirement_lines(path: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def lambda_platforms(runtime: str, architecture: str) -> list[str]:
+    """The wheel platform tags a Lambda runtime loads, newest first.
+
+    python3.12 and later run on Amazon Linux 2023 (glibc 2.34), older runtimes on
+    Amazon Linux 2 (glibc 2.26); a wheel for glibc 2.X loads on any glibc >= 2.X.
+    pip matches --platform tags literally (only manylinux2014 is widened, to 2010 and
+    1), so each level is named: Pillow 13, say, ships manylinux_2_28 wheels only, and a
+    manylinux2014-only install would quietly take an older release.
+    """
+    arch = _WHEEL_ARCH[architecture]
+    glibc_minor = 34 if tuple(map(int, runtime.removeprefix("python").split("."))) >= (3, 12) \
+        else 26
+    return [*(f"manylinux_2_{minor}_{arch}" for minor in range(glibc_minor, 17, -1)),
+            f"manylinux2014_{arch}"]
+
+
+def dependency_key(requirement_lines: list[str], *, runtime: str, architecture: str) -> str:
+    """What an installed dependency set is cached by: the same key, the same install."""
+    return hashlib.sha256("\n".join([*requirement_lines, runtime.removeprefix("python"),
+                                     architecture, PACKAGE_FORMAT]).encode()).hexdigest()[:16]
+
+
 def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
                          cache_dir: Path) -> Path:
     """pip install for Lambda's platform (not this machine's), cached by content hash."""
     version = runtime.removeprefix("python")
-    key = hashlib.sha256("\n".join([*_requirement_lines(requirements), version,
-                                    architecture]).encode()).hexdigest()[:16]
+    key = dependency_key(_requirement_lines(requirements), runtime=runtime,
+                         architecture=architecture)
     target = cache_dir / f"deps-{key}"
     # Beside the directory, not in it (it would land in the zip); written last, so an
     # interrupted install is redone rather than half-used.
@@ -208,7 +230,9 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
         return target
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                "--requirement", str(requirements), "--target", str(target),
-               "--platform", _PLATFORMS[architecture], "--implementation", "cp",
+               *(arg for tag in lambda_platforms(runtime, architecture)
+                 for arg in ("--platform", tag)),
+               "--implementation", "cp",
                "--python-version", version, "--only-binary=:all:", "--upgrade"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import zipfile
@@ -32,7 +31,7 @@ def cache(tmp_path, handlers):
     """A dependency set already built for these requirements, so no pip runs."""
     (handlers / "requirements.txt").write_text("# for beta\nPyYAML>=6\n")
     cache = tmp_path / "cache"
-    key = hashlib.sha256("\n".join(["PyYAML>=6", "3.12", "x86_64"]).encode()).hexdigest()[:16]
+    key = package.dependency_key(["PyYAML>=6"], **OPTIONS)
     (cache / f"deps-{key}" / "yaml").mkdir(parents=True)
     (cache / f"deps-{key}" / "yaml" / "__init__.py").write_text("# yaml\n")
     (cache / f"deps-{key}.complete").write_text(key)
@@ -83,8 +82,7 @@ def test_a_zip_gets_only_the_distributions_it_imports_and_what_they_require(hand
     (handlers / "requirements.txt").write_text("PyYAML\nPillow\nrich-thing\n")
     (handlers / "gamma.py").write_text("import PIL.Image\nfrom rich_thing import x\n")
     cache = tmp_path / "cache"
-    key = hashlib.sha256("\n".join(["PyYAML", "Pillow", "rich-thing", "3.12", "x86_64"])
-                         .encode()).hexdigest()[:16]
+    key = package.dependency_key(["PyYAML", "Pillow", "rich-thing"], **OPTIONS)
     deps = cache / f"deps-{key}"
     _installed(deps, "pyyaml", {"yaml/__init__.py": "", "_yaml/__init__.py": ""})
     _installed(deps, "pillow", {"PIL/__init__.py": "", "PIL/Image.py": "",
@@ -169,3 +167,24 @@ def test_equal_source_digests_build_equal_zips(handlers, cache, tmp_path):
             handlers, f, **OPTIONS)
         assert package.build(copy, f, cache_dir=cache, **OPTIONS).sha256 == package.build(
             handlers, f, cache_dir=cache, **OPTIONS).sha256
+
+
+def test_wheels_are_chosen_for_the_glibc_of_the_runtimes_amazon_linux():
+    # python3.12+ run on Amazon Linux 2023 (glibc 2.34), older runtimes on Amazon Linux 2
+    # (glibc 2.26); Lambda's arm64 is aarch64 in wheel tags
+    al2023 = package.lambda_platforms("python3.12", "x86_64")
+    al2 = package.lambda_platforms("python3.11", "arm64")
+
+    assert al2023[0] == "manylinux_2_34_x86_64" and al2023[-1] == "manylinux2014_x86_64"
+    assert "manylinux_2_28_x86_64" in al2023
+    assert al2[0] == "manylinux_2_26_aarch64" and al2[-1] == "manylinux2014_aarch64"
+    assert not {"manylinux_2_27_aarch64", "manylinux_2_28_aarch64"} & set(al2)
+
+
+def test_the_dependency_install_is_cached_per_runtime_and_architecture():
+    lines = ["PyYAML==6.0.4"]
+    keys = {package.dependency_key(lines, runtime=r, architecture=a)
+            for r in ("python3.11", "python3.12") for a in ("x86_64", "arm64")}
+    assert len(keys) == 4
+    assert package.dependency_key(lines, runtime="python3.12", architecture="x86_64") == \
+        package.dependency_key(list(lines), runtime="python3.12", architecture="x86_64")

@@ -237,6 +237,10 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        if "No matching distribution" in last:
+            # Usually a release with no wheel for the runtime's glibc or architecture.
+            last += (f" (no wheel for {runtime} on {lambda_platforms(runtime, architecture)[0]}"
+                     " or older; pin a release that ships one)")
         raise PipectlError(f"installing {requirements} for Lambda ({runtime}, {architecture}) "
                            f"failed: {last}")
     complete.write_text(key)

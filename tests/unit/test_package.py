@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 import zipfile
 
 import pytest
 
 from pipectl.deploy import package
-from pipectl.errors import UsageError
+from pipectl.errors import PipectlError, UsageError
 
 OPTIONS = {"runtime": "python3.12", "architecture": "x86_64"}
 
@@ -188,3 +189,30 @@ def test_the_dependency_install_is_cached_per_runtime_and_architecture():
     assert len(keys) == 4
     assert package.dependency_key(lines, runtime="python3.12", architecture="x86_64") == \
         package.dependency_key(list(lines), runtime="python3.12", architecture="x86_64")
+
+
+def test_a_release_without_a_wheel_for_the_runtime_says_which_platform(handlers, tmp_path,
+                                                                       monkeypatch):
+    # given pip finds no wheel of the pinned release for python3.11 (Amazon Linux 2)
+    (handlers / "requirements.txt").write_text("Pillow==13.0.0\n")
+    calls = []
+
+    def pip(command, **_):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1, "", (
+            "ERROR: Could not find a version that satisfies the requirement Pillow==13.0.0\n"
+            "ERROR: No matching distribution found for Pillow==13.0.0\n"))
+
+    monkeypatch.setattr(package.subprocess, "run", pip)
+
+    # when
+    with pytest.raises(PipectlError) as raised:
+        package.build(handlers, "alpha", runtime="python3.11", architecture="arm64",
+                      cache_dir=tmp_path / "cache")
+
+    # then one line names the release, the runtime and the newest platform it loads
+    assert str(raised.value).endswith(
+        "failed: ERROR: No matching distribution found for Pillow==13.0.0 (no wheel for "
+        "python3.11 on manylinux_2_26_aarch64 or older; pin a release that ships one)")
+    assert calls[0][calls[0].index("--platform") + 1] == "manylinux_2_26_aarch64"
+    assert not list((tmp_path / "cache").glob("*.complete"))     # nothing cached as done

@@ -93,6 +93,7 @@ def function(config: PipelineConfig, names: Names, kind: str,
     platform = {"runtime": p.runtime, "architecture": p.architecture}
     built = (package.build(config.handlers_dir, kind, cache_dir=cache_dir, **platform)
              if cache_dir is not None else package.Package(kind, b"", ()))
+    package.check_lambda_quotas(built)
     return Function(
         name=names.function(kind), role=names.role(kind), handler=f"{kind}.lambda_handler",
         runtime=p.runtime, architecture=p.architecture, memory=settings.memory,

@@ -30,6 +30,10 @@ _WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Part of every source digest and dependency cache key: bump it when a change here makes
 # other zips from the same sources, so deployed functions then show as differing.
 PACKAGE_FORMAT = "2"
+# Lambda's quotas for a .zip package: 50 MB uploaded through the API (ZipFile), 250 MB
+# unzipped. Packages past the first would have to be staged in S3, which pipectl does not do.
+DIRECT_UPLOAD_BYTES = 50 * 1024 * 1024
+UNZIPPED_BYTES = 250 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Package:
     function: str
     zip_bytes: bytes
     files: tuple[str, ...]
+    unzipped_bytes: int = 0
 
     @property
     def sha256(self) -> str:
@@ -110,7 +115,23 @@ def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
             path = deps / name
             if path.is_file() and not _SKIP_PARTS & set(Path(name).parts):
                 members.setdefault(name, path.read_bytes())
-    return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)))
+    return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)),
+                   unzipped_bytes=sum(map(len, members.values())))
+
+
+def check_lambda_quotas(built: Package) -> None:
+    """A package Lambda would refuse is a usage error before deploy calls anything."""
+    def mb(n: int) -> str:
+        return f"{n / 1024 / 1024:.1f} MB"
+
+    if built.unzipped_bytes > UNZIPPED_BYTES:
+        raise UsageError(f"{built.function}: the package unzips to {mb(built.unzipped_bytes)}; "
+                         f"Lambda allows {mb(UNZIPPED_BYTES)} unzipped: trim "
+                         f"{REQUIREMENTS} or what the handler imports")
+    if len(built.zip_bytes) > DIRECT_UPLOAD_BYTES:
+        raise UsageError(f"{built.function}: the zip is {mb(len(built.zip_bytes))}; Lambda takes "
+                         f"{mb(DIRECT_UPLOAD_BYTES)} through its API and pipectl does not stage "
+                         f"larger zips in S3: trim {REQUIREMENTS} or what the handler imports")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import shutil
 import subprocess
 import zipfile
@@ -216,3 +217,28 @@ def test_a_release_without_a_wheel_for_the_runtime_says_which_platform(handlers,
         "python3.11 on manylinux_2_26_aarch64 or older; pin a release that ships one)")
     assert calls[0][calls[0].index("--platform") + 1] == "manylinux_2_26_aarch64"
     assert not list((tmp_path / "cache").glob("*.complete"))     # nothing cached as done
+
+
+
+@pytest.mark.parametrize("quota, expected", [
+    ("DIRECT_UPLOAD_BYTES", "beta: the zip is 1.5 MB; Lambda takes 1.0 MB through its API and "
+                            "pipectl does not stage larger zips in S3: trim requirements.txt "
+                            "or what the handler imports"),
+    ("UNZIPPED_BYTES", "beta: the package unzips to 1.5 MB; Lambda allows 1.0 MB unzipped: "
+                       "trim requirements.txt or what the handler imports"),
+])
+def test_a_package_past_a_lambda_quota_is_refused_before_deploy(handlers, cache, monkeypatch,
+                                                                 quota, expected):
+    # given beta's dependency carries 1.5 MB that does not compress, and a 1 MB quota
+    (next(cache.glob("deps-*/yaml")) / "data.bin").write_bytes(
+        random.Random(7).randbytes(3 * 2 ** 19))
+    built = package.build(handlers, "beta", cache_dir=cache, **OPTIONS)
+    package.check_lambda_quotas(built)                      # within Lambda's own quotas
+    monkeypatch.setattr(package, quota, 2 ** 20)
+    monkeypatch.setattr(package, "UNZIPPED_BYTES" if quota == "DIRECT_UPLOAD_BYTES"
+                        else "DIRECT_UPLOAD_BYTES", 2 ** 30)
+
+    # when / then
+    with pytest.raises(UsageError) as raised:
+        package.check_lambda_quotas(built)
+    assert str(raised.value) == expected

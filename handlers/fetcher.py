@@ -202,7 +202,8 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
                                http_status=done["http_status"], bytes=done["bytes"],
                                http_attempts=done["http_attempts"], location=completed_key,
                                finished_at=finished, updated_at=finished,
-                               duration_ms=_ms(started), processor_version=FETCHER_VERSION)
+                               duration_ms=_ms(started), processor_version=FETCHER_VERSION,
+                               tally={"responses_fetched": 1})
         lease.held = False     # mark_processed removed it
         storage.move(s3, bucket, key, completed_key, etag, size)
         return {"status": results.PROCESSED, "message": "fetched", "url": url,

@@ -231,7 +231,9 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
-            processor_version=PROCESSOR_VERSION, **extra)
+            processor_version=PROCESSOR_VERSION, **extra,
+            tally={"records_rejected": extra.get("records_rejected", 0),
+                   "thumbnails": int("thumbnail" in extra)})
         lease.held = False
         storage.move(s3, bucket, key, completed_key, source.etag, source.size,
                      checkpoint=_checkpoints(key))

@@ -23,6 +23,9 @@ RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
 
 PROCESSING, PROCESSED, FAILED, ARCHIVED = RESULT_STATUSES
 COUNTERS_KEY = "__counters__"
+# Totals the counters item keeps beside the row counts, added in the transaction that
+# makes a row PROCESSED, so an attempt that loses a race or is retried never adds twice.
+TALLIES = ("records_rejected", "thumbnails", "responses_fetched")
 MAX_ERROR_CHARS = 1000
 # A transition whose expected old status changed under it (a concurrent attempt) is
 # re-read and retried; more than this many collisions in a row is a transient error.
@@ -91,7 +94,8 @@ def _update(table, key: str, values: dict, add: dict | None = None,
 
 
 def _transition(table, key: str, values: dict, add: dict | None = None,
-                remove: tuple[str, ...] = (), guard: Guard | None = None) -> bool:
+                remove: tuple[str, ...] = (), guard: Guard | None = None,
+                tally: dict[str, int] | None = None) -> bool:
     """Set the row's status (values["status"]) and move one count between counters, atomically.
 
     The row update is conditional on the status read just before, so two attempts
@@ -121,6 +125,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
         counts = {new: 1}
         if old is not None:
             counts[old] = counts.get(old, 0) - 1
+        counts.update(tally or {})
         items = [{"Update": row_update}]
         if any(counts.values()):
             items.append({"Update": {"TableName": table.name,
@@ -221,9 +226,10 @@ def release(table, key: str, holder: str) -> None:
         pass
 
 
-def mark_processed(table, key: str, **fields) -> None:
+def mark_processed(table, key: str, tally: dict[str, int] | None = None, **fields) -> None:
+    """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response)."""
     _transition(table, key, dict(fields, status=PROCESSED),
-                remove=("error", LEASE_UNTIL, LEASE_HOLDER))
+                remove=("error", LEASE_UNTIL, LEASE_HOLDER), tally=tally)
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:

@@ -124,3 +124,5 @@ ARCHIVER_KEY = "__archiver__"  # the last archiver run: last_run_at, moved, byte
 STATUS_INDEX = "by-status"
 STATUS_INDEX_KEYS = ("status", "updated_at")
 RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
+# Totals kept in the counters item too, added when a row becomes PROCESSED.
+TALLIES = ("records_rejected", "thumbnails", "responses_fetched")

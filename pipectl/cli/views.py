@@ -23,8 +23,11 @@ from pipectl.ops.status import (
     span,
 )
 
-_COLUMNS = ("key", "status", "in", "out", "dropped", "output / error", "updated (UTC)")
-_WHOLE = ("status", "in", "out", "dropped", "updated (UTC)")
+_COLUMNS = ("key", "status", "in", "out", "rejected", "dropped", "output / error",
+            "updated (UTC)")
+_WHOLE = ("status", "in", "out", "rejected", "dropped", "updated (UTC)")
+_TALLY_LABELS = {"records_rejected": "records rejected", "thumbnails": "thumbnails",
+                 "responses_fetched": "responses fetched"}
 
 
 def status(
@@ -110,9 +113,23 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
         return
     home = f"s3://{processed_bucket}/"
     output.stdout.print(output.table(Text(f"outputs under {home} unless named"), _COLUMNS, [
-        (r.key, r.status, r.records_in, r.records_out, r.dropped_values,
-         r.error if r.status == "FAILED" else (r.output or "").removeprefix(home),
-         _utc(r.updated_at)) for r in rows], no_wrap=_WHOLE))
+        (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
+         r.dropped_values, _outcome(r, home), _utc(r.updated_at)) for r in rows],
+        no_wrap=_WHOLE))
+
+
+def _outcome(r: results_ops.ResultRow, home: str) -> str | None:
+    """The error of a failed row; else its output, with what the fetcher got and where the
+    rejects and the thumbnail went, each on a line of its own."""
+    if r.status == "FAILED":
+        return r.error
+    lines = [(r.output or "").removeprefix(home)]
+    if "http_status" in r.details:
+        lines[0] = f"HTTP {r.details['http_status']}, {r.details.get('bytes', 0):,} bytes -> " \
+                   f"{lines[0]}"
+    lines += [f"{name} {str(r.details[name]).removeprefix(home)}"
+              for name in ("rejects", "thumbnail") if r.details.get(name)]
+    return "\n".join(lines)
 
 
 def _utc(when: str | None) -> str | None:
@@ -143,6 +160,8 @@ def status_view(s: PipelineStatus) -> Group:
         ("dead-letter queue", depth(s.dlq, oldest=False)),
         ("fetch dead-letter queue", depth(s.fetch_dlq, oldest=False)),
         ("results", counts),
+        ("from processed files", ", ".join(f"{_TALLY_LABELS.get(k, k)} {v:,}"
+                                           for k, v in s.totals.items()) or "no table"),
         ("last archiver run", _archiver(s.archiver)),
         *((f"function {f.name.rsplit('-', 1)[-1]}", f"code {f.code}") for f in s.functions),
         ("alarms", ", ".join(f"{name} {state}" for name, state in s.alarms.items()) or "none"),

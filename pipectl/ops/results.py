@@ -19,6 +19,7 @@ from pipectl.naming import (
     RESULTS_PARTITION_KEY,
     STATUS_INDEX,
     STATUS_INDEX_KEYS,
+    TALLIES,
     Names,
 )
 
@@ -182,11 +183,13 @@ def find_result(ddb, names: Names, key: str) -> ResultRow | None:
     return row(item) if item else None
 
 
-def count_by_status(ddb, names: Names) -> dict[str, int]:
-    """Rows per status from the counters item the handlers keep: one GetItem, however
-    many rows there are (a missing item means nothing has been counted yet)."""
-    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: COUNTERS_KEY})
-    return {s: int((item or {}).get(s) or 0) for s in RESULT_STATUSES}
+def read_counters(ddb, names: Names) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per status, and the TALLIES, from the counters item the handlers keep: one
+    GetItem, however many rows there are (a missing item means nothing counted yet)."""
+    item = dynamodb.get_item(ddb, names.results_table,
+                             {RESULTS_PARTITION_KEY: COUNTERS_KEY}) or {}
+    return ({s: int(item.get(s) or 0) for s in RESULT_STATUSES},
+            {t: int(item.get(t) or 0) for t in TALLIES})
 
 
 def last_archiver_run(ddb, names: Names) -> dict | None:

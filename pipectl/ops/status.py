@@ -43,6 +43,7 @@ class PipelineStatus:
     functions: list[FunctionState] = field(default_factory=list)
     alarms: dict[str, str] = field(default_factory=dict)
     results: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)  # naming.TALLIES, over processed files
     recent_failures: list[ResultRow] = field(default_factory=list)
     archiver: dict | None = None  # the last archiver run, None: never ran
     missing: list[str] = field(default_factory=list)
@@ -82,12 +83,13 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
 
     ddb = aws.client("dynamodb")
     counts: dict[str, int] = {}
+    totals: dict[str, int] = {}
     failures: list[ResultRow] = []
     archiver = failed_recently = None
     if not results_ops.table_exists(ddb, names):
         missing.append(f"table {names.results_table}")
     else:
-        counts = results_ops.count_by_status(ddb, names)
+        counts, totals = results_ops.read_counters(ddb, names)
         failures = results_ops.list_results(ddb, names, status="FAILED", limit=RECENT_FAILURES)
         archiver = results_ops.last_archiver_run(ddb, names)
         failed_recently = results_ops.failed_since(ddb, names, failed_since)
@@ -116,7 +118,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                           queue=depths["queue"], dlq=depths["dlq"],
                           fetch_dlq=depths["fetch_dlq"], incoming=incoming,
                           functions=functions, alarms=alarms,
-                          results=counts, recent_failures=failures, archiver=archiver,
+                          results=counts, totals=totals, recent_failures=failures,
+                          archiver=archiver,
                           missing=missing, problems=problems, healthy=not problems,
                           checked_at=now.isoformat())
 

@@ -15,7 +15,7 @@ from pipectl.naming import RESULTS_PARTITION_KEY
 
 ACCOUNT = "123456789012"
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
-               "alarms", "results", "recent_failures", "archiver", "missing", "problems",
+               "alarms", "results", "totals", "recent_failures", "archiver", "missing", "problems",
                "healthy", "checked_at"}
 
 
@@ -32,7 +32,8 @@ def now_iso() -> str:
 # --- status ----------------------------------------------------------------------------
 
 def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed, pipectl):
-    put_item(deployed, "__counters__", PROCESSED=41, FAILED=1)
+    put_item(deployed, "__counters__", PROCESSED=41, FAILED=1, records_rejected=1200,
+             thumbnails=3)
     put_item(deployed, "__archiver__", last_run_at="2030-01-01T02:00:00+00:00", moved=3,
              bytes=300, errors=0)
     boto3.client("s3", region_name="us-east-1").put_object(
@@ -44,6 +45,7 @@ def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed,
     data = json.loads(out)
     assert set(data) == STATUS_KEYS
     assert data["results"] == {"PROCESSING": 0, "PROCESSED": 41, "FAILED": 0 + 1, "ARCHIVED": 0}
+    assert data["totals"] == {"records_rejected": 1200, "thumbnails": 3, "responses_fetched": 0}
     assert data["incoming"]["count"] == 1 and data["incoming"]["truncated"] is False
     assert data["incoming"]["oldest_key"] == "incoming/a.csv"
     assert data["archiver"] == {"last_run_at": "2030-01-01T02:00:00+00:00", "moved": 3,
@@ -53,12 +55,15 @@ def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed,
 
 
 def test_status_table_shows_every_line(deployed, pipectl):
+    put_item(deployed, "__counters__", PROCESSED=2, records_rejected=1200, responses_fetched=1)
     code, out, _ = pipectl("status")
     assert code == 0
     for label in ("raw bucket", "waiting in incoming/", "processing queue", "dead-letter queue",
                   "results", "last archiver run"):
         assert label in out
     assert "never" in out and "oldest n/a" in out
+    assert "processing 0, processed 2, failed 0, archived 0" in out
+    assert "records rejected 1,200, thumbnails 0, responses fetched 1" in out
 
 
 def test_check_healthy_is_exit_0(deployed, pipectl):
@@ -168,11 +173,41 @@ def test_results_table_keeps_a_row_on_one_line_in_a_log(deployed, pipectl):
     [row] = [line for line in out.splitlines() if "orders-2030-01-01.csv" in line]
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells == ["incoming/deeply/nested/orders-2030-01-01.csv", "PROCESSED", "12", "11",
-                     "4", "processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl",
+                     "", "4", "processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl",
                      "2030-01-01 00:02:03"]
     [archived] = [line for line in out.splitlines() if "incoming/old.csv" in line]
     assert "s3://some-archive/archive/processed/2029/12/01/old.jsonl" in archived
     assert "2030-01-01 00:00:00" in archived
+
+
+def test_results_table_shows_rejects_thumbnails_and_what_the_fetcher_got(deployed, pipectl):
+    processed, raw = deployed.bucket("processed"), deployed.bucket("raw")
+    put_item(deployed, "incoming/orders.csv", status="PROCESSED", updated_at="2030-01-01T00:00:01",
+             records_in=5, records_out=3, records_rejected=2, dropped_values=0,
+             output=f"s3://{processed}/processed/2030/01/01/orders.jsonl",
+             rejects=f"s3://{processed}/rejects/2030/01/01/orders.jsonl")
+    put_item(deployed, "incoming/cat.jpg", status="PROCESSED", updated_at="2030-01-01T00:00:02",
+             records_in=1, records_out=1, output=f"s3://{processed}/processed/2030/01/01/cat.jsonl",
+             thumbnail=f"s3://{processed}/thumbnails/2030/01/01/cat.jpg")
+    put_item(deployed, "fetch/items.json", status="PROCESSED", updated_at="2030-01-01T00:00:03",
+             http_status=200, bytes=12345, output=f"s3://{raw}/incoming/items-20300101.json")
+
+    code, out, err = pipectl("results")
+
+    assert code == 0, err
+    lines = out.splitlines()
+
+    def cells(i: int) -> list[str]:
+        return [c.strip() for c in lines[i].split("│")[1:-1]]
+
+    orders = next(i for i, line in enumerate(lines) if "incoming/orders.csv" in line)
+    assert cells(orders) == ["incoming/orders.csv", "PROCESSED", "5", "3", "2", "0",
+                             "processed/2030/01/01/orders.jsonl", "2030-01-01 00:00:01"]
+    assert cells(orders + 1)[6] == "rejects rejects/2030/01/01/orders.jsonl"
+    cat = next(i for i, line in enumerate(lines) if "incoming/cat.jpg" in line)
+    assert cells(cat + 1)[6] == "thumbnail thumbnails/2030/01/01/cat.jpg"
+    [fetched] = [line for line in lines if "fetch/items.json" in line]
+    assert f"HTTP 200, 12,345 bytes -> s3://{raw}/incoming/items-20300101.json" in fetched
 
 
 def test_results_status_prefix_and_until(deployed, pipectl):

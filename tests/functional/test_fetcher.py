@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import fetcher
 import processor
 import pytest
+import results
 import safe_http
 
 RAW = "raw-bucket"          # the buckets tests/functional/conftest.py creates
@@ -353,6 +354,7 @@ def test_duplicate_delivery_is_a_no_op(world, api):
     assert api.hits == {"/once": 1}
     assert len(world.keys(RAW, "incoming/")) == 1
     assert world.row("fetch/once.json")["attempts"] == 1
+    assert world.row(results.COUNTERS_KEY)["responses_fetched"] == 1
 
 
 def test_a_retry_after_the_output_was_written_does_not_call_again(world, api):

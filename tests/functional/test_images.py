@@ -7,6 +7,7 @@ import json
 
 import images
 import pytest
+import results
 from PIL import Image
 
 
@@ -123,6 +124,7 @@ def test_an_uploaded_image_gets_a_metadata_line_and_a_thumbnail(aws_world, monke
                                .read())) as written:
         assert written.size == (100, 200)
     assert w.keys("raw-bucket", "completed/") == ["completed/pets/cat.JPG"]
+    assert w.row(results.COUNTERS_KEY)["thumbnails"] == 1
 
 
 def test_a_decompression_bomb_upload_fails_permanently(aws_world, monkeypatch):

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
+import results
 import sink
 from moto import mock_aws
 
@@ -166,6 +167,10 @@ def test_invalid_records_go_to_a_rejects_file_with_every_reason(orders_world):
     # Only the accepted records reach the sink; files the schema does not match are untouched.
     assert sorted(i["order_id"] for i in scan(boto3.resource("dynamodb").Table(TABLE))) == [
         "1", "4", "5"]
+    # The rejected records are added to the counters item's total, once however often the
+    # message is delivered.
+    assert process(w, "incoming/orders/day1.csv") == {"batchItemFailures": []}
+    assert w.row(results.COUNTERS_KEY)["records_rejected"] == 2
 
 
 def test_more_rejects_than_the_ratio_allows_fail_the_file(orders_world):
@@ -181,6 +186,7 @@ def test_more_rejects_than_the_ratio_allows_fail_the_file(orders_world):
     assert w.keys("processed-bucket", "processed/") == []          # no output for a failed file
     assert len(w.keys("processed-bucket", "rejects/")) == 1        # but the reasons are kept
     assert w.keys("raw-bucket", "failed/") == ["failed/orders/bad.csv"]
+    assert "records_rejected" not in w.row(results.COUNTERS_KEY)  # totals of processed files
 
 
 def test_reprocessing_rewrites_the_same_sink_items(orders_world):

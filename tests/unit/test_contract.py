@@ -16,6 +16,7 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert tuple(handler_results.STATUS_INDEX_KEYS) == naming.STATUS_INDEX_KEYS
     assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
     assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
+    assert tuple(handler_results.TALLIES) == naming.TALLIES
 
 
 def test_configured_limits_are_the_ones_the_processor_reads():

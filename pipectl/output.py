@@ -53,8 +53,10 @@ def print_json(data: Any) -> None:
 
 def table(title: str | Text | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
           no_wrap: Iterable[str] = ()) -> Table:
-    """no_wrap: short columns (a status, a count, a time) kept whole; the others fold."""
-    t = Table(title=title, title_justify="left", header_style="bold")
+    """no_wrap: short columns (a status, a count, a time) kept whole; the others fold.
+    Columns all named "" make a label/value table, printed without a header row."""
+    t = Table(title=title, title_justify="left", header_style="bold",
+              show_header=any(columns))
     whole = set(no_wrap)
     for column in columns:
         t.add_column(column, overflow="fold", no_wrap=column in whole)

@@ -64,6 +64,7 @@ def test_status_table_shows_every_line(deployed, pipectl):
     assert "never" in out and "oldest n/a" in out
     assert "processing 0, processed 2, failed 0, archived 0" in out
     assert "records rejected 1,200, thumbnails 0, responses fetched 1" in out
+    assert "┏" not in out          # label/value lines: no empty header row above them
 
 
 def test_check_healthy_is_exit_0(deployed, pipectl):

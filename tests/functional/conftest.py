@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -54,6 +55,30 @@ class World:
 
     def versions(self, bucket: str, prefix: str) -> list[dict]:
         return self.s3.list_object_versions(Bucket=bucket, Prefix=prefix).get("Versions", [])
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    """DynamoDB's guarantee that moto lacks: each write and transaction is atomic.
+
+    moto applies a transaction without a lock (and on a failed condition restores a
+    whole-table snapshot, undoing other threads' writes, or fails copying the table while
+    another thread writes: "dictionary changed size during iteration"), so concurrent
+    handlers under mock_aws (racing attempts, the archiver's copy threads) would race
+    inside the emulator, not in the code under test.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "update_item", "put_item", "get_item",
+                 "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-def world(aws_world, monkeypatch):
+def world(aws_world, atomic_dynamodb, monkeypatch):
     import archiver
     import processor
 

@@ -26,7 +26,7 @@ def jpeg() -> bytes:
 
 
 @pytest.fixture
-def world(aws_world, monkeypatch):
+def world(aws_world, atomic_dynamodb, monkeypatch):
     import archiver
     import processor
 

@@ -10,7 +10,6 @@ import threading
 import time
 
 import processor
-import pytest
 import results
 
 from tests.functional.conftest import PROCESSED, RAW
@@ -28,28 +27,6 @@ def _statuses(aws_world) -> dict[str, int]:
         if item["object_key"] != results.COUNTERS_KEY:
             found[item["status"]] = found.get(item["status"], 0) + 1
     return found
-
-
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB's guarantee that moto lacks: each write and transaction is atomic.
-
-    moto applies a transaction without a lock (and on a failed condition restores a
-    whole-table snapshot, undoing other threads' writes), so concurrent attempts under
-    mock_aws would race inside the emulator, not in the processor.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "update_item", "put_item", "get_item",
-                 "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 def test_duplicate_delivery_after_success_is_a_no_op(aws_world):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
 import urllib.request
+from collections.abc import Callable
 
 from pipectl.errors import PipectlError, UsageError
 
@@ -33,6 +35,7 @@ class Emulator:
         ensure_free(port)
         # werkzeug logs every request at INFO; the operator wants the pipeline's logs.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        atomic_dynamodb()
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         self._server.start()
         self.port = port
@@ -52,6 +55,34 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# DynamoDB makes each item write and each transaction atomic, and the handlers' exactly-once
+# counting (a row and the counters item in one transaction) relies on it. moto's server
+# threads don't take turns: a transaction deep-copies the tables to restore them on a failed
+# condition, undoing writes other threads made meanwhile (or failing with "dictionary
+# changed size during iteration"), and a query can see a table change under it.
+_DYNAMODB_OPERATIONS = ("put_item", "get_item", "update_item", "delete_item", "query", "scan",
+                        "transact_write_items")
+_dynamodb_lock = threading.RLock()
+
+
+def atomic_dynamodb(patch: Callable[[object, str, object], None] = setattr) -> None:
+    """Make moto's DynamoDB operations take one lock (idempotent). `patch` lets a test
+    undo it (pytest's monkeypatch.setattr)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_OPERATIONS:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "atomic", False):
+            continue
+
+        def locked(self, *args, _original=original, **kwargs):
+            with _dynamodb_lock:
+                return _original(self, *args, **kwargs)
+
+        locked.atomic = True
+        patch(DynamoDBBackend, name, locked)
 
 
 def free_port() -> int:

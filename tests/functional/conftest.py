@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -59,26 +58,11 @@ class World:
 
 @pytest.fixture
 def atomic_dynamodb(monkeypatch):
-    """DynamoDB's guarantee that moto lacks: each write and transaction is atomic.
+    """DynamoDB's guarantee that moto lacks: each write and transaction is atomic (see
+    pipectl/local/emulator.py), for tests that run handlers on threads under mock_aws."""
+    from pipectl.local.emulator import atomic_dynamodb
 
-    moto applies a transaction without a lock (and on a failed condition restores a
-    whole-table snapshot, undoing other threads' writes, or fails copying the table while
-    another thread writes: "dictionary changed size during iteration"), so concurrent
-    handlers under mock_aws (racing attempts, the archiver's copy threads) would race
-    inside the emulator, not in the code under test.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "update_item", "put_item", "get_item",
-                 "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+    atomic_dynamodb(monkeypatch.setattr)
 
 
 @pytest.fixture

@@ -112,10 +112,34 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
         output.info("no results")
         return
     home = f"s3://{processed_bucket}/"
-    output.stdout.print(output.table(Text(f"outputs under {home} unless named"), _COLUMNS, [
+    title = f"outputs under {home} unless named"
+    table = output.table(Text(title), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
          r.dropped_values, _outcome(r, home), _utc(r.updated_at)) for r in rows],
-        no_wrap=_WHOLE))
+        no_wrap=_WHOLE)
+    console = output.stdout
+    natural = console.measure(table, options=console.options.update(width=10_000)).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    # Narrower than the table (an 80-column terminal): a few lines per row instead, as a
+    # table would fold the key and the output into columns of fragments.
+    console.print(Text(title), highlight=False)
+    for r in rows:
+        console.print(_entry(r, home), highlight=False)
+
+
+def _entry(r: results_ops.ResultRow, home: str) -> Text:
+    entry = Text.assemble((r.key, "bold"), "  ", r.status, "  ", _utc(r.updated_at) or "")
+    counts = [f"{n:,} {label}" for n, label in (
+        (r.records_in, "in"), (r.records_out, "out"),
+        (r.details.get("records_rejected"), "rejected"), (r.dropped_values, "dropped"))
+        if n is not None]
+    if counts:
+        entry.append("\n  " + ", ".join(counts))
+    for line in (_outcome(r, home) or "").splitlines():
+        entry.append("\n  " + line)
+    return entry
 
 
 def _outcome(r: results_ops.ResultRow, home: str) -> str | None:

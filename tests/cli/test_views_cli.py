@@ -340,3 +340,40 @@ def test_invoke_needs_a_readable_json_event_and_a_known_function(aws_pipeline, p
         assert code == 2 and f"--event: {tmp_path / 'bad.json'} is not JSON" in err
         code, _, err = pipectl("invoke", "nope", "--event", str(tmp_path / "ok.json"))
         assert code == 2 and "unknown function 'nope' (known: " in err
+
+
+def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from pipectl import output
+    from pipectl.cli import views
+    from pipectl.ops.results import ResultRow
+
+    # given an 80-column terminal, too narrow for the table without folding its cells
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "stdout", Console(file=screen, width=80, force_terminal=True,
+                                                  color_system=None))
+    home = "s3://pipe-dev-processed-123456789012/"
+    dated = "2030/01/01/deeply/nested/orders[1].jsonl"
+    rows = [ResultRow(key="incoming/deeply/nested/orders[1].csv", status="PROCESSED",
+                      records_in=5, records_out=3, dropped_values=0,
+                      output=f"{home}processed/{dated}", updated_at="2030-01-01T00:00:01+00:00",
+                      details={"records_rejected": 2, "rejects": f"{home}rejects/{dated}"}),
+            ResultRow(key="incoming/broken.json", status="FAILED",
+                      error="line 3: invalid JSON: Expecting ',' delimiter",
+                      updated_at="2030-01-01T00:00:02+00:00")]
+
+    # when
+    views.render_results(rows, home.removeprefix("s3://").rstrip("/"))
+
+    # then each row's key, output and error are whole, on lines of their own
+    assert screen.getvalue().splitlines() == [
+        f"outputs under {home} unless named",
+        "incoming/deeply/nested/orders[1].csv  PROCESSED  2030-01-01 00:00:01",
+        "  5 in, 3 out, 2 rejected, 0 dropped",
+        "  processed/2030/01/01/deeply/nested/orders[1].jsonl",
+        "  rejects rejects/2030/01/01/deeply/nested/orders[1].jsonl",
+        "incoming/broken.json  FAILED  2030-01-01 00:00:02",
+        "  line 3: invalid JSON: Expecting ',' delimiter"]

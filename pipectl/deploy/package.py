@@ -249,10 +249,10 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
     complete = cache_dir / f"deps-{key}.complete"
     if complete.exists():
         return target
+    platforms = lambda_platforms(runtime, architecture)
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                "--requirement", str(requirements), "--target", str(target),
-               *(arg for tag in lambda_platforms(runtime, architecture)
-                 for arg in ("--platform", tag)),
+               *(arg for tag in platforms for arg in ("--platform", tag)),
                "--implementation", "cp",
                "--python-version", version, "--only-binary=:all:", "--upgrade"]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -260,8 +260,8 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
         if "No matching distribution" in last:
             # Usually a release with no wheel for the runtime's glibc or architecture.
-            last += (f" (no wheel for {runtime} on {lambda_platforms(runtime, architecture)[0]}"
-                     " or older; pin a release that ships one)")
+            last += (f" (no wheel for {runtime} on {platforms[0]} or older; pin a release "
+                     "that ships one)")
         raise PipectlError(f"installing {requirements} for Lambda ({runtime}, {architecture}) "
                            f"failed: {last}")
     complete.write_text(key)

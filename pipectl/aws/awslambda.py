@@ -7,12 +7,18 @@ import time
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 from pipectl.errors import AwsError
 
 # IAM is eventually consistent: a role created seconds ago may not be assumable by
 # Lambda yet. Back off instead of sleeping a fixed time.
 ROLE_PROPAGATION_SECONDS = 90
+# Creating a function, updating it or changing a mapping takes seconds, more with a VPC.
+SETTLE_DELAY = 2.0
+SETTLE_ATTEMPTS = 150
+# Event source mapping states on their way to another (Lambda API reference,
+# EventSourceMappingConfiguration.State); Enabled, Disabled and Deleting are where they end.
+MAPPING_CHANGING = ("Creating", "Enabling", "Disabling", "Updating")
 
 
 def get_function(lam, name: str) -> dict | None:
@@ -53,32 +59,77 @@ def create_function(lam, **kwargs) -> dict:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 10)
-    wait_updated(lam, kwargs["FunctionName"], "function_active_v2")
+    require_ready(lam, kwargs["FunctionName"])
     return created
 
 
 def update_code(lam, name: str, zip_bytes: bytes, architecture: str) -> None:
-    wait_updated(lam, name)
+    settle(lam, name)
     lam.update_function_code(FunctionName=name, ZipFile=zip_bytes, Architectures=[architecture])
-    wait_updated(lam, name)
+    require_ready(lam, name)
 
 
 def update_configuration(lam, name: str, **kwargs) -> None:
     # Lambda rejects a second update while the first is still in progress.
-    wait_updated(lam, name)
+    settle(lam, name)
     lam.update_function_configuration(FunctionName=name, **kwargs)
-    wait_updated(lam, name)
+    require_ready(lam, name)
 
 
-def wait_updated(lam, name: str, waiter: str = "function_updated_v2") -> None:
-    lam.get_waiter(waiter).wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+def settle(lam, name: str, *, sleep=time.sleep) -> dict:
+    """The function's configuration once it is neither being created (State=Pending) nor
+    updated (LastUpdateStatus=InProgress); Lambda refuses changes until then."""
+    for _ in range(SETTLE_ATTEMPTS):
+        found = lam.get_function_configuration(FunctionName=name)
+        if found.get("State") != "Pending" and found.get("LastUpdateStatus") != "InProgress":
+            return found
+        sleep(SETTLE_DELAY)
+    raise AwsError(f"function '{name}' is still {found.get('State')} "
+                   f"(last update {found.get('LastUpdateStatus')}) after "
+                   f"{SETTLE_ATTEMPTS * SETTLE_DELAY:.0f} s")
+
+
+def require_ready(lam, name: str) -> None:
+    """Wait for a create or update to finish; an error with Lambda's reason if it failed."""
+    why = failure(settle(lam, name))
+    if why:
+        raise AwsError(f"function '{name}' cannot run: {why}")
+
+
+def failure(configuration: dict) -> str:
+    """Why Lambda cannot run the function ('' when it can): State=Failed (the create
+    failed) or LastUpdateStatus=Failed, with the reason and reason code Lambda gives."""
+    for status, reason, code, what in (
+            ("State", "StateReason", "StateReasonCode", "State Failed"),
+            ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode",
+             "last update Failed")):
+        if configuration.get(status) == "Failed":
+            text = f"{what}: {configuration.get(reason) or 'no reason given'}"
+            return f"{text} ({configuration[code]})" if configuration.get(code) else text
+    return ""
 
 
 def delete_function(lam, name: str) -> None:
-    lam.delete_function(FunctionName=name)
+    with gone_is_done("ResourceNotFoundException"):
+        lam.delete_function(FunctionName=name)
 
 
-def mappings(lam, function: str, source_arn: str | None = None) -> list[dict]:
+def mappings(lam, function: str, source_arn: str | None = None, *,
+             sleep=time.sleep) -> list[dict]:
+    """The function's event source mappings once none is changing state, Deleting ones left
+    out: Lambda says a deleted mapping "enters a Deleting state and might not be completely
+    deleted for several seconds", so it is as good as gone."""
+    for _ in range(SETTLE_ATTEMPTS):
+        found = _list_mappings(lam, function, source_arn)
+        changing = [m for m in found if m.get("State") in MAPPING_CHANGING]
+        if not changing:
+            return [m for m in found if m.get("State") != "Deleting"]
+        sleep(SETTLE_DELAY)
+    raise AwsError(f"event source mapping {changing[0]['UUID']} of '{function}' is still "
+                   f"{changing[0]['State']} after {SETTLE_ATTEMPTS * SETTLE_DELAY:.0f} s")
+
+
+def _list_mappings(lam, function: str, source_arn: str | None) -> list[dict]:
     kwargs = {"FunctionName": function}
     if source_arn:
         kwargs["EventSourceArn"] = source_arn
@@ -91,7 +142,14 @@ def mappings(lam, function: str, source_arn: str | None = None) -> list[dict]:
         raise
 
 
-def create_mapping(lam, **kwargs) -> str:
+def create_mapping(lam, *, sleep=time.sleep, **kwargs) -> str:
+    # A mapping still Deleting holds its function and queue: Lambda refuses a new one for
+    # the same pair (ResourceConflictException) until the old one is gone.
+    for _ in range(SETTLE_ATTEMPTS):
+        found = _list_mappings(lam, kwargs["FunctionName"], kwargs["EventSourceArn"])
+        if not any(m.get("State") == "Deleting" for m in found):
+            break
+        sleep(SETTLE_DELAY)
     return lam.create_event_source_mapping(**kwargs)["UUID"]
 
 
@@ -100,7 +158,8 @@ def update_mapping(lam, uuid: str, **kwargs) -> None:
 
 
 def delete_mapping(lam, uuid: str) -> None:
-    lam.delete_event_source_mapping(UUID=uuid)
+    with gone_is_done("ResourceNotFoundException"):
+        lam.delete_event_source_mapping(UUID=uuid)
 
 
 def policy_statements(lam, function: str) -> list[dict]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 from pipectl.errors import AwsError
 
 _ABSENT = {
@@ -153,19 +153,31 @@ def is_empty(s3, bucket: str) -> bool:
 def purge(s3, bucket: str) -> int:
     """Delete every version and delete marker (a versioned bucket keeps both); returns count."""
     deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        for start in range(0, len(batch), 1000):  # DeleteObjects takes 1,000 keys per call
-            response = s3.delete_objects(Bucket=bucket, Delete={
-                "Objects": batch[start:start + 1000], "Quiet": True})
-            if response.get("Errors"):
-                error = response["Errors"][0]
-                raise AwsError(f"could not delete s3://{bucket}/{error['Key']}: "
-                               f"{error.get('Code')}: {error.get('Message')}")
-            deleted += len(batch[start:start + 1000])
+    with gone_is_done("NoSuchBucket"):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                     for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            for start in range(0, len(batch), 1000):  # DeleteObjects takes 1,000 keys a call
+                response = s3.delete_objects(Bucket=bucket, Delete={
+                    "Objects": batch[start:start + 1000], "Quiet": True})
+                if response.get("Errors"):
+                    error = response["Errors"][0]
+                    raise AwsError(f"could not delete s3://{bucket}/{error['Key']}: "
+                                   f"{error.get('Code')}: {error.get('Message')}")
+                deleted += len(batch[start:start + 1000])
     return deleted
 
 
+def remove_queue_rules(s3, bucket: str, rule_ids: set[str]) -> None:
+    """Take these rules out of the bucket's notification configuration, keeping the rest."""
+    with gone_is_done("NoSuchBucket"):
+        configuration = notifications(s3, bucket)
+        configuration["QueueConfigurations"] = [
+            q for q in configuration.get("QueueConfigurations", [])
+            if q.get("Id") not in rule_ids]
+        put_notifications(s3, bucket, configuration)
+
+
 def delete(s3, bucket: str) -> None:
-    s3.delete_bucket(Bucket=bucket)
+    with gone_is_done("NoSuchBucket"):
+        s3.delete_bucket(Bucket=bucket)

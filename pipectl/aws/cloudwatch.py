@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipectl.aws.session import gone_is_done
+
 
 def alarms(cw, names: list[str]) -> dict[str, dict]:
     found = {}
@@ -18,4 +20,5 @@ def put_alarm(cw, **kwargs) -> None:
 
 def delete_alarms(cw, names: list[str]) -> None:
     for start in range(0, len(names), 100):
-        cw.delete_alarms(AlarmNames=names[start:start + 100])
+        with gone_is_done("ResourceNotFound"):
+            cw.delete_alarms(AlarmNames=names[start:start + 100])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 
 _DESERIALIZE = TypeDeserializer()
 
@@ -153,5 +153,18 @@ def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
         kwargs["ExclusiveStartKey"] = last
 
 
+def count_items(ddb, name: str, *, at_most: int = 100_000) -> int:
+    """How many items the table holds, counted by a Scan (Select=COUNT), stopping once
+    past at_most. DescribeTable's ItemCount is refreshed only about every six hours."""
+    count = 0
+    for page in ddb.get_paginator("scan").paginate(TableName=name, Select="COUNT",
+                                                    ConsistentRead=True):
+        count += page["Count"]
+        if count > at_most:
+            break
+    return count
+
+
 def delete_table(ddb, name: str) -> None:
-    ddb.delete_table(TableName=name)
+    with gone_is_done("ResourceNotFoundException"):
+        ddb.delete_table(TableName=name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 
 
 def get_rule(events, name: str) -> dict | None:
@@ -35,7 +35,8 @@ def put_target(events, rule: str, target_id: str, arn: str) -> None:
 
 def delete_rule(events, name: str) -> None:
     """Targets first: EventBridge refuses to delete a rule that still has any."""
-    ids = [t["Id"] for t in targets(events, name)]
-    if ids:
-        events.remove_targets(Rule=name, Ids=ids)
-    events.delete_rule(Name=name)
+    with gone_is_done("ResourceNotFoundException"):
+        ids = [t["Id"] for t in targets(events, name)]
+        if ids:
+            events.remove_targets(Rule=name, Ids=ids)
+        events.delete_rule(Name=name)

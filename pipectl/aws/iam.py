@@ -6,7 +6,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 
 
 def _document(value) -> dict:
@@ -47,6 +47,7 @@ def put_inline_policy(iam, role: str, name: str, document: dict) -> None:
 
 def delete_role(iam, name: str) -> None:
     """Inline policies first: IAM refuses to delete a role that still has any."""
-    for policy in inline_policies(iam, name):
-        iam.delete_role_policy(RoleName=name, PolicyName=policy)
-    iam.delete_role(RoleName=name)
+    with gone_is_done("NoSuchEntity"):
+        for policy in inline_policies(iam, name):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        iam.delete_role(RoleName=name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 
 
 def ensure_stream(logs, group: str, stream: str) -> None:
@@ -74,4 +74,5 @@ def set_retention(logs, name: str, days: int) -> None:
 
 
 def delete_group(logs, name: str) -> None:
-    logs.delete_log_group(logGroupName=name)
+    with gone_is_done("ResourceNotFoundException"):
+        logs.delete_log_group(logGroupName=name)

@@ -105,6 +105,21 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+@contextlib.contextmanager
+def gone_is_done(*codes: str) -> Iterator[None]:
+    """For a delete: an error saying the resource does not exist means it is deleted.
+
+    AWS's deletes are not idempotent (a second DeleteFunction answers
+    ResourceNotFoundException), and what destroy listed may be gone by the time it gets
+    there: deleted by hand, or still finishing an earlier delete.
+    """
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) not in codes:
+            raise
+
+
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 
 
 def topic_exists(sns, arn: str) -> bool:
@@ -32,4 +32,5 @@ def subscribe_email(sns, arn: str, email: str) -> None:
 
 
 def delete_topic(sns, arn: str) -> None:
-    sns.delete_topic(TopicArn=arn)
+    with gone_is_done("NotFound"):
+        sns.delete_topic(TopicArn=arn)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code
+from pipectl.aws.session import error_code, gone_is_done
 from pipectl.errors import NotFound
 
 _NOT_FOUND = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
@@ -170,10 +170,41 @@ def start_move_task(sqs, source_arn: str, destination_arn: str) -> str:
                                        DestinationArn=destination_arn)["TaskHandle"]
 
 
-def move_task(sqs, source_arn: str, handle: str) -> dict | None:
-    """The move task with this handle, from ListMessageMoveTasks (the newest tasks first)."""
-    tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
-    return next((t for t in tasks if t.get("TaskHandle") == handle), None)
+# How far SQS's clock may be behind ours when telling our move task from earlier ones.
+CLOCK_SKEW_MS = 5 * 60 * 1000
+
+
+class MoveTaskTracker:
+    """One move task, found in ListMessageMoveTasks over its whole life.
+
+    SQS returns TaskHandle only while a task is RUNNING (ListMessageMoveTasksResultEntry),
+    so a finished task is known by its StartedTimestamp, read while the handle was there;
+    if it finished before the first look, it is the newest task to our destination that
+    started since we asked (one task at a time may run per source queue, newest first).
+    """
+
+    def __init__(self, source_arn: str, destination_arn: str, handle: str, asked_ms: int):
+        self.source_arn, self.destination_arn = source_arn, destination_arn
+        self.handle, self.asked_ms = handle, asked_ms
+        self.started_ms: int | None = None
+
+    def find(self, sqs) -> dict | None:
+        tasks = sqs.list_message_move_tasks(SourceArn=self.source_arn,
+                                            MaxResults=10).get("Results", [])
+        for task in tasks:
+            if self.handle and task.get("TaskHandle") == self.handle:
+                self.started_ms = task.get("StartedTimestamp", self.started_ms)
+                return task
+        for task in tasks:
+            if task.get("DestinationArn", self.destination_arn) != self.destination_arn:
+                continue
+            started = task.get("StartedTimestamp")
+            if self.started_ms is not None:
+                if started == self.started_ms:
+                    return task
+            elif started is not None and started >= self.asked_ms - CLOCK_SKEW_MS:
+                return task
+        return None
 
 
 def _chunks(items: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]]:
@@ -203,4 +234,5 @@ def _reason(failure: dict) -> str:
 
 
 def delete_queue(sqs, url: str) -> None:
-    sqs.delete_queue(QueueUrl=url)
+    with gone_is_done(*_NOT_FOUND):
+        sqs.delete_queue(QueueUrl=url)

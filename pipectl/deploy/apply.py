@@ -164,7 +164,8 @@ def _function(aws: Aws, f: Function, create: bool, changed: set[str]) -> None:
                                   Architectures=[f.architecture], Tags={**TAGS, **code_tags},
                                   **settings)
         return
-    code = {"code_sha256", "architecture"}
+    # A failed function (State=Failed) gets its code again, which has Lambda retry it.
+    code = {"code_sha256", "architecture", "failure"}
     if changed & code:
         awslambda.update_code(client, f.name, f.zip_bytes, f.architecture)
     if changed & {*code, "source_sha256"}:

@@ -1,8 +1,10 @@
 """Remove what deploy made, in reverse dependency order.
 
-Buckets that still hold objects are kept unless purge is asked for: deleting data
-is never a side effect. Shared documents (notification rules) lose only pipectl's
-own entries.
+Whatever holds data is kept unless purge is asked for: buckets with objects, tables
+with rows (the results' history, the sink's records) and queues with messages (dead
+letters above all). Deleting data is never a side effect. Shared documents
+(notification rules) lose only pipectl's own entries. Something already gone when its
+turn comes (deleted by hand, or still finishing an earlier delete) counts as deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from pipectl.deploy.models import (
 from pipectl.deploy.observe import observe
 from pipectl.naming import Names
 
+# Counting rows is a Scan; past this many the plan says "more than".
+_COUNT_AT_MOST = 100_000
+
 
 def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> DeployPlan:
     names = Names(config, aws.account, aws.region)
@@ -40,21 +45,43 @@ def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> Depl
         observed = observe(aws, desired)
         if observed is None:
             continue
-        if isinstance(desired, Bucket) and not buckets.is_empty(aws.client("s3"), desired.name):
-            if not purge:
-                steps.append(Step("noop", desired.kind, desired.name,
-                                  "kept: holds objects (pass --purge to delete them and every "
-                                  "version)", desired=observed))
-                continue
-            steps.append(Step("delete", desired.kind, desired.name,
-                              "holds objects: --purge deletes them and every version",
-                              desired=observed))
-            continue
         if isinstance(desired, Notification) and not observed.queue_rules:
             continue
-        steps.append(Step("delete", desired.kind, desired.name, "deployed by pipectl",
-                          desired=observed))
+        held = _holds(aws, desired)
+        if held and not purge:
+            steps.append(Step("noop", desired.kind, desired.name,
+                              f"kept: holds {held} (pass --purge to delete them)",
+                              desired=observed))
+        elif held:
+            steps.append(Step("delete", desired.kind, desired.name,
+                              f"holds {held}: --purge deletes them", desired=observed))
+        else:
+            steps.append(Step("delete", desired.kind, desired.name, "deployed by pipectl",
+                              desired=observed))
     return DeployPlan(target=aws.target.name, steps=tuple(steps))
+
+
+def _holds(aws: Aws, r) -> str | None:
+    """What data the resource holds ("303 rows"), None when it holds none."""
+    if isinstance(r, Bucket):
+        return None if buckets.is_empty(aws.client("s3"), r.name) else \
+            "objects and their versions"
+    if isinstance(r, Table):
+        rows = dynamodb.count_items(aws.client("dynamodb"), r.name, at_most=_COUNT_AT_MOST)
+        if rows > _COUNT_AT_MOST:
+            return f"more than {_COUNT_AT_MOST:,} rows"
+        return _plural(rows, "row") if rows else None
+    if isinstance(r, Queue):
+        client = aws.client("sqs")
+        url = sqs.queue_url(client, r.name)
+        # Approximate counts (SQS is distributed), visible, in flight and delayed alike.
+        messages = sqs.depth(client, url).total if url else 0
+        return _plural(messages, "message") if messages else None
+    return None
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def apply_destroy(aws: Aws, plan: DeployPlan,
@@ -84,18 +111,15 @@ def _delete(aws: Aws, r) -> None:
     elif isinstance(r, Table):
         dynamodb.delete_table(aws.client("dynamodb"), r.name)
     elif isinstance(r, Notification):
-        s3 = aws.client("s3")
-        configuration = buckets.notifications(s3, r.name)
-        configuration["QueueConfigurations"] = [
-            q for q in configuration.get("QueueConfigurations", [])
-            if q.get("Id") not in r.queue_rules]
-        buckets.put_notifications(s3, r.name, configuration)
+        buckets.remove_queue_rules(aws.client("s3"), r.name, set(r.queue_rules))
     elif isinstance(r, Bucket):
         s3 = aws.client("s3")
         buckets.purge(s3, r.name)
         buckets.delete(s3, r.name)
     elif isinstance(r, Queue):
         client = aws.client("sqs")
-        sqs.delete_queue(client, sqs.require_queue_url(client, r.name))
+        url = sqs.queue_url(client, r.name)
+        if url is not None:
+            sqs.delete_queue(client, url)
     else:
         raise TypeError(f"no destroyer for {type(r).__name__}")

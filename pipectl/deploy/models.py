@@ -89,6 +89,9 @@ class Function:
     # package.source_digest of what the zip was built from; observed from SOURCE_TAG, and
     # only while CODE_TAG still names the deployed code (else "": not known).
     source_sha256: str = ""
+    # Why Lambda cannot run it ("" when it can): State=Failed or a failed last update,
+    # with Lambda's reason. Desired is ""; a failed function is planned as an update.
+    failure: str = ""
     zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
     kind: str = field(default="function", init=False)
 

@@ -172,7 +172,8 @@ def _function(client, desired: Function) -> Function | None:
         tracing=found.get("TracingConfig", {}).get("Mode", "PassThrough"),
         code_sha256=found["CodeSha256"],
         source_sha256=tags.get(SOURCE_TAG, "") if tags.get(CODE_TAG) == found["CodeSha256"]
-        else "")
+        else "",
+        failure=awslambda.failure(found))
 
 
 def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
@@ -186,17 +187,8 @@ def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
         max_concurrency=m.get("ScalingConfig", {}).get("MaximumConcurrency", 0),
         report_batch_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes",
                                                                       []),
-        enabled=_mapping_enabled(m.get("State", ""), desired.enabled), uuid=m["UUID"])
-
-
-def _mapping_enabled(state: str, desired: bool) -> bool:
-    # Enabling/Disabling are on their way to a state: compare where they end. While a
-    # mapping is Creating or Updating its final state is what was last asked for.
-    if state in ("Enabled", "Enabling"):
-        return True
-    if state in ("Disabled", "Disabling"):
-        return False
-    return desired
+        # mappings() waited out the states on their way to another: Enabled or Disabled.
+        enabled=m.get("State") == "Enabled", uuid=m["UUID"])
 
 
 def _schedule(aws: Aws, desired: Schedule) -> Schedule | None:

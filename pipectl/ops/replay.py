@@ -37,6 +37,7 @@ WAIT_SECONDS = 1
 # Errors an endpoint answers for an action it lacks. moto's server answers HTTP 500
 # with an HTML page (code "500"); in-process moto raises NotImplementedError.
 _UNSUPPORTED = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "500", "501")
+# ListMessageMoveTasks Status: RUNNING | FAILED | CANCELLING | CANCELLED | COMPLETED.
 _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # The queues that have a dead-letter queue (`replay-dlq --queue`). Both are fed by the raw
 # bucket's S3 event notifications (incoming/ -> processing, fetch/ -> fetch), so their dead
@@ -217,12 +218,15 @@ def preview(sqs, route: Route, options: ReplayOptions, *,
 
 def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None,
                 sleep: Callable[[float], None] = time.sleep,
-                poll_seconds: float = 2.0) -> ReplayReport | None:
-    """SQS's own redrive: StartMessageMoveTask, then poll ListMessageMoveTasks.
+                clock: Callable[[], float] = time.time, poll_seconds: float = 2.0,
+                wait_seconds: float | None = None) -> ReplayReport | None:
+    """SQS's own redrive: StartMessageMoveTask, then poll ListMessageMoveTasks until the
+    task ends or wait_seconds pass (then it goes on in SQS, and the report says so).
 
     Returns None when the endpoint lacks the action (moto does), for the caller to fall
     back on move(). `probe` is the client for the first call (no retries on an emulator).
     """
+    asked_ms = int(clock() * 1000)
     try:
         handle = sqs_api.start_move_task(probe, route.dlq_arn, route.target_arn)
     except NotImplementedError:  # in-process moto
@@ -233,21 +237,38 @@ def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None
         raise
     report = ReplayReport(source=route.dlq, target=route.target, dry_run=False,
                           method="native")
+    began = clock()
+    deadline = began + (native_wait(route.waiting) if wait_seconds is None else wait_seconds)
+    tracker = sqs_api.MoveTaskTracker(route.dlq_arn, route.target_arn, handle, asked_ms)
     while True:
-        task = sqs_api.move_task(sqs, route.dlq_arn, handle) or {}
-        report.moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
-        status = task.get("Status", "RUNNING")
+        task = tracker.find(sqs)
+        status = task.get("Status", "RUNNING") if task else "RUNNING"
+        report.moved = int((task or {}).get("ApproximateNumberOfMessagesMoved", 0))
         if on_progress:
             on_progress(report)
-        if status in _TASK_DONE:
+        if status in _TASK_DONE or clock() >= deadline:
             break
         sleep(poll_seconds)
-    if status != "COMPLETED":
-        to_move = int(task.get("ApproximateNumberOfMessagesToMove", report.moved))
+    to_move = int((task or {}).get("ApproximateNumberOfMessagesToMove", report.moved))
+    if task is None:
+        report.failed = route.waiting
+        report.warnings.append("the move task never appeared in ListMessageMoveTasks; "
+                               "check the dead-letter queue in a minute")
+    elif status not in _TASK_DONE:
+        report.warnings.append(
+            f"the move task is still {status.lower()} after {clock() - began:.0f} s: "
+            f"{report.moved:,} of {to_move:,} moved so far; SQS goes on moving the rest")
+    elif status != "COMPLETED":
         report.failed = max(to_move - report.moved, 1)
         report.warnings.append(f"move task {status.lower()}: "
-                               f"{task.get('FailureReason', 'no reason given')}")
+                               f"{task.get('FailureReason') or 'no reason given'}")
     return report
+
+
+def native_wait(waiting: int) -> float:
+    """How long replay-dlq --native watches its task: SQS moves up to 500 messages a
+    second by default; give it ten times as long as that takes, and at least 5 minutes."""
+    return max(300.0, waiting / 500 * 10)
 
 
 def describe(body: str) -> tuple[str | None, int | None, str | None]:

@@ -10,8 +10,11 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipectl.aws import dynamodb
+from pipectl.aws.sqs import CLOCK_SKEW_MS as CLOCK_SKEW
 from pipectl.errors import PipectlError, UsageError
 from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
 from pipectl.ops import replay as replay_ops
@@ -293,28 +296,150 @@ def test_native_falls_back_to_batches_where_the_endpoint_lacks_it(aws, names, qu
     assert "StartMessageMoveTask" in report.warnings[0]
 
 
-def test_native_polls_the_move_task_until_it_completes(aws, names, queues, monkeypatch):
-    # given an endpoint that has StartMessageMoveTask (stubbed: moto lacks it)
+# ListMessageMoveTasks as the SQS API reference documents its result entries
+# (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html):
+# TaskHandle "is only populated when the task status is RUNNING"; StartedTimestamp is
+# milliseconds since the epoch. botocore's Stubber also checks each against SQS's model.
+STARTED_MS = 1_767_000_000_000
+
+
+def move_entry(route, status: str, moved: int, *, to_move: int = 7, started=STARTED_MS,
+               handle: str = "task-1", **extra) -> dict:
+    entry = {"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn,
+             "Status": status, "StartedTimestamp": started,
+             "ApproximateNumberOfMessagesMoved": moved,
+             "ApproximateNumberOfMessagesToMove": to_move, **extra}
+    if status == "RUNNING":
+        entry["TaskHandle"] = handle
+    return entry
+
+
+def stubbed_move(sqs, route, *listings):
+    from botocore.stub import Stubber
+
+    stub = Stubber(sqs)
+    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"},
+                      {"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn})
+    for results in listings:
+        stub.add_response("list_message_move_tasks", {"Results": results},
+                          {"SourceArn": route.dlq_arn, "MaxResults": 10})
+    return stub
+
+
+class Clock:
+    """Time that passes only when the code under test sleeps."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def route(aws, names, queues):
+    return replay_ops.locate(aws.client("sqs"), names.dlq, names.queue)
+
+
+def test_native_follows_its_task_after_the_handle_disappears(aws, route):
+    # given a task seen RUNNING (with its handle), then COMPLETED (no handle, as on AWS),
+    # with an older finished task to the same queue listed after it
     sqs = aws.client("sqs")
-    route = replay_ops.locate(sqs, names.dlq, names.queue)
-    states = iter([{"TaskHandle": "h", "Status": "RUNNING",
-                    "ApproximateNumberOfMessagesMoved": 3},
-                   {"TaskHandle": "h", "Status": "COMPLETED",
-                    "ApproximateNumberOfMessagesMoved": 7}])
-    started = []
-    monkeypatch.setattr(sqs, "start_message_move_task",
-                        lambda **kw: started.append(kw) or {"TaskHandle": "h"})
-    monkeypatch.setattr(sqs, "list_message_move_tasks",
-                        lambda **kw: {"Results": [next(states)]})
-    naps = []
+    older = move_entry(route, "COMPLETED", 40, to_move=40, started=STARTED_MS - 86_400_000)
+    stub = stubbed_move(sqs, route, [move_entry(route, "RUNNING", 3), older],
+                        [move_entry(route, "COMPLETED", 7), older])
+    clock = Clock(STARTED_MS / 1000)
 
     # when moving natively
-    report = replay_ops.move_native(sqs, sqs, route, sleep=naps.append)
+    with stub:
+        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
 
-    # then it asked SQS to move DLQ -> processing queue and reports the final count
-    assert started == [{"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn}]
-    assert (report.method, report.moved, report.failed) == ("native", 7, 0)
-    assert len(naps) == 1
+    # then it stops at COMPLETED with this task's count, not the older one's
+    stub.assert_no_pending_responses()
+    assert (report.method, report.moved, report.failed, report.warnings) == (
+        "native", 7, 0, [])
+
+
+def test_native_finds_a_task_that_finished_before_the_first_look(aws, route):
+    # given a small DLQ whose task is COMPLETED (no handle) by the first ListMessageMoveTasks
+    sqs = aws.client("sqs")
+    stub = stubbed_move(sqs, route, [move_entry(route, "COMPLETED", 2, to_move=2,
+                                                started=STARTED_MS + 150)])
+    clock = Clock(STARTED_MS / 1000)
+
+    with stub:
+        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
+
+    # then it is matched by destination and start time, at once
+    assert (report.moved, report.failed) == (2, 0)
+    assert clock.now == STARTED_MS / 1000
+
+
+def test_native_wait_is_bounded_and_says_the_task_goes_on(aws, route):
+    # given a task that stays RUNNING
+    sqs = aws.client("sqs")
+    running = [move_entry(route, "RUNNING", 5, to_move=900)]
+    stub = stubbed_move(sqs, route, *[running] * 4)
+    clock = Clock(STARTED_MS / 1000)
+
+    # when watching it for 6 s at most, polling every 2 s
+    with stub:
+        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock,
+                                        wait_seconds=6)
+
+    # then it returns with the counts so far and says SQS goes on
+    stub.assert_no_pending_responses()
+    assert report.moved == 5 and report.failed == 0
+    assert report.warnings == ["the move task is still running after 6 s: 5 of 900 moved "
+                               "so far; SQS goes on moving the rest"]
+
+
+def test_native_failed_task_reports_what_was_not_moved_and_why(aws, route):
+    sqs = aws.client("sqs")
+    stub = stubbed_move(sqs, route, [move_entry(
+        route, "FAILED", 4, to_move=10, FailureReason="AWS.SimpleQueueService.KmsAccessDenied")])
+    clock = Clock(STARTED_MS / 1000)
+
+    with stub:
+        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
+
+    assert (report.moved, report.failed) == (4, 6)
+    assert report.warnings == ["move task failed: AWS.SimpleQueueService.KmsAccessDenied"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(moved=st.lists(st.integers(0, 10_000), min_size=1, max_size=6),
+       skew_ms=st.integers(-CLOCK_SKEW, CLOCK_SKEW))
+def test_native_ends_on_any_documented_completion(moved, skew_ms):
+    # given any run of RUNNING listings and then COMPLETED, on an SQS clock off by skew_ms
+    # (the tracker alone: Stubber-free, against entries shaped as above)
+    from pipectl.aws.sqs import MoveTaskTracker
+
+    route = replay_ops.Route("dlq", "u", "arn:aws:sqs:us-east-1:1:dlq", "q", "u2",
+                             "arn:aws:sqs:us-east-1:1:q", 0)
+    counts = sorted(moved)
+    # an earlier run's finished task, listed after ours (newest first)
+    older = move_entry(route, "COMPLETED", 99_999, started=STARTED_MS - CLOCK_SKEW - 1)
+    listings = [[move_entry(route, "RUNNING", n, started=STARTED_MS + skew_ms), older]
+                for n in counts[:-1]]
+    listings.append([move_entry(route, "COMPLETED", counts[-1], started=STARTED_MS + skew_ms),
+                     older])
+    pages = iter(listings)
+
+    class Sqs:
+        def list_message_move_tasks(self, **_):
+            return {"Results": next(pages)}
+
+    tracker = MoveTaskTracker(route.dlq_arn, route.target_arn, "task-1", STARTED_MS)
+    found = [tracker.find(Sqs()) for _ in listings]
+
+    # then every listing is recognised as our task, ending COMPLETED with its last count
+    assert all(f is not None for f in found)
+    assert found[-1]["Status"] == "COMPLETED"
+    assert found[-1]["ApproximateNumberOfMessagesMoved"] == counts[-1]
 
 
 @pytest.mark.parametrize("count", [200])

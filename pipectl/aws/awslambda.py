@@ -89,9 +89,9 @@ def settle(lam, name: str, *, sleep=time.sleep) -> dict:
                    f"{SETTLE_ATTEMPTS * SETTLE_DELAY:.0f} s")
 
 
-def require_ready(lam, name: str) -> None:
+def require_ready(lam, name: str, *, sleep=time.sleep) -> None:
     """Wait for a create or update to finish; an error with Lambda's reason if it failed."""
-    why = failure(settle(lam, name))
+    why = failure(settle(lam, name, sleep=sleep))
     if why:
         raise AwsError(f"function '{name}' cannot run: {why}")
 

@@ -287,12 +287,14 @@ def test_destroy_keeps_buckets_with_data_unless_purged(aws, cfg, names):
     plan = destroy.build_destroy_plan(aws, cfg, purge=False)
     destroy.apply_destroy(aws, plan)
 
+    # The queues hold S3's s3:TestEvent, sent when the notification was configured.
     assert [(s.kind, s.name) for s in plan.steps if s.action == "noop"] == [
-        ("bucket", names.bucket("raw"))]
+        ("bucket", names.bucket("raw")), ("queue", names.fetch_queue), ("queue", names.queue)]
     left = engine.build_plan(aws, cfg)
-    # Only the kept bucket is left (and the notification rules on it, gone, are an update).
+    # Only what was kept is left (and the notification rules on it, gone, are an update).
     assert {(s.kind, s.name) for s in left.steps if s.action != "create"} == {
-        ("bucket", names.bucket("raw")), ("notification", names.bucket("raw"))}
+        ("bucket", names.bucket("raw")), ("notification", names.bucket("raw")),
+        ("queue", names.fetch_queue), ("queue", names.queue)}
     assert s3.get_object(Bucket=names.bucket("raw"), Key="incoming/keep.csv")["Body"].read()
 
     purge = destroy.build_destroy_plan(aws, cfg, purge=True)

@@ -1,0 +1,76 @@
+"""destroy under moto (mock_aws): data is kept unless --purge, and what is already gone is done."""
+
+from __future__ import annotations
+
+import boto3
+
+from pipectl.deploy import destroy, engine
+
+
+def drain(sqs, url: str) -> None:
+    """Take S3's s3:TestEvent (sent when the notification was configured) off a queue."""
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+
+
+def kept(plan) -> dict[str, str]:
+    return {s.name: s.reason for s in plan.steps if s.action == "noop"}
+
+
+def test_results_rows_and_dead_letters_are_kept_with_what_they_hold(deployed, aws, cfg):
+    # given 3 result rows, 2 dead letters, and the processing queues emptied
+    names = deployed
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for queue in (names.queue, names.fetch_queue):
+        drain(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(names.results_table)
+    for i in range(3):
+        table.put_item(Item={"object_key": f"incoming/{i}.csv", "status": "PROCESSED"})
+    dlq = sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"]
+    for i in range(2):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"dead letter {i}")
+
+    # when destroying without --purge
+    plan = destroy.build_destroy_plan(aws, cfg, purge=False)
+    destroy.apply_destroy(aws, plan)
+
+    # then the table and the DLQ are kept, and the plan says what each holds
+    assert kept(plan) == {
+        names.results_table: "kept: holds 3 rows (pass --purge to delete them)",
+        names.dlq: "kept: holds 2 messages (pass --purge to delete them)"}
+    assert table.scan(Select="COUNT")["Count"] == 3
+    assert sqs.get_queue_url(QueueName=names.dlq)
+    left = {s.name for s in engine.build_plan(aws, cfg).steps if s.action != "create"}
+    assert left == {names.results_table, names.dlq}
+
+    # and --purge deletes them, saying so
+    purge = destroy.build_destroy_plan(aws, cfg, purge=True)
+    assert {s.name: s.reason for s in purge.steps} == {
+        names.results_table: "holds 3 rows: --purge deletes them",
+        names.dlq: "holds 2 messages: --purge deletes them"}
+    destroy.apply_destroy(aws, purge)
+    assert {s.action for s in engine.build_plan(aws, cfg).steps} == {"create"}
+
+
+def test_the_processing_queue_keeps_s3s_test_event_like_any_message(deployed, aws, cfg):
+    # S3 sends s3:TestEvent when the notification is configured; nothing consumed it yet
+    plan = destroy.build_destroy_plan(aws, cfg, purge=False)
+    assert kept(plan) == {q: "kept: holds 1 message (pass --purge to delete them)"
+                          for q in (deployed.queue, deployed.fetch_queue)}
+
+
+def test_destroy_finishes_when_everything_it_listed_is_already_gone(deployed, aws, cfg):
+    # given a purge plan, and then each of its resources deleted by someone else (one
+    # destroy racing another, a console user, a mapping that finished Deleting)
+    plan = destroy.build_destroy_plan(aws, cfg, purge=True)
+    deletes = [s for s in plan.steps if s.action == "delete"]
+    assert {s.kind for s in deletes} == {"alarm", "schedule", "mapping", "function", "role",
+                                         "log_group", "table", "notification", "bucket",
+                                         "queue"}
+    destroy.apply_destroy(aws, plan)
+
+    # when destroy carries out the same plan again, then every delete of the absent
+    # resource is success and nothing of ours is left
+    destroy.apply_destroy(aws, plan)
+    assert {s.action for s in engine.build_plan(aws, cfg).steps} == {"create"}

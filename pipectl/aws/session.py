@@ -18,6 +18,9 @@ from pipectl.errors import AwsError, NotFound, PipectlError, UsageError
 # The emulator accepts any keys; fixed fake ones keep real credentials from ever
 # being sent to it and skip the credential chain's lookups.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# The services handlers call (handlers/clients.py, and SQS for visibility changes): a
+# local worker is told each one's endpoint, as pipectl itself resolved it.
+HANDLER_SERVICES = ("s3", "dynamodb", "sqs", "logs", "cloudwatch")
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
                   read_timeout=70, max_pool_connections=32)
 
@@ -82,9 +85,27 @@ class Aws:
                "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
         if frozen.token:
             env["AWS_SESSION_TOKEN"] = frozen.token
-        if self.effective_endpoint:
-            env["AWS_ENDPOINT_URL"] = self.effective_endpoint
+        return {**env, **self.endpoint_environment()}
+
+    def endpoint_environment(self) -> dict[str, str]:
+        """AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (the SDKs' standard variables)
+        that make a handler's clients call exactly where pipectl's own do: --endpoint-url,
+        the per-service variables and the config file's services section, as botocore
+        resolved them here. A worker reads no config file, so each is spelled out."""
+        env = {"AWS_ENDPOINT_URL": self.effective_endpoint} if self.effective_endpoint else {}
+        for service in HANDLER_SERVICES:
+            endpoint = self.endpoint_for(service)
+            if endpoint:
+                service_id = self.client(service).meta.service_model.service_id
+                env[f"AWS_ENDPOINT_URL_{service_id.replace(' ', '_').upper()}"] = endpoint
         return env
+
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint this target's `service` client calls; None for AWS's own."""
+        ours = self.client(service).meta.endpoint_url
+        own = self.session.client(service, config=Config(
+            ignore_configured_endpoint_urls=True)).meta.endpoint_url
+        return None if ours == own else ours
 
     @property
     def effective_endpoint(self) -> str | None:

@@ -394,9 +394,10 @@ def _done_check(ddb, names: Names) -> IsDone:
 def _probe_client(aws: Aws):
     """The client for StartMessageMoveTask. On an emulator endpoint, one without retries:
     moto answers the missing action with HTTP 500, which botocore would retry 4 times."""
-    if not aws.effective_endpoint:
+    endpoint = aws.endpoint_for("sqs")
+    if not endpoint:
         return aws.client("sqs")
-    return aws.session.client("sqs", endpoint_url=aws.effective_endpoint,
+    return aws.session.client("sqs", endpoint_url=endpoint,
                               config=Config(retries={"mode": "standard", "max_attempts": 1}))
 
 

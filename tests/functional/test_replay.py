@@ -297,8 +297,9 @@ def test_native_falls_back_to_batches_where_the_endpoint_lacks_it(aws, names, qu
 
 
 # ListMessageMoveTasks as the SQS API reference documents its result entries
-# (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html):
-# TaskHandle "is only populated when the task status is RUNNING"; StartedTimestamp is
+# (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
+# API_ListMessageMoveTasksResultEntry.html): TaskHandle "is only populated for tasks that
+# are in RUNNING status"; FailureReason only when FAILED; StartedTimestamp is
 # milliseconds since the epoch. botocore's Stubber also checks each against SQS's model.
 STARTED_MS = 1_767_000_000_000
 

@@ -82,7 +82,7 @@ def invoke(
     payload = read_event(event)
     check_function(function)
     result = invoke_local(app.aws, app.config, app.names, function, payload,
-                          on_log=lambda line: output.stderr.out(line, highlight=False))
+                          on_log=lambda line: output.stderr.out(output.plain(line), highlight=False))
     output.print_json(result)
 
 
@@ -114,7 +114,9 @@ def render_trace(found: Trace) -> None:
 
 def _print_events(found: list[LogEvent], as_json: bool) -> None:
     for e in found:
-        line = json.dumps(asdict(e)) if as_json else f"{e.time} {e.message}"
+        # A message is the function's own text: its lines kept, anything else escaped.
+        line = (json.dumps(asdict(e)) if as_json else
+                f"{e.time} {output.plain(e.message.rstrip(chr(10)), newlines=True)}")
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
 

@@ -25,7 +25,7 @@ _CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
 
 
 def echo_log(function: str, line: str) -> None:
-    output.stderr.out(f"{function} | {line}", highlight=False)
+    output.stderr.out(f"{function} | {output.plain(line)}", highlight=False)
 
 
 def run(

@@ -61,7 +61,7 @@ def status(
         output.print_json(report)
     elif check:
         for line in report.problems or ["healthy"]:
-            output.stdout.out(line, highlight=False)
+            output.line(line)
     else:
         render_status(report)
     if (check and not report.healthy) or report.missing:
@@ -115,7 +115,8 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
     title = f"outputs under {home} unless named"
     table = output.table(Text(title), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
-         r.dropped_values, _outcome(r, home), _utc(r.updated_at)) for r in rows],
+         r.dropped_values, output.lines(*_outcome(r, home)), _utc(r.updated_at))
+        for r in rows],
         no_wrap=_WHOLE)
     console = output.stdout
     natural = console.measure(table, options=console.options.update(width=10_000)).maximum
@@ -124,36 +125,37 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
         return
     # Narrower than the table (an 80-column terminal): a few lines per row instead, as a
     # table would fold the key and the output into columns of fragments.
-    console.print(Text(title), highlight=False)
+    console.print(Text(output.plain(title)), highlight=False)
     for r in rows:
         console.print(_entry(r, home), highlight=False)
 
 
 def _entry(r: results_ops.ResultRow, home: str) -> Text:
-    entry = Text.assemble((r.key, "bold"), "  ", r.status, "  ", _utc(r.updated_at) or "")
+    entry = Text.assemble((output.plain(r.key), "bold"), "  ", output.plain(r.status), "  ",
+                          _utc(r.updated_at) or "")
     counts = [f"{n:,} {label}" for n, label in (
         (r.records_in, "in"), (r.records_out, "out"),
         (r.details.get("records_rejected"), "rejected"), (r.dropped_values, "dropped"))
         if n is not None]
     if counts:
         entry.append("\n  " + ", ".join(counts))
-    for line in (_outcome(r, home) or "").splitlines():
-        entry.append("\n  " + line)
+    for line in _outcome(r, home):
+        entry.append("\n  " + output.plain(line))
     return entry
 
 
-def _outcome(r: results_ops.ResultRow, home: str) -> str | None:
+def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     """The error of a failed row; else its output, with what the fetcher got and where the
     rejects and the thumbnail went, each on a line of its own."""
     if r.status == "FAILED":
-        return r.error
+        return [r.error] if r.error else []
     lines = [(r.output or "").removeprefix(home)]
     if "http_status" in r.details:
         lines[0] = f"HTTP {r.details['http_status']}, {r.details.get('bytes', 0):,} bytes -> " \
                    f"{lines[0]}"
     lines += [f"{name} {str(r.details[name]).removeprefix(home)}"
               for name in ("rejects", "thumbnail") if r.details.get(name)]
-    return "\n".join(lines)
+    return lines
 
 
 def _utc(when: str | None) -> str | None:
@@ -194,7 +196,7 @@ def status_view(s: PipelineStatus) -> Group:
         parts.append(output.table("recent failures", ("key", "error", "when (UTC)"), [
             (r.key, r.error or r.last_error, _utc(r.updated_at)) for r in s.recent_failures],
             no_wrap=("when (UTC)",)))
-    parts += [Text(f"problem: {p}") for p in s.problems if not s.missing]
+    parts += [Text(f"problem: {output.plain(p)}") for p in s.problems if not s.missing]
     return Group(*parts)
 
 

@@ -69,14 +69,15 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def to_json(data: Any) -> str:
+def to_json(data: Any, *, indent: int | None = 2) -> str:
     if is_dataclass(data):
         data = asdict(data)
-    return json.dumps(data, indent=2, default=_default, sort_keys=False)
+    return json.dumps(data, indent=indent, default=_default, sort_keys=False)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(to_json(data) + "\n")
+def print_json(data: Any, *, one_line: bool = False) -> None:
+    """JSON on stdout; one_line for NDJSON streams (one document a line, as jq -c reads)."""
+    sys.stdout.write(to_json(data, indent=None if one_line else 2) + "\n")
     sys.stdout.flush()
 
 

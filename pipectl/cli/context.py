@@ -69,6 +69,11 @@ class AppContext:
             raise UsageError(f"--target {self.target_name} does not apply: `{command}` runs "
                              "on the embedded emulator, not on AWS")
 
+    def target_data(self) -> dict[str, str | None]:
+        """Where the command acted, for JSON: an object, not the sentence tables show."""
+        return {"name": self.aws.target.name, "endpoint": self.aws.effective_endpoint,
+                "region": self.aws.region}
+
     def use_aws(self, aws: Aws) -> None:
         """Point later calls at another endpoint (the emulator `dev` and `demo` start)."""
         self._aws = aws

@@ -64,7 +64,8 @@ def _show_and_apply(app, plan: DeployPlan, *, dry_run: bool, yes: bool, question
             output.info(f"Applied: {plan.count('create')} created, {plan.count('update')} "
                         f"updated, {plan.count('delete')} deleted.")
     if app.json:
-        output.print_json(plan_as_data(plan, applied=not dry_run and plan.has_changes))
+        output.print_json(plan_as_data(plan, applied=not dry_run and plan.has_changes)
+                          | {"target": app.target_data()})
 
 
 def _progress(step: Step) -> None:

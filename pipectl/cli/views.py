@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 import typer
@@ -54,11 +55,11 @@ def status(
                                local_code=local)
 
     if watch:
-        _watch(snapshot, interval, json=app.json)
+        _watch(snapshot, interval, json_target=app.target_data() if app.json else None)
         return
     report = snapshot()
     if app.json:
-        output.print_json(report)
+        output.print_json(_status_data(report, app.target_data()))
     elif check:
         for line in report.problems or ["healthy"]:
             output.line(line)
@@ -229,19 +230,25 @@ def _archiver(run: dict | None) -> str:
             f"{run['errors']} errors")
 
 
-def _watch(snapshot: Callable[[], PipelineStatus], interval: float, *, json: bool) -> None:
+def _status_data(report: PipelineStatus, target: dict) -> dict:
+    return {**asdict(report), "target": target}
+
+
+def _watch(snapshot: Callable[[], PipelineStatus], interval: float, *,
+           json_target: dict | None) -> None:
     """Refresh in place on a terminal; elsewhere a fresh snapshot per interval. Ctrl-C ends
-    it as the way out, not a failure."""
+    it as the way out, not a failure. With json_target (--output json): NDJSON, one
+    snapshot a line, each with its checked_at time."""
     try:
-        if output.stdout.is_terminal and not json:
+        if output.stdout.is_terminal and json_target is None:
             with Live(console=output.stdout, auto_refresh=False) as live:
                 while True:
                     live.update(status_view(snapshot()), refresh=True)
                     time.sleep(interval)
         while True:
             report = snapshot()
-            if json:
-                output.print_json(report)
+            if json_target is not None:
+                output.print_json(_status_data(report, json_target), one_line=True)
             else:
                 render_status(report)
             time.sleep(interval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -286,6 +287,22 @@ def _build(r: Reader, data: dict) -> PipelineConfig:
     )
 
 
+def url_problem(value: str) -> str | None:
+    """Why value is not an endpoint URL botocore can call (None when it is one)."""
+    if not re.match(r"^https?://", value):
+        return "must start with http:// or https://, e.g. http://127.0.0.1:4567"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        return "has a port outside 1-65535 or a malformed host"
+    if not parts.hostname:
+        return "has no host name"
+    if parts.port == 0:
+        return "has a port outside 1-65535"
+    return None
+
+
 def _targets(r: Reader, data: dict, region: str) -> dict[str, Target]:
     raw = data.get("targets")
     if raw is None:
@@ -303,8 +320,7 @@ def _targets(r: Reader, data: dict, region: str) -> dict[str, Target]:
             emulator=emulator,
             region=r.get(settings, f"{key}.region", str, region),
             profile=r.get(settings, f"{key}.profile", str, None),
-            endpoint_url=r.get(settings, f"{key}.endpoint_url", str, None, lambda v: None if
-                               re.match(r"^https?://", v) else "must start with http:// or https://"),
+            endpoint_url=r.get(settings, f"{key}.endpoint_url", str, None, url_problem),
             port=r.get(settings, f"{key}.port", int, DEFAULT_EMULATOR_PORT, between(1, 65535)),
         )
     return targets

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -28,6 +29,34 @@ for _console in (stdout, stderr):
         _console.width = LOG_WIDTH
 
 
+# Characters that reorder the text around them (Trojan Source, CVE-2021-42574): a key
+# holding U+202E shows as another name.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def plain(value: Any, *, newlines: bool = False) -> str:
+    """A key, name or message as it may reach a terminal: control characters (ESC, CR, BEL,
+    NUL, C1), line separators and bidi overrides escaped visibly as \\x1b or \\u202e, so
+    what S3 accepts as a key can neither drive the terminal nor pose as another name.
+    newlines=True keeps "\\n" for text pipectl itself put on several lines."""
+    text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(_escape(ch) if ch != "\n" or not newlines else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if ch not in _BIDI and unicodedata.category(ch) not in ("Cc", "Zl", "Zp"):
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def lines(*parts: Any) -> Text:
+    """A table cell of several lines, each escaped as plain() does."""
+    return Text("\n".join(plain(p) for p in parts if p is not None))
+
+
 def _default(value: Any) -> Any:
     if is_dataclass(value):
         return asdict(value)
@@ -40,14 +69,15 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def to_json(data: Any) -> str:
+def to_json(data: Any, *, indent: int | None = 2) -> str:
     if is_dataclass(data):
         data = asdict(data)
-    return json.dumps(data, indent=2, default=_default, sort_keys=False)
+    return json.dumps(data, indent=indent, default=_default, sort_keys=False)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(to_json(data) + "\n")
+def print_json(data: Any, *, one_line: bool = False) -> None:
+    """JSON on stdout; one_line for NDJSON streams (one document a line, as jq -c reads)."""
+    sys.stdout.write(to_json(data, indent=None if one_line else 2) + "\n")
     sys.stdout.flush()
 
 
@@ -55,28 +85,36 @@ def table(title: str | Text | None, columns: Sequence[str], rows: Iterable[Seque
           no_wrap: Iterable[str] = ()) -> Table:
     """no_wrap: short columns (a status, a count, a time) kept whole; the others fold.
     Columns all named "" make a label/value table, printed without a header row."""
-    t = Table(title=title, title_justify="left", header_style="bold",
-              show_header=any(columns))
+    # Text, not str, for the title and every cell: object keys like "data[bold].csv" must
+    # not be read as Rich markup. A Text cell is the caller's own (see lines()).
+    t = Table(title=Text(plain(title)) if isinstance(title, str) else title,
+              title_justify="left", header_style="bold", show_header=any(columns))
     whole = set(no_wrap)
     for column in columns:
         t.add_column(column, overflow="fold", no_wrap=column in whole)
     for row in rows:
-        # Text, not str: object keys like "data[bold].csv" must not be read as Rich markup.
-        t.add_row(*(Text("" if v is None else str(v)) for v in row))
+        t.add_row(*(v if isinstance(v, Text) else Text(plain(v)) for v in row))
     return t
+
+
+def line(text: Any) -> None:
+    """One line of data on stdout, as plain text (a key, an ID, a --check reason)."""
+    stdout.out(plain(text), highlight=False)
 
 
 # Messages are Text, never markup: they quote object keys such as "x[/y].csv".
 def info(message: str) -> None:
-    stderr.print(Text(message), highlight=False)
+    stderr.print(Text(plain(message, newlines=True)), highlight=False)
 
 
 def warn(message: str) -> None:
-    stderr.print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False)
+    stderr.print(Text.assemble(("warning:", "yellow"), " ", plain(message, newlines=True)),
+                 highlight=False)
 
 
 def error(message: str) -> None:
-    stderr.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
+    stderr.print(Text.assemble(("error:", "red"), " ", plain(message, newlines=True)),
+                 highlight=False)
 
 
 def is_terminal() -> bool:

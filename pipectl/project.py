@@ -33,14 +33,21 @@ def init_project(directory: Path, *, force: bool = False) -> InitReport:
     existing = [str(p) for p in (config, handlers) if p.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} already exist(s); use --force to overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / CONFIG_FILE, config)
-    written = [str(config)]
-    for path in sorted((source / "handlers").rglob("*")):
-        if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
-            continue
-        target = handlers / path.relative_to(source / "handlers")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        written.append(str(target))
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a directory: give init a directory")
+    written: list[str] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / CONFIG_FILE, config)
+        written.append(str(config))
+        for path in sorted((source / "handlers").rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            target = handlers / path.relative_to(source / "handlers")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            written.append(str(target))
+    except OSError as exc:  # unwritable, a file in the way, a full disk: the user's to fix
+        where = exc.filename or directory
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
     return InitReport(directory=str(directory), written=written)

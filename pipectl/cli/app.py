@@ -11,8 +11,10 @@ import typer
 
 from pipectl import __version__, output
 from pipectl.aws.session import AWS_ERRORS, translate, translate_errors
-from pipectl.cli import archive, buckets, deploy, fetch, inspect, local, project, repair, views
+from pipectl.cli import archive, argv, buckets, deploy, fetch, inspect, local, project, repair, views
 from pipectl.cli.context import AppContext
+from pipectl.cli.examples import complete_targets, epilog
+from pipectl.config import url_problem
 from pipectl.errors import ConfigError, ExitStatus, PipectlError
 
 app = typer.Typer(
@@ -20,8 +22,11 @@ app = typer.Typer(
     help="Deploy, feed, watch, repair and age out a file-driven data pipeline on AWS "
          "or on the embedded emulator.",
     no_args_is_help=True,
-    add_completion=False,
+    # Plain click help: Rich markup would eat "[default: ...]" hints and put a <bool>
+    # placeholder after every flag.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    epilog=epilog(""),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -30,6 +35,7 @@ class _Current:
     """The running command's context, so run() can name the target in AWS errors."""
 
     context: AppContext | None = None
+    failed: bool = False  # the command ended in an error, not by its own exit code
 
 
 _current = _Current()
@@ -46,15 +52,23 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _endpoint(value: str | None) -> str | None:
+    if value is not None and (problem := url_problem(value)):
+        raise typer.BadParameter(f"{problem} (got {value!r})")
+    return value
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", "-c", envvar="PIPECTL_CONFIG",
-                                          help="pipeline.yaml to use [default: ./pipeline.yaml]"),
+                                          show_default="./pipeline.yaml",
+                                          help="pipeline.yaml to use"),
     target: str | None = typer.Option(None, "--target", "-t", envvar="PIPECTL_TARGET",
-                                         help="target from pipeline.yaml "
-                                              "[default: its default_target]"),
-    endpoint_url: str | None = typer.Option(None, "--endpoint-url",
+                                         show_default="its default_target",
+                                         autocompletion=complete_targets,
+                                         help="target from pipeline.yaml"),
+    endpoint_url: str | None = typer.Option(None, "--endpoint-url", callback=_endpoint,
                                                help="send every AWS call to this endpoint"),
     profile: str | None = typer.Option(None, "--profile", help="AWS profile for the target"),
     region: str | None = typer.Option(None, "--region", help="AWS region for the target"),
@@ -73,15 +87,43 @@ for module in (project, deploy, buckets, views, inspect, local, repair, archive,
     module.register(app)
 
 
+def _add_examples(typer_app: typer.Typer, path: str = "") -> None:
+    """Every command's --help ends with examples.EXAMPLES[its path]."""
+    for info in typer_app.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        info.epilog = epilog(f"{path} {name}".strip())
+    for group in typer_app.registered_groups:
+        group.epilog = epilog(f"{path} {group.name}".strip())
+        _add_examples(group.typer_instance, f"{path} {group.name}".strip())
+
+
+_add_examples(app)
+
+
 def main() -> None:
     sys.exit(run(sys.argv[1:]))
 
 
-def run(argv: list[str]) -> int:
-    """Run the CLI and map every outcome to an ExitStatus; tracebacks only with --debug."""
-    debug = "--debug" in argv
+def run(args: list[str]) -> int:
+    """Run the CLI and map every outcome to an ExitStatus; tracebacks only with --debug.
+
+    With --detailed-exitcode every error is 1, as in Terraform's scheme: 2 then means
+    only "changes pending", never a usage error.
+    """
+    status = _run(args)
+    if "--detailed-exitcode" in args and status == ExitStatus.USAGE and _current.failed:
+        return ExitStatus.FAILURE
+    return status
+
+
+def _run(args: list[str]) -> int:
+    debug = "--debug" in args
+    _current.failed = True
     try:
-        result = app(args=argv, prog_name="pipectl", standalone_mode=False)
+        command = typer.main.get_command(app)
+        result = command.main(args=argv.hoist(args, command), prog_name="pipectl",
+                              standalone_mode=False)
+        _current.failed = False
         return int(result or 0)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -103,6 +145,7 @@ def run(argv: list[str]) -> int:
         output.error("interrupted")
         return ExitStatus.INTERRUPTED
     except typer.Exit as exc:
+        _current.failed = False
         return exc.exit_code
     except Exception as exc:
         # Typer may bring its own copy of click, so its usage errors are recognised
@@ -113,7 +156,8 @@ def run(argv: list[str]) -> int:
         if debug:  # the last resort: one line, never a traceback unless asked
             traceback.print_exc()
         else:
-            output.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+            output.error(f"internal error: {exc or 'no message'} (rerun with --debug for "
+                         "the traceback)")
         return ExitStatus.FAILURE
 
 

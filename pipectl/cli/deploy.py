@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
 from pipectl import output
 from pipectl.cli import context
@@ -13,8 +14,8 @@ from pipectl.deploy import engine
 from pipectl.deploy.models import DeployPlan, Step
 from pipectl.errors import ExitStatus, UsageError
 
-_SYMBOL = {"create": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]",
-           "noop": "[dim]=[/]"}
+_SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red"),
+           "noop": ("=", "dim")}
 # terraform plan -detailed-exitcode: 0 no changes, 1 error, 2 changes present.
 CHANGES_PRESENT = 2
 
@@ -63,7 +64,8 @@ def _show_and_apply(app, plan: DeployPlan, *, dry_run: bool, yes: bool, question
             output.info(f"Applied: {plan.count('create')} created, {plan.count('update')} "
                         f"updated, {plan.count('delete')} deleted.")
     if app.json:
-        output.print_json(plan_as_data(plan, applied=not dry_run and plan.has_changes))
+        output.print_json(plan_as_data(plan, applied=not dry_run and plan.has_changes)
+                          | {"target": app.target_data()})
 
 
 def _progress(step: Step) -> None:
@@ -86,11 +88,14 @@ def render_plan(plan: DeployPlan) -> None:
     for step in plan.steps:
         if step.action == "noop" and step.reason == "up to date":
             continue
-        output.stdout.print(f"{_SYMBOL[step.action]} {step.kind:<13}{step.name}  "
-                            f"[dim]{step.reason}[/]", highlight=False)
+        # Text, never markup: names and reasons can quote what AWS holds.
+        output.stdout.print(Text.assemble(_SYMBOL[step.action], f" {step.kind:<13}",
+                                          output.plain(step.name), "  ",
+                                          (output.plain(step.reason), "dim")), highlight=False)
         for change in step.changes:
-            output.stdout.print(f"      {change.field}: {_short(change.before)} -> "
-                                f"{_short(change.after)}", highlight=False, markup=False)
+            output.stdout.print(output.plain(f"      {change.field}: {_short(change.before)} -> "
+                                             f"{_short(change.after)}"),
+                                highlight=False, markup=False)
     unchanged = sum(1 for s in plan.steps if s.action == "noop")
     if not plan.has_changes:
         output.stdout.print(f"No changes: {unchanged} resources up to date.", highlight=False)

@@ -30,7 +30,7 @@ def fetch(
         done = fetch_ops.submit(app.aws.client("s3"), app.names.bucket("raw"), request, prefix)
     if app.json:
         return output.print_json({"request_key": done.request_key, "request": done.request})
-    output.stdout.print(done.request_key, markup=False, highlight=False)
+    output.line(done.request_key)
     output.info(f"requested {url} -> s3://{done.bucket}/{done.request_key}; the fetcher "
                 "writes the response under incoming/")
 

@@ -12,6 +12,7 @@ import typer
 
 from pipectl import output
 from pipectl.cli import context
+from pipectl.cli.examples import FUNCTION_HELP, complete_functions
 from pipectl.errors import ExitStatus
 from pipectl.ops import events as events_ops
 from pipectl.ops.invoke import invoke_local, read_event
@@ -28,7 +29,8 @@ events_app = typer.Typer(help="Print sample events for `pipectl invoke`, like "
 
 def logs(
     ctx: typer.Context,
-    function: str = typer.Argument("processor", help="the function: processor"),
+    function: str = typer.Argument("processor", help=FUNCTION_HELP,
+                                   autocompletion=complete_functions),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events "
                                                               "until Ctrl-C"),
     since: str = typer.Option("10m", "--since", help="30s, 10m, 2h, 7d or an ISO time"),
@@ -72,7 +74,7 @@ def trace(
 
 def invoke(
     ctx: typer.Context,
-    function: str = typer.Argument(..., help="the function: processor"),
+    function: str = typer.Argument(..., help=FUNCTION_HELP, autocompletion=complete_functions),
     event: Path = typer.Option(..., "--event", "-e", help="the event, a JSON file "
                                                           "(see `pipectl events`)"),
 ) -> None:
@@ -82,7 +84,7 @@ def invoke(
     payload = read_event(event)
     check_function(function)
     result = invoke_local(app.aws, app.config, app.names, function, payload,
-                          on_log=lambda line: output.stderr.out(line, highlight=False))
+                          on_log=lambda line: output.stderr.out(output.plain(line), highlight=False))
     output.print_json(result)
 
 
@@ -114,7 +116,9 @@ def render_trace(found: Trace) -> None:
 
 def _print_events(found: list[LogEvent], as_json: bool) -> None:
     for e in found:
-        line = json.dumps(asdict(e)) if as_json else f"{e.time} {e.message}"
+        # A message is the function's own text: its lines kept, anything else escaped.
+        line = (json.dumps(asdict(e)) if as_json else
+                f"{e.time} {output.plain(e.message.rstrip(chr(10)), newlines=True)}")
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
 

@@ -25,7 +25,7 @@ _CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
 
 
 def echo_log(function: str, line: str) -> None:
-    output.stderr.out(f"{function} | {line}", highlight=False)
+    output.stderr.out(f"{function} | {output.plain(line)}", highlight=False)
 
 
 def run(
@@ -61,6 +61,7 @@ def dev(
 ) -> None:
     """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
     app = context.get(ctx)
+    app.emulator_only("pipectl dev")
     config = app.config
     local = next((t for t in config.targets.values() if t.emulator), None)
     with Emulator(port=port or (local.port if local else 4567)) as emulator:
@@ -85,6 +86,7 @@ def demo(ctx: typer.Context) -> None:
     # The pipeline in this directory if there is one, else the default that ships with pipectl.
     has_own = app.config_path is not None or Path(CONFIG_FILE).exists()
     config = app.config if has_own else load_config(template_dir() / CONFIG_FILE)
+    app.emulator_only("pipectl demo", config)
     report = run_demo(config, config.handlers_dir, on_line=output.info)
     if app.json:
         output.print_json(report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 import typer
@@ -54,14 +55,14 @@ def status(
                                local_code=local)
 
     if watch:
-        _watch(snapshot, interval, json=app.json)
+        _watch(snapshot, interval, json_target=app.target_data() if app.json else None)
         return
     report = snapshot()
     if app.json:
-        output.print_json(report)
+        output.print_json(_status_data(report, app.target_data()))
     elif check:
         for line in report.problems or ["healthy"]:
-            output.stdout.out(line, highlight=False)
+            output.line(line)
     else:
         render_status(report)
     if (check and not report.healthy) or report.missing:
@@ -115,7 +116,8 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
     title = f"outputs under {home} unless named"
     table = output.table(Text(title), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
-         r.dropped_values, _outcome(r, home), _utc(r.updated_at)) for r in rows],
+         r.dropped_values, output.lines(*_outcome(r, home)), _utc(r.updated_at))
+        for r in rows],
         no_wrap=_WHOLE)
     console = output.stdout
     natural = console.measure(table, options=console.options.update(width=10_000)).maximum
@@ -124,36 +126,37 @@ def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> 
         return
     # Narrower than the table (an 80-column terminal): a few lines per row instead, as a
     # table would fold the key and the output into columns of fragments.
-    console.print(Text(title), highlight=False)
+    console.print(Text(output.plain(title)), highlight=False)
     for r in rows:
         console.print(_entry(r, home), highlight=False)
 
 
 def _entry(r: results_ops.ResultRow, home: str) -> Text:
-    entry = Text.assemble((r.key, "bold"), "  ", r.status, "  ", _utc(r.updated_at) or "")
+    entry = Text.assemble((output.plain(r.key), "bold"), "  ", output.plain(r.status), "  ",
+                          _utc(r.updated_at) or "")
     counts = [f"{n:,} {label}" for n, label in (
         (r.records_in, "in"), (r.records_out, "out"),
         (r.details.get("records_rejected"), "rejected"), (r.dropped_values, "dropped"))
         if n is not None]
     if counts:
         entry.append("\n  " + ", ".join(counts))
-    for line in (_outcome(r, home) or "").splitlines():
-        entry.append("\n  " + line)
+    for line in _outcome(r, home):
+        entry.append("\n  " + output.plain(line))
     return entry
 
 
-def _outcome(r: results_ops.ResultRow, home: str) -> str | None:
+def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     """The error of a failed row; else its output, with what the fetcher got and where the
     rejects and the thumbnail went, each on a line of its own."""
     if r.status == "FAILED":
-        return r.error
+        return [r.error] if r.error else []
     lines = [(r.output or "").removeprefix(home)]
     if "http_status" in r.details:
         lines[0] = f"HTTP {r.details['http_status']}, {r.details.get('bytes', 0):,} bytes -> " \
                    f"{lines[0]}"
     lines += [f"{name} {str(r.details[name]).removeprefix(home)}"
               for name in ("rejects", "thumbnail") if r.details.get(name)]
-    return "\n".join(lines)
+    return lines
 
 
 def _utc(when: str | None) -> str | None:
@@ -194,7 +197,7 @@ def status_view(s: PipelineStatus) -> Group:
         parts.append(output.table("recent failures", ("key", "error", "when (UTC)"), [
             (r.key, r.error or r.last_error, _utc(r.updated_at)) for r in s.recent_failures],
             no_wrap=("when (UTC)",)))
-    parts += [Text(f"problem: {p}") for p in s.problems if not s.missing]
+    parts += [Text(f"problem: {output.plain(p)}") for p in s.problems if not s.missing]
     return Group(*parts)
 
 
@@ -227,19 +230,25 @@ def _archiver(run: dict | None) -> str:
             f"{run['errors']} errors")
 
 
-def _watch(snapshot: Callable[[], PipelineStatus], interval: float, *, json: bool) -> None:
+def _status_data(report: PipelineStatus, target: dict) -> dict:
+    return {**asdict(report), "target": target}
+
+
+def _watch(snapshot: Callable[[], PipelineStatus], interval: float, *,
+           json_target: dict | None) -> None:
     """Refresh in place on a terminal; elsewhere a fresh snapshot per interval. Ctrl-C ends
-    it as the way out, not a failure."""
+    it as the way out, not a failure. With json_target (--output json): NDJSON, one
+    snapshot a line, each with its checked_at time."""
     try:
-        if output.stdout.is_terminal and not json:
+        if output.stdout.is_terminal and json_target is None:
             with Live(console=output.stdout, auto_refresh=False) as live:
                 while True:
                     live.update(status_view(snapshot()), refresh=True)
                     time.sleep(interval)
         while True:
             report = snapshot()
-            if json:
-                output.print_json(report)
+            if json_target is not None:
+                output.print_json(_status_data(report, json_target), one_line=True)
             else:
                 render_status(report)
             time.sleep(interval)

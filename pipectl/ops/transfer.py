@@ -234,7 +234,8 @@ def collect_files(paths: Iterable[Path | str]) -> list[LocalFile]:
         if path.is_file():
             files.append(LocalFile(path, path.name, path.stat().st_size))
         elif path.is_dir():
-            contents = text.endswith(("/", os.sep)) or path.name in ("", ".", "..")
+            # basename before pathlib normalizes "dir/." and "dir/" to "dir"
+            contents = os.path.basename(text) in ("", ".", "..")
             base = "" if contents else path.name
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 rel = child.relative_to(path).as_posix()

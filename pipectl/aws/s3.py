@@ -2,30 +2,49 @@
 
 Every function takes a client and raises pipectl errors that name the bucket and key;
 nothing above this module inspects botocore's ClientError. Transfers go through
-boto3's transfer manager (multipart, concurrency, retries, atomic downloads).
+boto3's transfer manager (multipart, concurrency, retries, atomic downloads): one
+`Transfers` per command, every file submitted to it, as `aws s3 cp --recursive` does.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3.exceptions
 import botocore.exceptions
+import s3transfer.exceptions
 from boto3.s3.transfer import TransferConfig
+from s3transfer.futures import TransferFuture
+from s3transfer.manager import TransferManager
+from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import ChunksizeAdjuster
 
 from pipectl.aws.session import error_code
 from pipectl.errors import AwsError, NotFound, PipectlError
 
 MiB = 1024 * 1024
-# Part size 8 MiB: S3 allows at most 10,000 parts, so a single object up to ~78 GiB.
-# max_concurrency is per file; the CLI runs several files at once on top of it, and
-# the client's connection pool (32) is shared by all of them.
+# Part size 8 MiB: S3 allows at most 10,000 parts, so a single object up to ~78 GiB
+# (s3transfer grows the part size beyond that, and part_size() follows it). One manager
+# serves the whole command, so max_concurrency is requests in flight across all files;
+# the client's connection pool (32) must hold them.
 DEFAULT_TRANSFER_CONFIG = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
-                                         max_concurrency=4, use_threads=True)
+                                         max_concurrency=10, use_threads=True)
+
+
+def transfer_config(max_concurrency: int) -> TransferConfig:
+    """DEFAULT_TRANSFER_CONFIG with another number of requests in flight (--jobs)."""
+    return TransferConfig(multipart_threshold=DEFAULT_TRANSFER_CONFIG.multipart_threshold,
+                          multipart_chunksize=DEFAULT_TRANSFER_CONFIG.multipart_chunksize,
+                          max_concurrency=max_concurrency, use_threads=True)
+
+
 # S3 computes the SHA-256 of what it receives and rejects the PUT (or each part, and the
 # completed multipart object) when it differs from the one the client sent.
 UPLOAD_EXTRA_ARGS = {"ChecksumAlgorithm": "SHA256"}
@@ -35,12 +54,17 @@ _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 _DENIED = ("403", "AccessDenied", "Forbidden")
 
 
+class AccessDenied(AwsError):
+    """S3 answered 403 for the bucket or key."""
+
+
 @dataclass(frozen=True)
 class ObjectSummary:
     key: str
     size: int
     last_modified: datetime | None
     storage_class: str
+    etag: str | None = None
 
 
 def uri(bucket: str, key: str = "") -> str:
@@ -61,7 +85,7 @@ def _translate(exc: botocore.exceptions.ClientError, bucket: str, key: str | Non
     if code in _NOT_FOUND:
         return NotFound(f"{where} not found")
     if code in _DENIED:
-        return AwsError(f"access denied to {where} ({action}): {message}")
+        return AccessDenied(f"access denied to {where} ({action}): {message}")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidRequest"):
         return AwsError(f"S3 rejected {action} of {where}: {code}: {message}")
     return AwsError(f"{action} {where} failed: {code}: {message}")
@@ -101,7 +125,8 @@ def iter_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
             for obj in page.get("Contents", []):
                 yield ObjectSummary(key=obj["Key"], size=int(obj.get("Size", 0)),
                                     last_modified=obj.get("LastModified"),
-                                    storage_class=obj.get("StorageClass", "STANDARD"))
+                                    storage_class=obj.get("StorageClass", "STANDARD"),
+                                    etag=obj.get("ETag"))
     except botocore.exceptions.ClientError as exc:
         raise _translate(exc, bucket, prefix, "listing") from None
 
@@ -113,6 +138,15 @@ def list_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
     for item in iter_objects(client, bucket, prefix, delimiter):
         (prefixes if isinstance(item, str) else objects).append(item)  # type: ignore[arg-type]
     return prefixes, objects
+
+
+def object_sizes(client: Any, bucket: str, prefix: str) -> dict[str, int] | None:
+    """Key -> size of every object under prefix; None when listing is denied (403)."""
+    try:
+        return {o.key: o.size for o in iter_objects(client, bucket, prefix)
+                if isinstance(o, ObjectSummary)}
+    except AccessDenied:
+        return None
 
 
 def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -157,4 +191,160 @@ def download_file(client: Any, bucket: str, key: str, path: Path, *,
         raise _translate(exc, bucket, key, "downloading") from None
     except boto3.exceptions.RetriesExceededError as exc:
         raise AwsError(f"downloading {uri(bucket, key)} failed after retries: "
+                       f"{exc.last_exception}") from None
+
+
+# ---------------------------------------------------------------- checksums
+
+def part_size(size: int, config: TransferConfig = DEFAULT_TRANSFER_CONFIG) -> int | None:
+    """The part size the transfer manager will use for a file of this size; None for a
+    single PutObject (below the multipart threshold)."""
+    if size < config.multipart_threshold:
+        return None
+    return ChunksizeAdjuster().adjust_chunksize(config.multipart_chunksize, size)
+
+
+def file_checksum(path: Path, size: int, config: TransferConfig = DEFAULT_TRANSFER_CONFIG
+                  ) -> str:
+    """The ChecksumSHA256 S3 reports for this file uploaded with config: the base64 SHA-256
+    of the bytes for a single PUT; for a multipart upload the COMPOSITE form AWS documents,
+    the SHA-256 of the parts' SHA-256 digests, then "-<parts>" (S3 offers no full-object
+    SHA-256 for multipart uploads, only CRCs)."""
+    part = part_size(size, config)
+    with open(path, "rb") as f:
+        if part is None:
+            whole = hashlib.sha256()
+            for chunk in iter(lambda: f.read(MiB), b""):
+                whole.update(chunk)
+            return _b64(whole.digest())
+        digests = [hashlib.sha256(chunk).digest()
+                   for chunk in iter(lambda: f.read(part), b"")]
+    return f"{_b64(hashlib.sha256(b''.join(digests)).digest())}-{len(digests)}"
+
+
+def same_checksum(a: str | None, b: str | None) -> bool:
+    """Whether two ChecksumSHA256 values name the same bytes. The "-<parts>" suffix of a
+    composite checksum is left out by some responses (GetObjectAttributes on AWS, moto's
+    HeadObject), and the digest of the part digests already pins every part."""
+    return a is not None and b is not None and a.split("-")[0] == b.split("-")[0]
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def object_checksum(client: Any, bucket: str, key: str) -> tuple[int, str | None] | None:
+    """(size, ChecksumSHA256) of an object, the checksum None when it was stored without
+    one; None when there is no such key. HeadObject returns checksums only when asked
+    (ChecksumMode ENABLED), as "<base64>-<parts>" for a multipart object."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in _NOT_FOUND or error_code(exc) in _NO_BUCKET:
+            return None
+        raise _translate(exc, bucket, key, "reading metadata of") from None
+    return int(head["ContentLength"]), head.get("ChecksumSHA256")
+
+
+# ---------------------------------------------------------------- one transfer manager
+
+class _Reporter(BaseSubscriber):
+    """Tells the manager the size we already know (so it needs no HeadObject or stat of its
+    own) and forwards progress."""
+
+    def __init__(self, size: int, callback: Callable[[int], None] | None):
+        self.size, self.callback = size, callback
+
+    def on_queued(self, future: TransferFuture, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+
+    def on_progress(self, future: TransferFuture, bytes_transferred: int, **kwargs: Any) -> None:
+        if self.callback is not None:
+            self.callback(bytes_transferred)
+
+
+class Transfers:
+    """One s3transfer manager for a whole command: every file is submitted to it and shares
+    its thread pool and connections. The responses of PutObject and CompleteMultipartUpload
+    are kept per key, so an upload is verified by the checksum S3 returns, without a
+    HeadObject. Leaving the block on an exception (Ctrl-C included) cancels whatever has not
+    run yet and waits for requests already in flight."""
+
+    _OPERATIONS = ("PutObject", "CompleteMultipartUpload")
+
+    def __init__(self, client: Any, config: TransferConfig = DEFAULT_TRANSFER_CONFIG):
+        self.client, self.config = client, config
+        self._responses: dict[tuple[str, str], dict[str, Any]] = {}
+        self._hook_id = f"pipectl-transfers-{next(_ids)}"
+        self._manager: TransferManager | None = None
+
+    def __enter__(self) -> Transfers:
+        events = self.client.meta.events
+        for operation in self._OPERATIONS:
+            events.register(f"before-parameter-build.s3.{operation}", self._remember_target,
+                            unique_id=f"{self._hook_id}-before-{operation}")
+            events.register(f"after-call.s3.{operation}", self._keep_response,
+                            unique_id=f"{self._hook_id}-after-{operation}")
+        self._manager = TransferManager(self.client, self.config)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._manager is not None:
+                self._manager.__exit__(*exc)
+        finally:
+            events = self.client.meta.events
+            for operation in self._OPERATIONS:
+                events.unregister(f"before-parameter-build.s3.{operation}",
+                                  unique_id=f"{self._hook_id}-before-{operation}")
+                events.unregister(f"after-call.s3.{operation}",
+                                  unique_id=f"{self._hook_id}-after-{operation}")
+
+    # botocore passes the same request context to both events of one API call.
+    def _remember_target(self, params: dict[str, Any], context: dict[str, Any],
+                         **kwargs: Any) -> None:
+        context["pipectl_target"] = (params.get("Bucket"), params.get("Key"))
+
+    def _keep_response(self, http_response: Any, parsed: dict[str, Any],
+                       context: dict[str, Any], **kwargs: Any) -> None:
+        target = context.get("pipectl_target")
+        if target is not None and http_response is not None and http_response.status_code < 300:
+            self._responses[target] = parsed
+
+    def upload(self, path: Path, bucket: str, key: str, size: int, checksum: str | None, *,
+               callback: Callable[[int], None] | None = None) -> TransferFuture:
+        """Submit one file. A single PUT carries the SHA-256 we computed (S3 refuses the
+        body if it differs); a multipart upload asks S3 for SHA-256 per part, which botocore
+        computes and S3 checks."""
+        extra: dict[str, Any] = dict(UPLOAD_EXTRA_ARGS)
+        if checksum is not None and part_size(size, self.config) is None:
+            extra["ChecksumSHA256"] = checksum
+        assert self._manager is not None, "Transfers is a context manager"
+        return self._manager.upload(str(path), bucket, key, extra_args=extra,
+                                    subscribers=[_Reporter(size, callback)])
+
+    def download(self, bucket: str, key: str, target: Path | BinaryIO, size: int, *,
+                 callback: Callable[[int], None] | None = None) -> TransferFuture:
+        """Submit one object. To a path the manager writes a temporary file beside it and
+        renames it into place when complete; to a stream (stdout) it writes in order."""
+        assert self._manager is not None, "Transfers is a context manager"
+        return self._manager.download(bucket, key, str(target) if isinstance(target, Path)
+                                      else target, subscribers=[_Reporter(size, callback)])
+
+    def uploaded_checksum(self, bucket: str, key: str) -> str | None:
+        """The ChecksumSHA256 S3 returned for the object it stored, or None."""
+        return self._responses.get((bucket, key), {}).get("ChecksumSHA256")
+
+
+_ids = itertools.count()
+
+
+def wait(future: TransferFuture, bucket: str, key: str, action: str) -> None:
+    """The outcome of one submitted transfer, as a pipectl error naming the object."""
+    try:
+        future.result()
+    except botocore.exceptions.ClientError as exc:
+        raise _translate(exc, bucket, key, action) from None
+    except s3transfer.exceptions.RetriesExceededError as exc:
+        raise AwsError(f"{action} {uri(bucket, key)} failed after retries: "
                        f"{exc.last_exception}") from None

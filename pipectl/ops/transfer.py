@@ -1,9 +1,11 @@
-"""Bucket operations behind `pipectl ls / upload / download`: plain results, no printing.
+"""Bucket operations behind `pipectl ls / upload` (download: ops/download.py): plain
+results, no printing.
 
 Locations are `ROLE[/KEY-OR-PREFIX]` (raw, processed, archive) or `s3://BUCKET[/KEY]`,
-parsed here and only here. Transfers run in parallel on one S3 client (boto3 clients
-are thread-safe) and are verified against S3's ContentLength; progress goes to a
-callback the caller supplies.
+parsed here and only here. A command's files all go through one transfer manager
+(s3.Transfers) on one S3 client; an upload is verified by the SHA-256 S3 returns for the
+one pipectl sent, and a file already there with the same size and SHA-256 is skipped.
+Progress goes to a callback the caller supplies.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 import botocore.exceptions
+import s3transfer.exceptions
 from boto3.s3.transfer import TransferConfig
 
 from pipectl.aws import s3
-from pipectl.errors import NotFound, PipectlError, UsageError
+from pipectl.errors import ExitStatus, PipectlError, UsageError
 from pipectl.naming import BUCKET_ROLES
 
-DEFAULT_JOBS = 8
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+# Requests in flight for the whole command (aws s3 cp uses 10).
+DEFAULT_JOBS = 10
+# ok: transferred and verified; skipped: nothing to do (unchanged, or kept by --no-clobber);
+# refused: pipectl would not do it (an unsafe key, a local file that differs) - exit 1;
+# planned: what --dry-run would transfer.
+OK, FAILED, SKIPPED, REFUSED, PLANNED = "ok", "failed", "skipped", "refused", "planned"
 # Lenient on purpose (legacy buckets may hold capitals or underscores); S3 says the rest.
 _BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 # ---------------------------------------------------------------- locations
@@ -115,14 +121,17 @@ class FileResult:
     local: str
     uri: str
     bytes: int
-    status: str  # ok | failed | skipped
-    error: str | None = None
+    status: str  # ok | failed | skipped | refused | planned
+    error: str | None = None  # why it failed or was refused
+    reason: str | None = None  # why it was skipped
 
 
 @dataclass
 class TransferReport:
     operation: str  # upload | download
     files: list[FileResult] = field(default_factory=list)
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -140,12 +149,26 @@ class TransferReport:
         return self.count(SKIPPED)
 
     @property
+    def refused(self) -> int:
+        return self.count(REFUSED)
+
+    @property
+    def planned(self) -> int:
+        return self.count(PLANNED)
+
+    @property
     def bytes(self) -> int:
-        return sum(f.bytes for f in self.files if f.status == OK)
+        return sum(f.bytes for f in self.files if f.status in (OK, PLANNED))
+
+
+class Interrupted(PipectlError):
+    """Ctrl-C during a transfer: what was done is done and verified, the rest was cancelled."""
+
+    exit_status = ExitStatus.INTERRUPTED
 
 
 class Progress(Protocol):
-    """What a transfer reports while it runs; called from worker threads."""
+    """What a transfer reports while it runs; transferred() is called from worker threads."""
 
     def started(self, files: int, total_bytes: int) -> None: ...
 
@@ -165,21 +188,27 @@ class NoProgress:
         pass
 
 
-def _run_parallel(work: Sequence[Callable[[], FileResult]], jobs: int) -> list[FileResult]:
-    # Every item is attempted; a failure is a result, never an exception that stops the rest.
+def run_parallel(work: Sequence[Callable[[], Any]], jobs: int) -> list[Any]:
+    """Every item is attempted, results in order (planning: hashing files, HeadObjects)."""
+    if len(work) <= 1:
+        return [fn() for fn in work]
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="transfer") as pool:
         return list(pool.map(lambda fn: fn(), work))
 
 
-def _failure(exc: Exception) -> str:
+def failure(exc: Exception) -> str:
     if isinstance(exc, PipectlError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or "the transfer failed"
 
 
 # Errors one file can hit without the others being affected: S3's answer (already a
-# pipectl error), a dropped connection mid-transfer, the local disk.
-_PER_FILE_ERRORS = (PipectlError, botocore.exceptions.BotoCoreError, OSError)
+# pipectl error), a dropped connection mid-transfer, the local disk; the manager's own
+# (a cancelled transfer after another one's fatal error).
+PER_FILE_ERRORS = (PipectlError, botocore.exceptions.BotoCoreError, OSError,
+                   s3transfer.exceptions.CancelledError, s3transfer.exceptions.FatalError)
 
 
 # ---------------------------------------------------------------- upload
@@ -189,36 +218,48 @@ class LocalFile:
     path: Path
     relative: str  # the key under a destination prefix, "/"-separated
     size: int
+    in_directory: bool = False  # found by walking a directory argument
 
 
-def collect_files(paths: Iterable[Path]) -> list[LocalFile]:
-    """Files and directories (recursively, under the directory's own name). Checks every
-    path before anything is uploaded."""
+def collect_files(paths: Iterable[Path | str]) -> list[LocalFile]:
+    """Files, and directories recursively by rsync's rule: `DIR` uploads under the
+    directory's own name (DIR/a.csv), `DIR/` (or `.`) uploads its contents (a.csv). Checks
+    every path before anything is uploaded."""
     files: list[LocalFile] = []
-    for path in paths:
+    for given in paths:
+        text = str(given)
+        path = Path(text)
         if not path.exists():
-            raise UsageError(f"{path}: no such file or directory")
+            raise UsageError(f"{text}: no such file or directory")
         if path.is_file():
             files.append(LocalFile(path, path.name, path.stat().st_size))
         elif path.is_dir():
-            base = path.resolve().name
+            # basename before pathlib normalizes "dir/." and "dir/" to "dir"
+            contents = os.path.basename(text) in ("", ".", "..")
+            base = "" if contents else path.name
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 rel = child.relative_to(path).as_posix()
                 files.append(LocalFile(child, f"{base}/{rel}" if base else rel,
-                                       child.stat().st_size))
+                                       child.stat().st_size, in_directory=True))
         else:
-            raise UsageError(f"{path}: not a regular file or directory")
+            raise UsageError(f"{text}: not a regular file or directory")
     if not files:
         raise UsageError(f"no files to upload in {', '.join(str(p) for p in paths)}")
     return files
 
 
 def upload_keys(files: Sequence[LocalFile], destination: Location) -> list[str]:
-    """One file to a location without a trailing "/" is that exact key; otherwise the
-    destination is a prefix and each file keeps its relative path under it."""
-    if len(files) == 1 and not destination.is_prefix and "/" not in files[0].relative:
+    """One file to a location without a trailing "/" is that exact key. Anything more needs
+    a prefix (as `aws s3 cp` and rsync would otherwise guess), under which each file keeps
+    its relative path."""
+    if not destination.is_prefix:
+        if len(files) > 1:
+            raise UsageError(f"{len(files)} files need a prefix ending in /: "
+                             f"--to {destination.uri}/")
+        if files[0].in_directory:
+            raise UsageError(f"a directory needs a prefix ending in /: --to {destination.uri}/")
         return [destination.key]
-    prefix = destination.as_prefix().key
+    prefix = destination.key
     keys = [prefix + f.relative for f in files]
     seen: dict[str, Path] = {}
     for f, key in zip(files, keys, strict=True):
@@ -229,143 +270,122 @@ def upload_keys(files: Sequence[LocalFile], destination: Location) -> list[str]:
     return keys
 
 
-def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
-           jobs: int = DEFAULT_JOBS, progress: Progress | None = None,
-           config: TransferConfig = s3.DEFAULT_TRANSFER_CONFIG) -> TransferReport:
-    progress = progress or NoProgress()
-    keys = upload_keys(files, destination)
-    s3.require_bucket(client, destination.bucket)
-    progress.started(len(files), sum(f.size for f in files))
-
-    def one(local: LocalFile, key: str) -> FileResult:
-        result = FileResult(str(local.path), s3.uri(destination.bucket, key), local.size, OK)
-        try:
-            s3.upload_file(client, local.path, destination.bucket, key, config=config,
-                           callback=progress.transferred)
-            # The checksum proved the bytes S3 received; the size proves we sent the
-            # whole file (it may have changed while we read it).
-            head = s3.head_object(client, destination.bucket, key)
-            if head is None:
-                raise PipectlError(f"{result.uri} is missing right after the upload")
-            if int(head["ContentLength"]) != local.size:
-                raise PipectlError(f"{result.uri} holds {head['ContentLength']} bytes, "
-                                   f"{local.path} has {local.size}")
-        except _PER_FILE_ERRORS as exc:
-            result.status, result.error = FAILED, _failure(exc)
-        progress.finished(result)
-        return result
-
-    work = [lambda f=f, k=k: one(f, k) for f, k in zip(files, keys, strict=True)]
-    return TransferReport("upload", _run_parallel(work, jobs))
+def unprocessed(files: Sequence[LocalFile], keys: Sequence[str], incoming: str,
+                suffixes: Sequence[str]) -> list[str]:
+    """A warning per file uploaded under the incoming prefix that no notification rule will
+    ever deliver: S3 matches a rule's suffix byte for byte, so UPPER.CSV is not .csv."""
+    warnings = []
+    for f, key in zip(files, keys, strict=True):
+        if not key.startswith(incoming) or key.endswith(tuple(suffixes)):
+            continue
+        case = (" (S3 filters are case-sensitive)"
+                if key.lower().endswith(tuple(s.lower() for s in suffixes)) else "")
+        warnings.append(f"{f.path}: no processor.suffixes rule matches{case}; "
+                        "it will not be processed")
+    return warnings
 
 
-# ---------------------------------------------------------------- download
-
-def safe_relative_path(relative: str) -> PurePosixPath | None:
-    """The local path for a key relative to the download prefix, or None when writing it
-    could land outside the destination: "..", ".", empty segments, absolute paths,
-    backslashes, drive letters, NUL."""
-    if not relative or relative.startswith("/") or "\\" in relative or "\x00" in relative:
-        return None
-    parts = relative.split("/")
-    if any(p in ("", ".", "..") for p in parts) or _DRIVE.match(parts[0]):
-        return None
-    return PurePosixPath(*parts)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    # resolve() follows symlinks already in the destination, so a link pointing out of
-    # it cannot be used to write elsewhere either.
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class _Download:
+@dataclass
+class _Planned:
+    local: LocalFile
     key: str
-    size: int
-    path: Path | None  # None: refused, the key would escape the destination
-    reason: str | None = None
+    result: FileResult
+    checksum: str | None = None  # what S3 will report for it (s3.file_checksum)
 
 
-def _plan_download(client: Any, source: Location, destination: Path
-                   ) -> list[_Download]:
-    single = None if source.is_prefix else s3.head_object(client, source.bucket, source.key)
-    if single is not None:
-        # One key: DEST is a directory (existing, or written with a trailing separator)
-        # or the file to write.
-        name = source.key.rsplit("/", 1)[-1]
-        to_dir = destination.is_dir() or str(destination).endswith(("/", os.sep))
-        rel = safe_relative_path(name) if to_dir else PurePosixPath(destination.name)
-        size = int(single["ContentLength"])
-        if rel is None:
-            return [_Download(source.key, size, None, f"key name '{name}' is not a safe file name")]
-        root = destination if to_dir else destination.parent
-        return [_Download(source.key, size, root / rel)]
-
-    if destination.exists() and not destination.is_dir():
-        raise UsageError(f"{destination}: not a directory (a prefix downloads into one)")
-    prefix = source.as_prefix()
-    _, objects = s3.list_objects(client, source.bucket, prefix.key)
-    if not objects:
-        if s3.bucket_exists(client, source.bucket) is False:
-            raise s3.no_such_bucket(source.bucket)
-        raise NotFound(f"{source.uri}: no such key, and no objects under {prefix.uri}")
+def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
+                 existing: dict[str, int] | None, config: TransferConfig) -> _Planned:
+    item = _Planned(local, key, FileResult(str(local.path), s3.uri(bucket, key), local.size,
+                                           PLANNED))
     try:
-        destination.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{destination}: cannot create the directory: "
-                         f"{exc.strerror or exc}") from None
-    plan = []
-    for obj in objects:
-        relative = obj.key[len(prefix.key):]
-        if relative == "" or (relative.endswith("/") and obj.size == 0):
-            continue  # a "folder" placeholder the S3 console creates; nothing to write
-        rel = safe_relative_path(relative)
-        path = destination / rel if rel is not None else None
-        if path is None or not _inside(path, destination):
-            plan.append(_Download(obj.key, obj.size, None,
-                                  f"refusing {s3.uri(source.bucket, obj.key)}: its local path "
-                                  f"would be outside {destination}"))
-        else:
-            plan.append(_Download(obj.key, obj.size, path))
-    return plan
+        item.checksum = s3.file_checksum(local.path, local.size, config)
+        # Only an object of the same size can be the same file: one HeadObject for those
+        # (a listing carries sizes, never checksum values); none on a first upload.
+        same_size = existing is None or existing.get(key) == local.size
+        if same_size:
+            there = s3.object_checksum(client, bucket, key)
+            if (there is not None and there[0] == local.size
+                    and s3.same_checksum(there[1], item.checksum)):
+                item.result.status, item.result.reason = SKIPPED, "unchanged"
+    except PER_FILE_ERRORS as exc:
+        item.result.status, item.result.error = FAILED, failure(exc)
+    return item
 
 
-def download(client: Any, source: Location, destination: Path, *,
-             jobs: int = DEFAULT_JOBS, progress: Progress | None = None,
-             config: TransferConfig = s3.DEFAULT_TRANSFER_CONFIG) -> TransferReport:
-    """A key to a file, or every object under a prefix to the same tree under destination.
-    Keys whose local path would leave destination are skipped, never written."""
+def _existing_sizes(client: Any, bucket: str, keys: Sequence[str]) -> dict[str, int] | None:
+    """Sizes of the objects already under the keys' common prefix, in one listing (paged);
+    None when listing is not allowed (uploaders often may PutObject without ListBucket)."""
+    if len(keys) == 1:
+        return None  # one HeadObject is cheaper than a listing
+    return s3.object_sizes(client, bucket, os.path.commonprefix(list(keys)))
+
+
+def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
+           jobs: int = DEFAULT_JOBS, progress: Progress | None = None, dry_run: bool = False,
+           config: TransferConfig | None = None) -> TransferReport:
+    """Every file to its key through one transfer manager, skipping those already there
+    with the same size and SHA-256. --dry-run plans the same way and sends nothing."""
     progress = progress or NoProgress()
-    plan = _plan_download(client, source, destination)
-    wanted = [d for d in plan if d.path is not None]
-    progress.started(len(wanted), sum(d.size for d in wanted))
+    config = config or s3.transfer_config(jobs)
+    keys = upload_keys(files, destination)
+    bucket = destination.bucket
+    s3.require_bucket(client, bucket)
+    existing = _existing_sizes(client, bucket, keys)
+    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, existing, config)
+                            for f, k in zip(files, keys, strict=True)], jobs)
+    report = TransferReport("upload", [p.result for p in planned], dry_run=dry_run)
+    todo = [p for p in planned if p.result.status == PLANNED]
+    for p in planned:
+        if p.result.status != PLANNED:
+            progress.finished(p.result)
+    if dry_run:
+        for p in todo:
+            progress.finished(p.result)
+        return report
+    progress.started(len(todo), sum(p.local.size for p in todo))
+    _send(client, bucket, todo, config, progress, already=report.skipped, total=len(planned))
+    return report
 
-    def one(item: _Download) -> FileResult:
-        result = FileResult(str(item.path or ""), s3.uri(source.bucket, item.key), item.size, OK)
-        if item.path is None:
-            result.status, result.error = SKIPPED, item.reason
-            progress.finished(result)
-            return result
-        try:
-            item.path.parent.mkdir(parents=True, exist_ok=True)
-            # download_file is atomic: boto3 writes a temporary file beside the target
-            # and renames it into place only when every byte has arrived.
-            s3.download_file(client, source.bucket, item.key, item.path, config=config,
-                             callback=progress.transferred)
-            written = item.path.stat().st_size
-            if written != item.size:
-                item.path.unlink(missing_ok=True)
-                raise PipectlError(f"{result.uri}: got {written} bytes, S3 says {item.size} "
-                                   "(did it change during the download?)")
-        except _PER_FILE_ERRORS as exc:
-            result.status, result.error = FAILED, _failure(exc)
-        progress.finished(result)
-        return result
 
-    work = [lambda d=d: one(d) for d in plan]
-    return TransferReport("download", _run_parallel(work, jobs))
+def _send(client: Any, bucket: str, todo: list[_Planned], config: TransferConfig,
+          progress: Progress, *, already: int, total: int) -> None:
+    """Submit every file to one manager, then settle each in order. already: files that
+    were there unchanged, counted as uploaded when Ctrl-C stops the rest."""
+    submitted: list[tuple[_Planned, Any]] = []
+    transfers = s3.Transfers(client, config)
+    try:
+        with transfers:
+            for p in todo:
+                submitted.append((p, transfers.upload(p.local.path, bucket, p.key, p.local.size,
+                                                      p.checksum, callback=progress.transferred)))
+            for p, future in submitted:
+                _settle(p, future, transfers, bucket)
+                progress.finished(p.result)
+    except KeyboardInterrupt:
+        # The manager cancelled what had not started and let requests in flight end; those
+        # are settled now too, so the count says exactly what is in S3, verified.
+        for p, future in submitted:
+            if p.result.status == PLANNED and future.done():
+                _settle(p, future, transfers, bucket)
+        done = already + sum(1 for p in todo if p.result.status == OK)
+        raise Interrupted(f"interrupted: {done} of {total} files uploaded; run the same "
+                          "command again to send the rest") from None
+
+
+def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> None:
+    try:
+        s3.wait(future, bucket, p.key, "uploading")
+        returned = transfers.uploaded_checksum(bucket, p.key)
+        if returned is None:
+            # AWS returns it from PutObject and CompleteMultipartUpload alike; an endpoint
+            # that leaves it out of a response (moto's CompleteMultipartUpload) is asked once.
+            there = s3.object_checksum(transfers.client, bucket, p.key)
+            returned = there[1] if there else None
+        if returned is None:
+            raise PipectlError(f"{p.result.uri}: S3 keeps no SHA-256 checksum for the upload")
+        if not s3.same_checksum(returned, p.checksum):
+            raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, {p.local.path} "
+                               f"has {p.checksum} (did it change during the upload?)")
+        p.result.status = OK
+    except PER_FILE_ERRORS as exc:
+        p.result.status, p.result.error = FAILED, failure(exc)

@@ -44,14 +44,16 @@ def test_upload_then_ls_json(s3, pipectl, pipeline_dir):
 
     assert code == 0, err
     report = json.loads(out)
-    assert set(report) == {"operation", "ok", "failed", "skipped", "bytes", "files"}
+    assert set(report) == {"operation", "ok", "failed", "skipped", "refused", "bytes",
+                           "dry_run", "warnings", "files"}
     assert (report["operation"], report["ok"], report["failed"], report["skipped"],
-            report["bytes"]) == ("upload", 2, 0, 0, 16)
+            report["refused"], report["bytes"], report["dry_run"], report["warnings"]) == (
+        "upload", 2, 0, 0, 0, 16, False, [])
     assert sorted(report["files"], key=lambda f: f["uri"]) == [
         {"local": "data/a.csv", "uri": f"s3://{RAW}/incoming/data/a.csv", "bytes": 8,
-         "status": "ok", "error": None},
+         "status": "ok", "error": None, "reason": None},
         {"local": "data/sub/b c+d.json", "uri": f"s3://{RAW}/incoming/data/sub/b c+d.json",
-         "bytes": 8, "status": "ok", "error": None},
+         "bytes": 8, "status": "ok", "error": None, "reason": None},
     ]
     assert keys(s3) == {"incoming/data/a.csv": 8, "incoming/data/sub/b c+d.json": 8}
     assert "uploaded 2 files (16 B)" in err
@@ -137,15 +139,17 @@ def test_download_prefix(s3, pipectl, pipeline_dir):
     assert (pipeline_dir / "out" / "x" / "b.csv").read_bytes() == b"de"
 
 
-def test_download_refused_key_warns_and_skips(s3, pipectl, pipeline_dir):
+def test_download_refused_key_is_listed_and_exit_1(s3, pipectl, pipeline_dir):
     s3.put_object(Bucket=RAW, Key="incoming/../../evil.txt", Body=b"evil")
     s3.put_object(Bucket=RAW, Key="incoming/ok.txt", Body=b"ok")
 
     code, out, err = pipectl("download", "raw/incoming/", "sub/out")
 
-    assert code == 0
-    assert "warning: skipped: refusing" in err and "incoming/../../evil.txt" in err
-    assert "1 skipped" in err
+    assert code == 1
+    assert (f"error: refused s3://{RAW}/incoming/../../evil.txt: unsafe key: its local path "
+            "would be outside sub/out") in err.splitlines()
+    assert "1 refused" in err
+    assert err.strip().splitlines()[-1] == "error: 1 refused (listed above)"
     assert not (pipeline_dir / "evil.txt").exists()
     assert [p.name for p in (pipeline_dir / "sub" / "out").iterdir()] == ["ok.txt"]
 
@@ -159,24 +163,23 @@ def test_download_not_found_is_exit_1_with_the_uri(s3, pipectl):
 
 def test_failed_file_is_exit_1_after_trying_all(s3, pipectl, pipeline_dir, monkeypatch):
     from pipectl.aws import s3 as s3_seam
-    from pipectl.errors import AwsError
+    from tests.functional.s3_faults import fail_calls
 
     (pipeline_dir / "d").mkdir()
     for name in ("a.txt", "b.txt", "c.txt"):
         (pipeline_dir / "d" / name).write_text(name)
-    real = s3_seam.upload_file
+    real_enter = s3_seam.Transfers.__enter__
 
-    def flaky(client, path, bucket, key, **kwargs):
-        if key.endswith("b.txt"):
-            raise AwsError(f"uploading s3://{bucket}/{key} failed: SlowDown: try later")
-        return real(client, path, bucket, key, **kwargs)
+    def failing_b(self):  # pipectl's own client refuses b.txt as S3 would (not retried)
+        fail_calls(self.client, "PutObject", "b.txt", code="AccessDenied")
+        return real_enter(self)
 
-    monkeypatch.setattr(s3_seam, "upload_file", flaky)
+    monkeypatch.setattr(s3_seam.Transfers, "__enter__", failing_b)
     code, out, err = pipectl("upload", "d", "--jobs", "1")
 
     assert code == 1
     assert set(keys(s3)) == {"incoming/d/a.txt", "incoming/d/c.txt"}
-    assert "SlowDown: try later" in err
+    assert f"error: d/b.txt: access denied to s3://{RAW}/incoming/d/b.txt (uploading)" in err
     assert err.strip().splitlines()[-1] == "error: 1 of 3 files failed to upload"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import threading
 from pathlib import Path
@@ -13,9 +14,12 @@ from boto3.s3.transfer import TransferConfig
 from moto import mock_aws
 
 from pipectl.aws import s3 as s3_seam
-from pipectl.errors import AwsError, NotFound, UsageError
+from pipectl.errors import NotFound, UsageError
+from pipectl.ops import download as downloads
 from pipectl.ops import transfer
-from pipectl.ops.transfer import Location, parse_location, safe_relative_path
+from pipectl.ops.download import safe_relative_path
+from pipectl.ops.transfer import Location, parse_location
+from tests.functional.s3_faults import fail_calls
 
 BUCKET = "raw-bucket"
 MiB = 1024 * 1024
@@ -196,32 +200,43 @@ def test_upload_to_missing_bucket_names_it(s3, tmp_path):
         transfer.upload(s3, files, Location("no-such-bucket", "incoming/"))
 
 
-def test_one_failure_does_not_stop_the_others(s3, tmp_path, monkeypatch):
+def test_one_failure_does_not_stop_the_others(s3, tmp_path):
     paths = [write(tmp_path / f"f{i}.txt", f"file {i}") for i in range(4)]
-    real = s3_seam.upload_file
+    # AccessDenied is not retried, so the failure is immediate.
+    fail_calls(s3, "PutObject", "f2.txt", code="AccessDenied")
 
-    def flaky(client, path, bucket, key, **kwargs):
-        if key.endswith("f2.txt"):
-            raise AwsError(f"uploading s3://{bucket}/{key} failed: InternalError: boom")
-        return real(client, path, bucket, key, **kwargs)
-
-    monkeypatch.setattr(s3_seam, "upload_file", flaky)
     report = transfer.upload(s3, transfer.collect_files(paths), Location(BUCKET, "in/"), jobs=2)
 
     assert [(Path(f.local).name, f.status) for f in report.files] == [
         ("f0.txt", "ok"), ("f1.txt", "ok"), ("f2.txt", "failed"), ("f3.txt", "ok")]
-    assert "InternalError: boom" in report.files[2].error
+    assert "access denied to s3://raw-bucket/in/f2.txt (uploading)" in report.files[2].error
     assert report.failed == 1 and report.ok == 3
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == {
+        "in/f0.txt", "in/f1.txt", "in/f3.txt"}
 
 
-def test_size_mismatch_after_upload_fails_the_file(s3, tmp_path, monkeypatch):
+def test_checksum_s3_returns_must_match_the_file(s3, tmp_path, monkeypatch):
     path = write(tmp_path / "a.csv", "12345")
-    monkeypatch.setattr(s3_seam, "head_object", lambda c, b, k: {"ContentLength": 3})
+    # What S3 would return had it stored other bytes than those whose SHA-256 we sent.
+    other = base64.b64encode(hashlib.sha256(b"123").digest()).decode()
+    monkeypatch.setattr(s3_seam.Transfers, "uploaded_checksum", lambda self, b, k: other)
 
     report = transfer.upload(s3, transfer.collect_files([path]), Location(BUCKET, "in/"))
 
     assert report.files[0].status == "failed"
-    assert "holds 3 bytes" in report.files[0].error and "has 5" in report.files[0].error
+    assert f"S3 stored SHA-256 {other}" in report.files[0].error
+
+
+def test_upload_makes_no_head_object_on_a_first_upload(s3, tmp_path):
+    calls = []
+    s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    paths = [write(tmp_path / "d" / f"f{i}.txt", f"file {i}") for i in range(5)]
+
+    report = transfer.upload(s3, transfer.collect_files([tmp_path / "d"]), Location(BUCKET, "in/"))
+
+    assert report.ok == 5
+    # One HeadBucket, one listing of the destination prefix, then only the PUTs.
+    assert sorted(calls) == ["HeadBucket", "ListObjectsV2"] + ["PutObject"] * len(paths)
 
 
 # ---------------------------------------------------------------- ls
@@ -269,7 +284,7 @@ def test_download_prefix_reproduces_the_tree(s3, tmp_path):
     dest = tmp_path / "out"
     progress = RecordingProgress()
 
-    report = transfer.download(s3, Location(BUCKET, "incoming/"), dest, jobs=2,
+    report = downloads.download(s3, Location(BUCKET, "incoming/"), dest, jobs=2,
                                progress=progress)
 
     assert report.failed == 0 and report.skipped == 0 and report.ok == 3
@@ -280,7 +295,7 @@ def test_download_prefix_reproduces_the_tree(s3, tmp_path):
 
 def test_download_prefix_without_trailing_slash(s3, tmp_path):
     s3.put_object(Bucket=BUCKET, Key="incoming/a.csv", Body=b"1")
-    report = transfer.download(s3, Location(BUCKET, "incoming"), tmp_path / "out")
+    report = downloads.download(s3, Location(BUCKET, "incoming"), tmp_path / "out")
     assert report.ok == 1 and all_files(tmp_path / "out") == {"a.csv"}
 
 
@@ -288,8 +303,8 @@ def test_download_single_key_to_file_or_directory(s3, tmp_path):
     s3.put_object(Bucket=BUCKET, Key="incoming/a.csv", Body=b"abc")
     (tmp_path / "existing").mkdir()
 
-    transfer.download(s3, Location(BUCKET, "incoming/a.csv"), tmp_path / "new" / "b.csv")
-    transfer.download(s3, Location(BUCKET, "incoming/a.csv"), tmp_path / "existing")
+    downloads.download(s3, Location(BUCKET, "incoming/a.csv"), tmp_path / "new" / "b.csv")
+    downloads.download(s3, Location(BUCKET, "incoming/a.csv"), tmp_path / "existing")
 
     assert (tmp_path / "new" / "b.csv").read_bytes() == b"abc"
     assert (tmp_path / "existing" / "a.csv").read_bytes() == b"abc"
@@ -305,12 +320,12 @@ def test_download_refuses_keys_that_escape_dest(s3, tmp_path, key):
     s3.put_object(Bucket=BUCKET, Key="incoming/good.txt", Body=b"good")
     dest = tmp_path / "a" / "b" / "dest"
 
-    report = transfer.download(s3, Location(BUCKET, "incoming/"), dest)
+    report = downloads.download(s3, Location(BUCKET, "incoming/"), dest)
 
     by_uri = {f.uri: f for f in report.files}
     refused = by_uri[f"s3://{BUCKET}/{key}"]
-    assert refused.status == "skipped" and "outside" in refused.error
-    assert report.ok == 1 and report.skipped == 1 and report.failed == 0
+    assert refused.status == "refused" and "outside" in refused.error
+    assert report.ok == 1 and report.refused == 1 and report.failed == 0
     assert all_files(tmp_path) == {"a/b/dest/good.txt"}  # nothing anywhere else
 
 
@@ -322,9 +337,9 @@ def test_download_refuses_to_write_through_a_symlink_out_of_dest(s3, tmp_path):
     (dest / "link").symlink_to(outside, target_is_directory=True)
     s3.put_object(Bucket=BUCKET, Key="incoming/link/evil.txt", Body=b"evil")
 
-    report = transfer.download(s3, Location(BUCKET, "incoming/"), dest)
+    report = downloads.download(s3, Location(BUCKET, "incoming/"), dest)
 
-    assert report.skipped == 1 and report.ok == 0
+    assert report.refused == 1 and report.ok == 0
     assert list(outside.iterdir()) == []
 
 
@@ -341,25 +356,28 @@ def test_safe_relative_path(relative, expected):
 
 def test_download_missing_key_names_the_uri(s3, tmp_path):
     with pytest.raises(NotFound, match=f"s3://{BUCKET}/incoming/nope.csv: no such key"):
-        transfer.download(s3, Location(BUCKET, "incoming/nope.csv"), tmp_path / "out")
+        downloads.download(s3, Location(BUCKET, "incoming/nope.csv"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_download_from_missing_bucket_names_it(s3, tmp_path):
     with pytest.raises(NotFound, match="bucket 'no-such-bucket' does not exist"):
-        transfer.download(s3, Location("no-such-bucket", "incoming/"), tmp_path / "out")
+        downloads.download(s3, Location("no-such-bucket", "incoming/"), tmp_path / "out")
 
 
 def test_download_size_mismatch_fails_and_leaves_nothing(s3, tmp_path, monkeypatch):
-    s3.put_object(Bucket=BUCKET, Key="incoming/a.csv", Body=b"12345")
+    s3.put_object(Bucket=BUCKET, Key="incoming/a.csv", Body=b"12")
+    real = s3_seam.list_objects
 
-    def short(client, bucket, key, path, **kwargs):
-        path.write_bytes(b"12")
+    def listed_larger(*args, **kwargs):  # the object was replaced by a shorter one since
+        prefixes, objects = real(*args, **kwargs)
+        return prefixes, [dataclasses.replace(o, size=5) for o in objects]
 
-    monkeypatch.setattr(s3_seam, "download_file", short)
-    report = transfer.download(s3, Location(BUCKET, "incoming/"), tmp_path / "out")
+    monkeypatch.setattr(s3_seam, "list_objects", listed_larger)
+    report = downloads.download(s3, Location(BUCKET, "incoming/"), tmp_path / "out")
 
     assert report.files[0].status == "failed" and "got 2 bytes" in report.files[0].error
+    assert "S3 says 5" in report.files[0].error
     assert all_files(tmp_path / "out") == set()
 
 
@@ -368,7 +386,7 @@ def test_download_prefix_into_a_file_is_a_usage_error(s3, tmp_path):
     (tmp_path / "file").write_text("mine")
 
     with pytest.raises(UsageError, match="file: not a directory"):
-        transfer.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file")
+        downloads.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file")
     with pytest.raises(UsageError, match="cannot create the directory"):
-        transfer.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file" / "sub")
+        downloads.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file" / "sub")
     assert (tmp_path / "file").read_text() == "mine"

@@ -353,8 +353,8 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
         found, thumb = images.process(source.body, key, s.image_limits, size=source.size)
     except images.ImageError as e:
         raise PermanentError(str(e)) from None
-    stem = output_key[len(s.processed):].rsplit(".", 1)[0]
-    thumb_key = f"{THUMBNAILS_PREFIX}{stem}{thumb.extension}"
+    # thumbnails/<day>/<the source's own name>: its extension is the source's already.
+    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(".jsonl")]
     thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
     record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
                   thumbnail_height=thumb.height, _metadata=metadata)
@@ -379,13 +379,13 @@ def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
 
 
 def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
+    """processed/<day>/<the source's path under incoming/>.jsonl: orders.csv ->
+    orders.csv.jsonl, orders.csv.gz -> orders.csv.gz.jsonl. The source's whole name stays
+    in the output's, so two sources never share an output (orders.csv and orders.json
+    both ending as orders.jsonl would overwrite each other)."""
     # The object's own LastModified, not "now": a retry writes the same key.
     day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
-    head, slash, name = relative.rpartition("/")
-    if is_gzip(name) and kind_for_key(name):
-        name = name[:-3]                                # orders.csv.gz -> orders.jsonl
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{s.processed}{day}/{head}{slash}{stem}.jsonl"
+    return f"{s.processed}{day}/{relative}.jsonl"
 
 
 def _ms(started: float) -> int:

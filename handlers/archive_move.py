@@ -29,6 +29,7 @@ from collections.abc import Callable
 import results
 import storage
 import telemetry
+import user_metadata
 from archive_layout import Settings, area_of
 from botocore.exceptions import ClientError
 from clients import results_table, s3_client
@@ -126,7 +127,7 @@ def _sha256(s3, bucket: str, key: str) -> str | None:
 def mark_row(s: Settings, entry: dict, copy: dict) -> str:
     """Point the source file's row at the copy; returns what happened to it."""
     area = area_of(s, entry["key"])
-    source = (copy.get("Metadata") or {}).get("source")
+    source = user_metadata.decode_all(copy.get("Metadata")).get("source")
     if not source and area.row_field == "output":
         source = _source_from_first_line(s, entry)
     if not source or not source.startswith("s3://") or "/" not in source[5:]:

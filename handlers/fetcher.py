@@ -34,10 +34,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timezone
 
+import failures
 import results
 import safe_http
 import storage
 import telemetry
+import user_metadata
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
@@ -122,7 +124,11 @@ def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fi
                    until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
         outcome = _fetch(obj, s, started, deadline, lease)
-    except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
+    except Exception as e:  # noqa: BLE001 - classified: retried, or FAILED at once
+        if not failures.is_transient(e):
+            outcome = _permanent_outside_the_request(obj, s, lease, failures.describe(e))
+            _log("ERROR", outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
+            return True
         error = str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
         try:
             table = results_table(s.results_table)
@@ -144,6 +150,23 @@ class _Lease:
     holder: str
     until: int
     held: bool = False
+
+
+def _permanent_outside_the_request(obj: S3Object, s: Settings, lease: _Lease,
+                                   error: str) -> dict:
+    """A bug or refused request outside the fetch itself: the row says so at once, and the
+    request file stays where it is (nothing proves a move is safe)."""
+    table = results_table(s.results_table)
+    row = results.get(table, obj.key)
+    if row and row.get("status") == results.PROCESSED:
+        results.record_transient_error(table, obj.key, error)
+        return {"status": results.PROCESSED, "message": "fetched, but finishing failed",
+                "error": error}
+    now = results.now_iso()
+    results.mark_failed(table, obj.key, error, count_attempt=not lease.held, bucket=obj.bucket,
+                        kind=KIND, finished_at=now, updated_at=now)
+    lease.held = False
+    return {"status": results.FAILED, "message": "failed: not retried", "error": error}
 
 
 def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
@@ -205,12 +228,11 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
                                duration_ms=_ms(started), processor_version=FETCHER_VERSION,
                                tally={"responses_fetched": 1})
         lease.held = False     # mark_processed removed it
-        storage.move(s3, bucket, key, completed_key, etag, size)
-        return {"status": results.PROCESSED, "message": "fetched", "url": url,
-                "http_status": done["http_status"], "bytes": done["bytes"],
-                "output": f"s3://{out_bucket}/{done['output_key']}"}
-    except PermanentError as e:
-        error, finished = str(e), results.now_iso()
+    except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
+        if not isinstance(e, PermanentError) and failures.is_transient(e):
+            raise
+        error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
+        finished = results.now_iso()
         extra = {"url": url} if url else {}
         results.mark_failed(table, key, error, bucket=bucket, kind=KIND, etag=etag,
                             request_version=version, size=size, location=failed_key,
@@ -221,6 +243,11 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
         storage.move(s3, bucket, key, failed_key, etag, size)
         return {"status": results.FAILED, "message": "failed: the request cannot be fetched",
                 "error": error, **extra}
+    # The row is PROCESSED: from here an error is never the request's (fetch_object).
+    storage.move(s3, bucket, key, completed_key, etag, size)
+    return {"status": results.PROCESSED, "message": "fetched", "url": url,
+            "http_status": done["http_status"], "bytes": done["bytes"],
+            "output": f"s3://{out_bucket}/{done['output_key']}"}
 
 
 def _finished(row: dict | None, etag: str, version: str) -> bool:
@@ -252,7 +279,7 @@ def _fetch_and_write(s3, s: Settings, bucket: str, request: FetchRequest, key: s
     output_key, found = _output_slot(s3, s, bucket, request.name, stamp, key, version)
     if found is not None:
         # An earlier attempt wrote the output, then died before the row: do not call again.
-        meta = found.get("Metadata", {})
+        meta = user_metadata.decode_all(found.get("Metadata"))
         return {"output_key": output_key, "http_status": int(meta.get(META_STATUS, 200)),
                 "bytes": found["ContentLength"], "http_attempts": 0}
     response = safe_http.get(request.full_url, request.headers, timeout=s.timeout,
@@ -263,9 +290,10 @@ def _fetch_and_write(s3, s: Settings, bucket: str, request: FetchRequest, key: s
     md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
     s3.put_object(Bucket=bucket, Key=output_key, Body=data, ContentType="application/json",
                   ContentMD5=md5,
-                  Metadata={META_REQUEST: key, META_VERSION: version,
-                            META_STATUS: str(response.status),
-                            META_URL: safe_http.public_url(request.url)})
+                  Metadata=user_metadata.encode_all({
+                      META_REQUEST: key, META_VERSION: version,
+                      META_STATUS: str(response.status),
+                      META_URL: safe_http.public_url(request.url)}))
     return {"output_key": output_key, "http_status": response.status, "bytes": len(data),
             "http_attempts": response.attempts}
 
@@ -284,7 +312,7 @@ def _output_slot(s3, s: Settings, bucket: str, name: str, stamp: str, key: str,
         for prefix in (s.incoming, s.completed, s.failed):
             found = storage.head(s3, bucket, prefix + relative)
             if found is not None:
-                meta = found.get("Metadata", {})
+                meta = user_metadata.decode_all(found.get("Metadata"))
                 if meta.get(META_REQUEST) == key and meta.get(META_VERSION) == version:
                     return s.incoming + relative, found
                 taken = found

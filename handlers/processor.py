@@ -9,10 +9,10 @@ delivery is at least once; the lease keeps two concurrent deliveries from both
 doing the work.
 
 Permanent (the file itself is bad: transform.PermanentError, a limit, an
-unsupported name): FAILED row with the reason, original to failed/, message done.
-Transient (anything else: throttling, 5xx, timeouts, a missing bucket): only that
-message is reported in batchItemFailures, so SQS retries it and, after
-maxReceiveCount, moves it to the dead-letter queue.
+unsupported name; or a bug or a request botocore refuses, see failures.py): FAILED
+row with the reason, original to failed/, message done. Transient (throttling, 5xx,
+timeouts, a missing bucket): only that message is reported in batchItemFailures, so
+SQS retries it and, after maxReceiveCount, moves it to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import failures
 import images
 import results
 import schema
 import sink
 import storage
 import telemetry
+import user_metadata
 from clients import (  # noqa: F401 (tests reset and reach them here)
     dynamodb_client,
     reset_clients,
@@ -128,7 +130,12 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
                    until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
         outcome = _process(obj, settings, started, lease)
-    except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
+    except Exception as e:  # noqa: BLE001 - classified: retried, or FAILED at once
+        if not failures.is_transient(e):
+            outcome = _permanent_outside_the_file(obj, settings, lease, failures.describe(e))
+            _log("ERROR", outcome.message, status=outcome.status, duration_ms=_ms(started),
+                 error=outcome.error, **fields)
+            return True
         error = f"{type(e).__name__}: {e}"
         try:
             table = results_table(settings.results_table)
@@ -152,6 +159,22 @@ class _Lease:
     holder: str
     until: int
     held: bool = False
+
+
+def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
+                                error: str) -> Outcome:
+    """A permanent error before the file was read or after its row said PROCESSED: the row
+    says so at once; the original stays where it is (nothing proves a move is safe)."""
+    table = results_table(s.results_table)
+    row = results.get(table, obj.key)
+    if row and row.get("status") == results.PROCESSED:
+        results.record_transient_error(table, obj.key, error)
+        return Outcome(results.PROCESSED, "processed, but finishing failed", error=error)
+    now = results.now_iso()
+    results.mark_failed(table, obj.key, error, count_attempt=not lease.held, bucket=obj.bucket,
+                        finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+    lease.held = False
+    return Outcome(results.FAILED, "failed: not retried", error=error)
 
 
 def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
@@ -235,13 +258,12 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             tally={"records_rejected": extra.get("records_rejected", 0),
                    "thumbnails": int("thumbnail" in extra)})
         lease.held = False
-        storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                     checkpoint=_checkpoints(key))
-        _fault("after_move", key)
-        return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
-    except PermanentError as e:
+    except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
+        finishing = same_version and row.get("status") == results.PROCESSED
+        if finishing or not isinstance(e, PermanentError) and failures.is_transient(e):
+            raise
         source.body.close()
-        error = str(e)
+        error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
         finished_at = results.now_iso()
         # Row first, then the move: if the move fails the retry finishes it.
         results.mark_failed(table, key, error, bucket=bucket, size=source.size,
@@ -251,6 +273,11 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
         lease.held = False
         storage.move(s3, bucket, key, failed_key, source.etag, source.size)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
+    # The row is PROCESSED: from here an error is never the file's (process_object).
+    storage.move(s3, bucket, key, completed_key, source.etag, source.size,
+                 checkpoint=_checkpoints(key))
+    _fault("after_move", key)
+    return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
 
 
 REJECTS_PREFIX, THUMBNAILS_PREFIX = "rejects/", "thumbnails/"   # in the processed bucket
@@ -326,15 +353,16 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
         found, thumb = images.process(source.body, key, s.image_limits, size=source.size)
     except images.ImageError as e:
         raise PermanentError(str(e)) from None
-    stem = output_key[len(s.processed):].rsplit(".", 1)[0]
-    thumb_key = f"{THUMBNAILS_PREFIX}{stem}{thumb.extension}"
+    # thumbnails/<day>/<the source's own name>: its extension is the source's already.
+    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(".jsonl")]
     thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
     record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
                   thumbnail_height=thumb.height, _metadata=metadata)
     if write:
         # Thumbnail first: the output line names it, and the output is what marks success.
         s3.put_object(Bucket=s.processed_bucket, Key=thumb_key, Body=thumb.data,
-                      ContentType=thumb.content_type, Metadata=object_metadata)
+                      ContentType=thumb.content_type,
+                      Metadata=user_metadata.encode_all(object_metadata))
         writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
                                       metadata=object_metadata)
         writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
@@ -346,17 +374,18 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
 
 def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
     found = storage.head(s3, bucket, key)
-    return found is not None and found.get("Metadata", {}).get("source-etag") == version_tag
+    return found is not None and \
+        user_metadata.decode_all(found.get("Metadata")).get("source-etag") == version_tag
 
 
 def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
+    """processed/<day>/<the source's path under incoming/>.jsonl: orders.csv ->
+    orders.csv.jsonl, orders.csv.gz -> orders.csv.gz.jsonl. The source's whole name stays
+    in the output's, so two sources never share an output (orders.csv and orders.json
+    both ending as orders.jsonl would overwrite each other)."""
     # The object's own LastModified, not "now": a retry writes the same key.
     day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
-    head, slash, name = relative.rpartition("/")
-    if is_gzip(name) and kind_for_key(name):
-        name = name[:-3]                                # orders.csv.gz -> orders.jsonl
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{s.processed}{day}/{head}{slash}{stem}.jsonl"
+    return f"{s.processed}{day}/{relative}.jsonl"
 
 
 def _ms(started: float) -> int:

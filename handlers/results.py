@@ -35,6 +35,12 @@ TRANSITION_ATTEMPTS = 5
 LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
 
 
+class Contention(Exception):
+    """A row kept changing under this attempt (transient: the message comes back later)."""
+
+    transient = True
+
+
 @dataclass(frozen=True)
 class Guard:
     """An extra condition on a transition: `condition` for DynamoDB, `allows` for the row read.
@@ -139,7 +145,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" not in reasons:
                 raise
-    raise RuntimeError(f"results row {key!r} kept changing under this attempt; retrying later")
+    raise Contention(f"results row {key!r} kept changing under this attempt; retrying later")
 
 
 def counters(table) -> dict[str, int]:

@@ -43,6 +43,8 @@ class PermanentError(Exception):
 class TransientError(Exception):
     """It may work later: the SQS message is retried."""
 
+    transient = True
+
 
 class Refused(PermanentError):
     """The URL or an address it resolves to is not allowed."""

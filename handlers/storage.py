@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
+import user_metadata
 from botocore.exceptions import ClientError
 
 PART_SIZE = 8 * 1024 * 1024          # multipart part size (S3 minimum is 5 MiB)
@@ -20,6 +21,8 @@ COPY_OBJECT_LIMIT = 5 * 1024 ** 3    # CopyObject copies at most 5 GB in one req
 
 class VerifyError(Exception):
     """A written or copied object does not match what was expected (transient: retry)."""
+
+    transient = True
 
 
 def _not_found(e: ClientError) -> bool:
@@ -67,8 +70,9 @@ class ObjectWriter:
     def __init__(self, s3, bucket: str, key: str, content_type: str = "application/x-ndjson",
                  metadata: dict | None = None):
         self._s3 = s3
+        # Keys are UTF-8, metadata only ASCII: values are encoded (user_metadata.py).
         self._args = {"Bucket": bucket, "Key": key, "ContentType": content_type,
-                      "Metadata": metadata or {}}
+                      "Metadata": user_metadata.encode_all(metadata or {})}
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict] = []

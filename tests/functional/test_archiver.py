@@ -99,7 +99,7 @@ def test_copies_keep_content_metadata_and_get_the_configured_storage_class(world
         assert head["Metadata"]["source"].startswith(f"s3://{RAW}/incoming/")
         assert world.read(ARCHIVE, target) == body
     day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
-    assert f"archive/{day}/sub/notes.jsonl" in world.keys(ARCHIVE)
+    assert f"archive/{day}/sub/notes.txt.jsonl" in world.keys(ARCHIVE)
 
 
 def test_rows_end_archived_and_the_counters_follow(world):
@@ -168,7 +168,7 @@ def test_an_object_in_glacier_is_reported_not_copied(world):
 
 
 def test_a_copy_that_does_not_match_is_replaced_before_the_original_goes(world):
-    key = next(k for k in processed_objects(world) if k.endswith("orders.jsonl"))
+    key = next(k for k in processed_objects(world) if k.endswith("orders.csv.jsonl"))
     target = "archive/" + key.removeprefix("processed/")
     world.s3.put_object(Bucket=ARCHIVE, Key=target, Body=b"truncated",
                         StorageClass="STANDARD_IA")

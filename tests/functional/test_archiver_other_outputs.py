@@ -54,7 +54,7 @@ def contents(world) -> dict[str, dict]:
 
 def day_of(world) -> str:
     """The date path the processor gave the outputs (the uploads' LastModified day)."""
-    output = next(k for k in world.keys(PROCESSED, "processed/") if k.endswith("/day1.jsonl"))
+    output = next(k for k in world.keys(PROCESSED, "processed/") if k.endswith("/day1.csv.jsonl"))
     return output.removeprefix("processed/")[:len("YYYY/MM/DD")]
 
 
@@ -67,8 +67,8 @@ def run(**event):
 def test_the_processor_wrote_every_kind_of_output(world):
     day = day_of(world)
     assert sorted(contents(world)) == [
-        f"processed/{day}/orders/day1.jsonl", f"processed/{day}/pets/cat.jsonl",
-        f"rejects/{day}/orders/bad.jsonl", f"rejects/{day}/orders/day1.jsonl",
+        f"processed/{day}/orders/day1.csv.jsonl", f"processed/{day}/pets/cat.jpg.jsonl",
+        f"rejects/{day}/orders/bad.csv.jsonl", f"rejects/{day}/orders/day1.csv.jsonl",
         f"thumbnails/{day}/pets/cat.jpg"]
 
 
@@ -86,10 +86,10 @@ def test_rejects_and_thumbnails_age_out_by_the_same_rule_as_outputs(world):
 
     assert (late["moved"], late["errors"]) == (5, 0)
     assert contents(world) == {}
-    expected = {f"processed/{day}/orders/day1.jsonl": f"archive/{day}/orders/day1.jsonl",
-                f"processed/{day}/pets/cat.jsonl": f"archive/{day}/pets/cat.jsonl",
-                f"rejects/{day}/orders/day1.jsonl": f"archive/rejects/{day}/orders/day1.jsonl",
-                f"rejects/{day}/orders/bad.jsonl": f"archive/rejects/{day}/orders/bad.jsonl",
+    expected = {f"processed/{day}/orders/day1.csv.jsonl": f"archive/{day}/orders/day1.csv.jsonl",
+                f"processed/{day}/pets/cat.jpg.jsonl": f"archive/{day}/pets/cat.jpg.jsonl",
+                f"rejects/{day}/orders/day1.csv.jsonl": f"archive/rejects/{day}/orders/day1.csv.jsonl",
+                f"rejects/{day}/orders/bad.csv.jsonl": f"archive/rejects/{day}/orders/bad.csv.jsonl",
                 f"thumbnails/{day}/pets/cat.jpg": f"archive/thumbnails/{day}/pets/cat.jpg"}
     assert {o["key"]: o["archive_key"] for o in late["objects"]} == expected
     assert world.keys(ARCHIVE) == sorted(expected.values())
@@ -108,8 +108,8 @@ def test_rows_follow_their_rejects_and_thumbnails_and_nothing_else_changes(world
     assert summary["errors"] == 0
     day1 = world.row("incoming/orders/day1.csv")
     assert (day1["status"], day1["output"]) == (
-        "ARCHIVED", f"s3://{ARCHIVE}/archive/{day}/orders/day1.jsonl")
-    assert day1["rejects"] == f"s3://{ARCHIVE}/archive/rejects/{day}/orders/day1.jsonl"
+        "ARCHIVED", f"s3://{ARCHIVE}/archive/{day}/orders/day1.csv.jsonl")
+    assert day1["rejects"] == f"s3://{ARCHIVE}/archive/rejects/{day}/orders/day1.csv.jsonl"
     cat = world.row("incoming/pets/cat.jpg")
     assert cat["status"] == "ARCHIVED"
     assert cat["thumbnail"] == f"s3://{ARCHIVE}/archive/thumbnails/{day}/pets/cat.jpg"
@@ -117,11 +117,11 @@ def test_rows_follow_their_rejects_and_thumbnails_and_nothing_else_changes(world
     # only the link to its rejects moved.
     failed = world.row("incoming/orders/bad.csv")
     assert failed == dict(failed_before,
-                          rejects=f"s3://{ARCHIVE}/archive/rejects/{day}/orders/bad.jsonl")
+                          rejects=f"s3://{ARCHIVE}/archive/rejects/{day}/orders/bad.csv.jsonl")
     counters = world.row("__counters__")
     assert (counters["ARCHIVED"], counters["PROCESSED"], counters["FAILED"]) == (2, 0, 1)
     rows = {o["key"]: o["row"] for o in summary["objects"]}
-    assert rows[f"rejects/{day}/orders/bad.jsonl"] == "incoming/orders/bad.csv: rejects archived"
+    assert rows[f"rejects/{day}/orders/bad.csv.jsonl"] == "incoming/orders/bad.csv: rejects archived"
     assert rows[f"thumbnails/{day}/pets/cat.jpg"] == "incoming/pets/cat.jpg: thumbnail archived"
 
 

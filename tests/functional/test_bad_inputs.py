@@ -181,7 +181,7 @@ def test_bad_input_ends_in_its_documented_state(aws_world, monkeypatch, case):
         assert row["status"] == "PROCESSED" and "error" not in row
         assert raw_keys == [f"completed/{case.name}"]
         assert [o.rsplit("/", 1)[1] for o in outputs] == \
-            [case.name.removesuffix(".gz").rsplit(".", 1)[0] + ".jsonl"]
+            [case.name + ".jsonl"]
         lines = aws_world.read(PROCESSED, outputs[0]).splitlines()
         records = [json.loads(line) for line in lines]
         assert [{k: v for k, v in r.items() if k != "_metadata"} for r in records] == \

@@ -11,6 +11,7 @@ import fetcher
 import processor
 import pytest
 import results
+from botocore.exceptions import EndpointConnectionError
 import safe_http
 
 RAW = "raw-bucket"          # the buckets tests/functional/conftest.py creates
@@ -358,13 +359,14 @@ def test_duplicate_delivery_is_a_no_op(world, api):
 
 
 def test_a_retry_after_the_output_was_written_does_not_call_again(world, api):
-    # given an attempt that wrote the output and then failed before the row was final
+    # given an attempt that wrote the output and then failed (the table unreachable)
+    # before the row was final
     api.answer("/crash", (200, JSON, {"v": 1}))
     world.upload("fetch/crash.json", json.dumps({"url": api.url("/crash")}))
     message = world.message("fetch/crash.json")
     real = fetcher.results.mark_processed
     fetcher.results.mark_processed = lambda *a, **k: (_ for _ in ()).throw(
-        RuntimeError("killed"))
+        EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"))
     try:
         assert fetcher.lambda_handler(world.event(message), None)["batchItemFailures"]
     finally:

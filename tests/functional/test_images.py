@@ -112,7 +112,9 @@ def test_an_uploaded_image_gets_a_metadata_line_and_a_thumbnail(aws_world, monke
         "PROCESSED", "image", 1, 1)
     (output,) = w.keys("processed-bucket", "processed/")
     (thumb,) = w.keys("processed-bucket", "thumbnails/")
-    assert thumb == "thumbnails/" + output.removeprefix("processed/")[:-len(".jsonl")] + ".jpg"
+    # thumbnails/<day>/<the source's own name>, beside processed/<day>/<name>.jsonl
+    assert output.endswith("/pets/cat.JPG.jsonl")
+    assert thumb == "thumbnails/" + output.removeprefix("processed/")[:-len(".jsonl")]
     assert row["thumbnail"] == f"s3://processed-bucket/{thumb}"
     line = json.loads(w.read("processed-bucket", output))
     assert {k: line[k] for k in ("format", "width", "height", "mode", "size_bytes",

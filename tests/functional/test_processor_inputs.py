@@ -35,7 +35,7 @@ def test_csv_file_becomes_json_lines_row_processed_and_original_completed(aws_wo
     # then the output holds one compact line per non-empty record
     assert result == {"batchItemFailures": []}
     row = aws_world.row(key)
-    output_key = f"processed/{day}/sub/orders 2024.jsonl"
+    output_key = f"processed/{day}/sub/orders 2024.csv.jsonl"
     meta = _metadata(row, key)
     expected = [{"user_name": "Ann", "email_address": "ann@x.io", "age": "31", "_metadata": meta},
                 {"user_name": "Bob", "_metadata": meta}]
@@ -69,7 +69,7 @@ def test_json_array_is_normalized_recursively(aws_world):
     # then the emptied record is dropped and the others are snake_cased
     assert result["batchItemFailures"] == []
     row = aws_world.row(key)
-    lines = aws_world.read(PROCESSED, f"processed/{day}/users.jsonl").splitlines()
+    lines = aws_world.read(PROCESSED, f"processed/{day}/users.json.jsonl").splitlines()
     meta = _metadata(row, key)
     assert [json.loads(line) for line in lines] == [
         {"first_name": "Ann", "http_status_code": 200, "address": {"zip_code": "123"},
@@ -100,8 +100,7 @@ def test_json_lines_and_text_files(aws_world, name, body, kind, expected):
     # then
     assert result == {"batchItemFailures": []}
     row = aws_world.row(key)
-    stem = name.rsplit(".", 1)[0]
-    lines = aws_world.read(PROCESSED, f"processed/{day}/{stem}.jsonl").splitlines()
+    lines = aws_world.read(PROCESSED, f"processed/{day}/{name}.jsonl").splitlines()
     assert [json.loads(line) for line in lines] == [dict(r, _metadata=_metadata(row, key))
                                                     for r in expected]
     assert (row["status"], row["kind"]) == ("PROCESSED", kind)
@@ -146,7 +145,7 @@ def test_url_encoded_awkward_key_is_decoded_once(aws_world, encode_slash):
     assert result == {"batchItemFailures": []}
     day = _day(aws_world, "completed/my file+(1).csv")
     assert aws_world.row(key)["status"] == "PROCESSED"
-    assert aws_world.keys(PROCESSED) == [f"processed/{day}/my file+(1).jsonl"]
+    assert aws_world.keys(PROCESSED) == [f"processed/{day}/my file+(1).csv.jsonl"]
     assert aws_world.keys(RAW) == ["completed/my file+(1).csv"]
 
 

@@ -1,0 +1,65 @@
+"""Real data through the real `pipectl` (issue 19): non-ASCII names, loop configs, duplicate
+deliveries and outputs that must not collide."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.server
+
+
+def keys(s3, bucket: str, prefix: str = "") -> list[str]:
+    found = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in found)
+
+
+def _announcement(sqs, queue_url: str) -> str:
+    """The body of the upload's S3 notification (the s3:TestEvent is dropped)."""
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                  WaitTimeSeconds=1).get("Messages", [])
+        assert got, "the upload's notification never arrived"
+        for m in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            if "Records" in json.loads(m["Body"]):
+                return m["Body"]
+
+
+def configure(pipeline_dir: Path, section: str, **settings) -> None:
+    path = pipeline_dir / "pipeline.yaml"
+    config = yaml.safe_load(path.read_text())
+    config.setdefault(section, {}).update(settings)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.mark.parametrize("batch_size, concurrency", [(10, 1), (1, 4)],
+                         ids=["one-batch", "concurrent-batches"])
+def test_one_file_delivered_four_times_is_processed_once_without_waiting_out_the_timeout(
+        pipectl, pipeline_dir, client, names, batch_size, concurrency):
+    configure(pipeline_dir, "processor", batch_size=batch_size)
+    assert pipectl("deploy", "--yes").code == 0
+    s3, sqs = client("s3"), client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=names["queue"])["QueueUrl"]
+    s3.put_object(Bucket=names["raw"], Key="incoming/twice.csv", Body=b"a,b\n1,2\n")
+    body = _announcement(sqs, queue_url)
+    for _ in range(4):      # S3 and SQS deliver at least once
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+    started = time.monotonic()
+    run = pipectl("--output", "json", "run", "--until-idle", "--concurrency", str(concurrency),
+                  "--timeout", "600", timeout=630)
+    elapsed = time.monotonic() - started
+
+    assert run.code == 0, run.err
+    assert run.json()["failed"] == 0
+    rows = pipectl("--output", "json", "results").json()["results"]
+    assert [(r["key"], r["status"], r["attempts"]) for r in rows] == [
+        ("incoming/twice.csv", "PROCESSED", 1)]
+    assert keys(s3, names["raw"], "completed/") == ["completed/twice.csv"]
+    print(f"four deliveries of one file: run --until-idle took {elapsed:.1f} s")
+    assert elapsed < 60

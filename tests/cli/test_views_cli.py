@@ -258,8 +258,8 @@ def test_logs_prints_the_functions_events_and_filters(deployed, pipectl):
     assert set(json.loads(as_json)[0]) == {"timestamp", "time", "stream", "message", "event_id"}
 
 
-def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipectl,
-                                                                 monkeypatch):
+def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pipectl,
+                                                                   monkeypatch):
     put_logs(deployed, "first")
     polls = []
 
@@ -271,8 +271,9 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipec
             raise KeyboardInterrupt
 
     monkeypatch.setattr("pipectl.cli.inspect.time.sleep", nap)
-    code, out, _ = pipectl("logs", "--follow")
-    assert code == 0
+    code, out, err = pipectl("logs", "--follow")
+    assert code == 130
+    assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
     assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["first", "second"]
 
 

@@ -75,6 +75,9 @@ class Archiver:
     schedule: str = "cron(0 2 * * ? *)"
     glacier_after_days: int = 90
     expire_after_days: int = 365
+    # Days a replaced or deleted version is kept in every bucket (they are versioned, and
+    # each move, archive and re-upload leaves one) before S3 expires it.
+    noncurrent_version_days: int = 30
     timeout: int = 300
     memory: int = 256
 
@@ -375,6 +378,8 @@ def _archiver(r: Reader, data: dict) -> Archiver:
                                  between(1, 36500)),
         expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,
                                 between(1, 36500)),
+        noncurrent_version_days=r.get(a, "archiver.noncurrent_version_days", int,
+                                      d.noncurrent_version_days, between(1, 36500)),
         timeout=r.get(a, "archiver.timeout", int, d.timeout, between(1, 900)),
         memory=r.get(a, "archiver.memory", int, d.memory, between(128, 10240)),
     )

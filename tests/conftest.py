@@ -38,9 +38,10 @@ def moto_endpoint():
     DynamoDB is made atomic as pipectl's own emulator's is (AWS's guarantee, not a shortcut)."""
     from moto.server import ThreadedMotoServer
 
-    from pipectl.local.emulator import atomic_dynamodb
+    from pipectl.local.emulator import atomic_dynamodb, lifecycle_size_filters
 
     atomic_dynamodb()
+    lifecycle_size_filters()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

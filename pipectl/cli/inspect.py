@@ -52,7 +52,9 @@ def logs(
             time.sleep(FOLLOW_SECONDS)
             _print_events(tail.poll(), app.json)
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how --follow ends
+        # Ctrl-C is how --follow ends: what was printed stands, and the exit says 130
+        # as every interrupted command does.
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 def trace(

@@ -72,11 +72,14 @@ def dev(
                     "terminal. Ctrl-C to stop.")
         runtime = runtime_for(aws, names, config.handlers_dir, concurrency=concurrency,
                               echo=echo_log, notice=output.warn)
+        interrupted = False
         try:
             serve(runtime)
         except KeyboardInterrupt:
-            pass  # Ctrl-C is how dev is meant to stop: a clean exit, not an error
+            interrupted = True  # Ctrl-C is how dev stops: the emulator goes down first
     output.info("emulator stopped")
+    if interrupted:
+        raise typer.Exit(ExitStatus.INTERRUPTED)  # 130, as every interrupted command
 
 
 def demo(ctx: typer.Context) -> None:

@@ -17,7 +17,8 @@ from pipectl.errors import PipectlError, UsageError
 from pipectl.ops import replay as replay_ops
 from pipectl.ops.replay import ReplayOptions, ReplayReport, Route
 
-_COLUMNS = ("key", "size", "first received", "sent", "receives", "message id", "action")
+_COLUMNS = ("key", "size", "first received", "sent", "receives", "replays", "message id",
+            "action", "last error")
 
 
 class Queue(str, Enum):
@@ -45,14 +46,20 @@ def replay_dlq(
     yes: bool = typer.Option(False, "--yes", "-y", help="move without asking"),
     native: bool = typer.Option(False, "--native", help="use SQS's own redrive "
                                                         "(StartMessageMoveTask) where available"),
+    max_replays: int | None = typer.Option(
+        None, "--max-replays", min=1, help="leave dead letters pipectl has replayed this many "
+                                           f"times [default: {replay_ops.DEFAULT_MAX_REPLAYS}]"),
 ) -> None:
     """Move dead letters back to the queue they came from (the processing or fetch queue)."""
     app = context.get(ctx)
-    if native and (key_filter is not None or skip_done or max_messages is not None):
+    if native and (key_filter is not None or skip_done or max_messages is not None
+                   or max_replays is not None):
         raise UsageError("--native moves the whole queue: it cannot be combined with "
-                         "--filter, --skip-done or --max")
+                         "--filter, --skip-done, --max or --max-replays")
+    if not native and max_replays is None:
+        max_replays = replay_ops.DEFAULT_MAX_REPLAYS
     options = ReplayOptions(dry_run=dry_run, max_messages=max_messages, key_filter=key_filter,
-                            skip_done=skip_done, native=native)
+                            skip_done=skip_done, native=native, max_replays=max_replays)
     dlq, source = replay_ops.queue_pair(app.names, queue.value)
     route = replay_ops.locate(app.aws.client("sqs"), dlq, source, to)
     if route.waiting == 0:
@@ -76,8 +83,9 @@ def render(app: AppContext, report: ReplayReport) -> None:
     elif report.dry_run and report.messages:
         output.stdout.print(output.table(None, _COLUMNS, [
             (m.key or "(no key)", output.human_bytes(m.size), _short_time(m.first_received_at),
-             _short_time(m.sent_at), m.receive_count, m.message_id,
-             f"{m.action} ({m.reason})" if m.reason else m.action) for m in report.messages]))
+             _short_time(m.sent_at), m.receive_count, m.replays, m.message_id,
+             f"{m.action} ({m.reason})" if m.reason else m.action, m.last_error)
+            for m in report.messages]))
     elif report.failed:
         output.stdout.print(output.table("not moved", ("key", "message id", "reason"), [
             (m.key or "(no key)", m.message_id, m.reason)
@@ -88,6 +96,12 @@ def render(app: AppContext, report: ReplayReport) -> None:
         output.info(f"dry run: would move {report.would_move}, skip {report.skipped} "
                     f"from {report.source} to {report.target}; nothing changed")
     else:
+        poison = sum(1 for m in report.messages
+                     if m.action == "skipped" and (m.reason or "").startswith("replayed "))
+        if poison:
+            output.warn(f"{poison} dead letter(s) were replayed often enough already and stay "
+                        "in the dead-letter queue: see their last error with --dry-run, fix "
+                        "the cause, then raise --max-replays")
         output.info(f"moved {report.moved}, skipped {report.skipped}, failed {report.failed} "
                     f"from {report.source} to {report.target}")
 

@@ -150,6 +150,8 @@ def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     rejects and the thumbnail went, each on a line of its own."""
     if r.status == "FAILED":
         return [r.error] if r.error else []
+    if r.status == "PROCESSING" and r.last_error:
+        return [f"retrying: {r.last_error}"]
     lines = [(r.output or "").removeprefix(home)]
     if "http_status" in r.details:
         lines[0] = f"HTTP {r.details['http_status']}, {r.details.get('bytes', 0):,} bytes -> " \
@@ -197,6 +199,11 @@ def status_view(s: PipelineStatus) -> Group:
         parts.append(output.table("recent failures", ("key", "error", "when (UTC)"), [
             (r.key, r.error or r.last_error, _utc(r.updated_at)) for r in s.recent_failures],
             no_wrap=("when (UTC)",)))
+    if s.retrying:
+        more = "+" if s.retrying_truncated else ""
+        parts.append(output.table("retrying and dead-lettered, by last error",
+                                  ("files", "state", "last error", "e.g."), [
+            (f"{g.files}{more}", g.state, g.last_error, g.example) for g in s.retrying]))
     parts += [Text(f"problem: {output.plain(p)}") for p in s.problems if not s.missing]
     return Group(*parts)
 

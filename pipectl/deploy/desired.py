@@ -33,6 +33,12 @@ from pipectl.naming import (
 
 TLS_STATEMENT = "DenyInsecureTransport"
 ARCHIVE_LIFECYCLE_RULE = "pipectl-archive-tiering"
+ARCHIVE_EXPIRY_RULE = "pipectl-archive-expiry"
+VERSIONS_LIFECYCLE_RULE = "pipectl-noncurrent-expiry"
+# S3 bills an object in STANDARD_IA as at least 128 KiB and charges every lifecycle
+# transition per object, so a small archived file costs more in Glacier than where it
+# is: the tiering rule skips objects under 128 KiB (AWS's documented size filter).
+GLACIER_MIN_BYTES = 128 * 1024
 # A message's age is kept when it moves to the DLQ, so the DLQ must retain for
 # longer than the source queue or dead letters expire early: 4 days vs 14 (the maximum).
 QUEUE_RETENTION = 4 * 24 * 3600
@@ -158,19 +164,35 @@ def bucket(config: PipelineConfig, names: Names, role: str, *, tls_only: bool) -
             "Resource": [arn, f"{arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-    lifecycle = {}
-    if role == "archive":
-        a = config.archiver
-        lifecycle[ARCHIVE_LIFECYCLE_RULE] = {
-            "ID": ARCHIVE_LIFECYCLE_RULE, "Status": "Enabled",
-            "Filter": {"Prefix": config.prefixes.archive},
-            "Transitions": [{"Days": a.glacier_after_days, "StorageClass": "GLACIER"}],
-            "Expiration": {"Days": a.expire_after_days},
-            # Versioning keeps the old copies the expiry creates; age those out too.
-            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
-        }
     return Bucket(role=role, name=names.bucket(role), policy_statements=statements,
-                  lifecycle_rules=lifecycle)
+                  lifecycle_rules=lifecycle_rules(config, role))
+
+
+def lifecycle_rules(config: PipelineConfig, role: str) -> dict[str, dict]:
+    """pipectl's lifecycle rules for a bucket, by ID."""
+    a = config.archiver
+    # Every bucket is versioned, so each move, archive and re-upload leaves a noncurrent
+    # version (and a delete marker) behind: without an expiry they are stored for good.
+    noncurrent = {"NoncurrentVersionExpiration": {"NoncurrentDays": a.noncurrent_version_days}}
+    if role != "archive":
+        return {VERSIONS_LIFECYCLE_RULE: {
+            "ID": VERSIONS_LIFECYCLE_RULE, "Status": "Enabled", "Filter": {"Prefix": ""},
+            # Once its versions have expired, a delete marker alone is removed too.
+            "Expiration": {"ExpiredObjectDeleteMarker": True}, **noncurrent}}
+    prefix = config.prefixes.archive
+    return {
+        # Two rules: a size filter on the expiry would keep small objects for ever.
+        ARCHIVE_LIFECYCLE_RULE: {
+            "ID": ARCHIVE_LIFECYCLE_RULE, "Status": "Enabled",
+            # ObjectSizeGreaterThan is exclusive: objects of 128 KiB and more transition.
+            "Filter": {"And": {"Prefix": prefix, "ObjectSizeGreaterThan": GLACIER_MIN_BYTES - 1}},
+            "Transitions": [{"Days": a.glacier_after_days, "StorageClass": "GLACIER"}],
+        },
+        ARCHIVE_EXPIRY_RULE: {
+            "ID": ARCHIVE_EXPIRY_RULE, "Status": "Enabled", "Filter": {"Prefix": prefix},
+            "Expiration": {"Days": a.expire_after_days}, **noncurrent,
+        },
+    }
 
 
 def dead_letter_queue(name: str) -> Queue:

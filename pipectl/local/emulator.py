@@ -36,6 +36,7 @@ class Emulator:
         # werkzeug logs every request at INFO; the operator wants the pipeline's logs.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         atomic_dynamodb()
+        lifecycle_size_filters()
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         self._server.start()
         self.port = port
@@ -83,6 +84,60 @@ def atomic_dynamodb(patch: Callable[[object, str, object], None] = setattr) -> N
 
         locked.atomic = True
         patch(DynamoDBBackend, name, locked)
+
+
+# S3 lifecycle filters may name object sizes (ObjectSizeGreaterThan / LessThan, alone or
+# inside And); moto 5.2 parses and returns only prefixes and tags, so a rule read back has
+# lost its size filter and every deploy would plan to put it back. Kept per rule ID here
+# and returned as AWS returns them.
+_SIZE_FILTERS = ("ObjectSizeGreaterThan", "ObjectSizeLessThan")
+
+
+def lifecycle_size_filters(patch: Callable[[object, str, object], None] = setattr) -> None:
+    """Make moto keep lifecycle size filters (idempotent)."""
+    from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+
+    if getattr(FakeBucket.set_lifecycle, "sizes", False):
+        return
+    original_set, original_get = FakeBucket.set_lifecycle, S3Response.get_bucket_lifecycle
+
+    def set_lifecycle(self, rules):
+        original_set(self, rules)
+        self.lifecycle_sizes = {rule.get("ID"): _sizes(rule.get("Filter") or {})
+                                for rule in rules}
+
+    def get_bucket_lifecycle(self):
+        bucket = self.backend.get_bucket(self.bucket_name)
+        sizes = getattr(bucket, "lifecycle_sizes", {})
+        serialized = self.serialized
+
+        def with_sizes(result):
+            for rule in result.result.get("Rules", []):
+                for where, found in sizes.get(rule.get("ID"), {}).items():
+                    place = rule.setdefault("Filter", {})
+                    place = place.setdefault("And", {}) if where == "And" else place
+                    place.update(found)
+            return serialized(result)
+
+        self.serialized = with_sizes
+        try:
+            return original_get(self)
+        finally:
+            del self.serialized
+
+    set_lifecycle.sizes = True
+    patch(FakeBucket, "set_lifecycle", set_lifecycle)
+    patch(S3Response, "get_bucket_lifecycle", get_bucket_lifecycle)
+
+
+def _sizes(rule_filter: dict) -> dict[str, dict[str, int]]:
+    found = {}
+    for where, part in (("Filter", rule_filter), ("And", rule_filter.get("And") or {})):
+        sizes = {name: int(part[name]) for name in _SIZE_FILTERS if name in part}
+        if sizes:
+            found[where] = sizes
+    return found
 
 
 def free_port() -> int:

@@ -315,9 +315,15 @@ def lifecycle(aws: Aws, names: Names, *, now: datetime | None = None) -> Lifecyc
         report.notes.append(f"bucket '{bucket}' has no enabled lifecycle rule: nothing will "
                             "transition or expire")
     for rule in enabled:
-        if _rule_filter(rule)[1]:
+        _, tags, greater, _ = _rule_filter(rule)
+        if tags:
             report.notes.append(f"rule {rule.get('ID')!r} filters on tags, which this listing "
                                 "does not read: it is left out")
+        elif greater is not None and rule.get("Transitions"):
+            report.notes.append(
+                f"rule {rule.get('ID')!r} transitions only objects larger than {greater:,} "
+                f"bytes: smaller ones stay in their class (S3 bills STANDARD_IA as at least "
+                f"128 KiB per object and charges each transition per object)")
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket):
         for obj in page.get("Contents", []):

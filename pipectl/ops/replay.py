@@ -44,6 +44,12 @@ _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # letters have the same shape and key the same results table: the row of a request file
 # under fetch/ is the fetcher's, PROCESSED once its response was written to incoming/.
 QUEUES = ("processing", "fetch")
+# Each replay sends a dead letter back with this message attribute counting its replays.
+# SQS keeps message attributes when redrive moves a message to the DLQ again, so the count
+# survives a replay that fails again, and --max-replays can leave a poison message where
+# it is instead of sending it round for ever.
+REPLAYS_ATTRIBUTE = "pipectl-replays"
+DEFAULT_MAX_REPLAYS = 3
 
 IsDone = Callable[[str, str | None], bool]  # (key, ETag) -> PROCESSED for this version?
 
@@ -68,10 +74,12 @@ class ReplayOptions:
     key_filter: str | None = None
     skip_done: bool = False
     native: bool = False
+    max_replays: int | None = None  # leave dead letters replayed this often already
 
     @property
     def selective(self) -> bool:
-        return self.key_filter is not None or self.skip_done or self.max_messages is not None
+        return (self.key_filter is not None or self.skip_done or self.max_messages is not None
+                or self.max_replays is not None)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ class DeadLetter:
     action: str  # moved | skipped | failed | would move | would skip
     reason: str | None = None
     etag: str | None = None  # the object version the notification was for
+    replays: int = 0  # times pipectl replayed it before (REPLAYS_ATTRIBUTE)
+    last_error: str | None = None  # the results row's, in a dry run
 
 
 @dataclass
@@ -148,7 +158,8 @@ def replay(aws: Aws, names: Names, route: Route, options: ReplayOptions, *,
     sqs = aws.client("sqs")
     done = _done_check(aws.client("dynamodb"), names) if options.skip_done else None
     if options.dry_run:
-        return preview(sqs, route, options, is_done=done)
+        return preview(sqs, route, options, is_done=done,
+                       last_error=_last_error(aws.client("dynamodb"), names))
     if options.native and not options.selective:
         report = move_native(_probe_client(aws), sqs, route, on_progress=on_progress,
                              sleep=sleep)
@@ -194,7 +205,8 @@ def move(sqs, route: Route, options: ReplayOptions, *,
 
 
 def preview(sqs, route: Route, options: ReplayOptions, *,
-            is_done: IsDone | None = None) -> ReplayReport:
+            is_done: IsDone | None = None,
+            last_error: Callable[[str], str | None] | None = None) -> ReplayReport:
     """What move() would do, without consuming anything.
 
     Every message seen is hidden until the scan ends (so each is listed once) and then
@@ -208,6 +220,9 @@ def preview(sqs, route: Route, options: ReplayOptions, *,
             for message, letter in batch:
                 held[letter.message_id] = message["ReceiptHandle"]
                 why = _skip_reason(letter, options, is_done)
+                if last_error is not None and letter.key is not None:
+                    letter = DeadLetter(**{**letter.__dict__,
+                                           "last_error": last_error(letter.key)})
                 report.messages.append(_with(letter, "would skip" if why else "would move",
                                              why))
                 report.skipped += 1 if why else 0
@@ -350,9 +365,13 @@ def _entry(message: dict, fifo: bool) -> dict:
     attributes = {
         name: {k: v for k, v in value.items()
                if k in ("DataType", "StringValue", "BinaryValue")}
-        for name, value in message.get("MessageAttributes", {}).items()}
+        for name, value in message.get("MessageAttributes", {}).items()
+        if name != REPLAYS_ATTRIBUTE}
     if attributes:
         entry["MessageAttributes"] = attributes
+    replays = _replays(message) + 1
+    entry.setdefault("MessageAttributes", {})[REPLAYS_ATTRIBUTE] = {
+        "DataType": "Number", "StringValue": str(replays)}
     if fifo:  # a FIFO target needs a group; the DLQ message id makes resends idempotent
         entry["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "replay")
         entry["MessageDeduplicationId"] = message["MessageId"]
@@ -366,7 +385,33 @@ def _skip_reason(letter: DeadLetter, options: ReplayOptions,
         return "does not match --filter"
     if is_done is not None and letter.key is not None and is_done(letter.key, letter.etag):
         return "already PROCESSED"
+    if options.max_replays is not None and letter.replays >= options.max_replays:
+        return f"replayed {letter.replays} time(s) already (--max-replays {options.max_replays})"
     return None
+
+
+def _replays(message: dict) -> int:
+    value = message.get("MessageAttributes", {}).get(REPLAYS_ATTRIBUTE, {}).get("StringValue")
+    try:
+        return max(int(value), 0) if value is not None else 0
+    except ValueError:
+        return 0  # not ours: someone else's attribute of the same name
+
+
+def _last_error(ddb, names: Names) -> Callable[[str], str | None] | None:
+    """The row's error (FAILED) or last_error (retrying) per key, cached; None without a
+    results table (the dry run still lists the messages)."""
+    if dynamodb.describe_table(ddb, names.results_table) is None:
+        return None
+    cache: dict[str, str | None] = {}
+
+    def last_error(key: str) -> str | None:
+        if key not in cache:
+            row = results_ops.find_result(ddb, names, key)
+            cache[key] = (row.error or row.last_error) if row else None
+        return cache[key]
+
+    return last_error
 
 
 def _done_check(ddb, names: Names) -> IsDone:
@@ -416,7 +461,8 @@ def _letter(message: dict) -> DeadLetter:
     return DeadLetter(message_id=message["MessageId"], key=key, size=size, etag=etag,
                       sent_at=_when(attrs.get("SentTimestamp")),
                       first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
-                      receive_count=int(attrs.get("ApproximateReceiveCount", 0)), action="")
+                      receive_count=int(attrs.get("ApproximateReceiveCount", 0)),
+                      replays=_replays(message), action="")
 
 
 def _with(letter: DeadLetter, action: str, reason: str | None = None) -> DeadLetter:

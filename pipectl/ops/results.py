@@ -207,6 +207,14 @@ def failed_since(ddb, names: Names, since: str) -> ResultRow | None:
     return row(items[0]) if items else None
 
 
+def processing_rows(ddb, names: Names, limit: int) -> tuple[list[ResultRow], bool]:
+    """Up to limit PROCESSING rows, newest first (one index partition, paged); True when
+    there are more."""
+    items, last = dynamodb.query_page(ddb, names.results_table, STATUS_INDEX,
+                                      ("status", "PROCESSING"), limit=limit)
+    return [row(i) for i in items], last is not None
+
+
 def table_exists(ddb, names: Names) -> bool:
     return dynamodb.describe_table(ddb, names.results_table) is not None
 

@@ -1,11 +1,14 @@
 """The pipeline at a glance: buckets, incoming/, queue depths, results by status, failures.
 
 A bounded number of AWS calls however much data exists: one page of incoming/, one
-GetItem of the counters item the handlers keep, one Query for the recent failures.
+GetItem of the counters item the handlers keep, one Query for the recent failures, at
+most RETRYING_ROWS PROCESSING rows (paged) for what is retrying and why.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +23,24 @@ RECENT_FAILURES = 5
 INCOMING_PAGE = 1000  # one ListObjectsV2 page; beyond it the count shows as "1000+"
 DEFAULT_FAILED_SINCE = "24h"
 DEFAULT_STUCK_AFTER = timedelta(minutes=15)
+RETRYING_ROWS = 1000  # PROCESSING rows read to group retries by their last error
+# Quoted values in an error (keys, metadata values, URLs) differ per file; the reason
+# they illustrate does not.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Files whose last attempt failed transiently, grouped by that error.
+
+    state: "retrying" (the queue delivers it again), or "dead-lettered" when its attempts
+    reached the queue's maxReceiveCount (its message waits in the dead-letter queue).
+    """
+
+    state: str
+    files: int
+    last_error: str
+    example: str  # one of the keys
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,8 @@ class PipelineStatus:
     results: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)  # naming.TALLIES, over processed files
     recent_failures: list[ResultRow] = field(default_factory=list)
+    retrying: list[Retrying] = field(default_factory=list)
+    retrying_truncated: bool = False  # more than RETRYING_ROWS rows: counts are lower bounds
     archiver: dict | None = None  # the last archiver run, None: never ran
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -85,6 +108,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
     counts: dict[str, int] = {}
     totals: dict[str, int] = {}
     failures: list[ResultRow] = []
+    retrying: list[Retrying] = []
+    truncated = False
     archiver = failed_recently = None
     if not results_ops.table_exists(ddb, names):
         missing.append(f"table {names.results_table}")
@@ -93,6 +118,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
         failures = results_ops.list_results(ddb, names, status="FAILED", limit=RECENT_FAILURES)
         archiver = results_ops.last_archiver_run(ddb, names)
         failed_recently = results_ops.failed_since(ddb, names, failed_since)
+        rows, truncated = results_ops.processing_rows(ddb, names, RETRYING_ROWS)
+        retrying = group_retries(rows, names.config.processor.max_receive_count)
 
     functions = function_states(aws, names, local_code)
     alarms = alarm_states(aws, names)
@@ -108,6 +135,9 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
     if failed_recently is not None:
         problems.append(f"files failed since {failed_since}, the latest {failed_recently.key} "
                         f"at {failed_recently.updated_at}: {failed_recently.error}")
+    more = "+" if truncated else ""
+    problems += [f"{g.files}{more} dead-lettered: {g.last_error} (e.g. {g.example})"
+                 for g in retrying if g.state == "dead-lettered"]
     if incoming and incoming.stuck:
         more = "+" if incoming.truncated else ""
         problems.append(f"{incoming.stuck}{more} file(s) waiting in "
@@ -119,9 +149,30 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                           fetch_dlq=depths["fetch_dlq"], incoming=incoming,
                           functions=functions, alarms=alarms,
                           results=counts, totals=totals, recent_failures=failures,
+                          retrying=retrying, retrying_truncated=truncated,
                           archiver=archiver,
                           missing=missing, problems=problems, healthy=not problems,
                           checked_at=now.isoformat())
+
+
+def group_retries(rows: list[ResultRow], max_receive_count: int) -> list[Retrying]:
+    """PROCESSING rows that carry a last_error, by state and reason, the largest group first."""
+    groups: Counter = Counter()
+    examples: dict[tuple[str, str], str] = {}
+    for r in rows:
+        if not r.last_error:
+            continue  # in progress for the first time: nothing has gone wrong yet
+        state = "dead-lettered" if (r.attempts or 0) >= max_receive_count else "retrying"
+        group = (state, reason(r.last_error, r.key))
+        groups[group] += 1
+        examples.setdefault(group, r.key)
+    return [Retrying(state=state, files=n, last_error=why, example=examples[(state, why)])
+            for (state, why), n in sorted(groups.items(), key=lambda g: (-g[1], g[0]))]
+
+
+def reason(error: str, key: str) -> str:
+    """An error without what is particular to one file, so the same cause groups together."""
+    return _QUOTED.sub("'…'", error.replace(key, "…")).strip()
 
 
 def _incoming(client, bucket: str, prefix: str, now: datetime,

@@ -85,7 +85,8 @@ def test_json_has_stable_keys(queues, pipectl):
     assert sorted((m["action"], m["key"]) for m in data["messages"]) == [
         ("moved", "incoming/my file+(1).csv"), ("skipped", None)]
     assert set(data["messages"][0]) == {"message_id", "key", "size", "etag", "sent_at",
-                                        "first_received_at", "receive_count", "action", "reason"}
+                                        "first_received_at", "receive_count", "replays",
+                                        "last_error", "action", "reason"}
 
 
 def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):
@@ -98,6 +99,36 @@ def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):
     assert "would move" in out
     assert "dry run: would move 2, skip 0" in err
     assert queues.count(queues.dlq) == 2
+
+
+def test_a_dead_letter_replayed_max_replays_times_stays_and_says_why(queues, pipectl):
+    replayed = {"pipectl-replays": {"DataType": "Number", "StringValue": "3"}}
+    queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=body("incoming/poison.csv"),
+                            MessageAttributes=replayed)
+    queues.dead_letters(body("incoming/fresh.csv"))
+
+    dry = pipectl("replay-dlq", "--dry-run")
+    code, out, err = pipectl("replay-dlq", "--yes")
+    more = pipectl("replay-dlq", "--yes", "--max-replays", "4")
+
+    assert dry[0] == 0, dry[2]
+    header = next(line for line in dry[1].splitlines() if "receives" in line)
+    assert "replays" in header and "last error" in header
+    [poison] = [line for line in dry[1].splitlines() if "incoming/poison.csv" in line]
+    assert "would skip (replayed 3 time(s) already (--max-replays 3))" in poison
+    assert code == 0, err
+    assert ("warning: 1 dead letter(s) were replayed often enough already and stay in the "
+            "dead-letter queue") in err
+    assert "moved 1, skipped 1, failed 0" in err
+    assert more[0] == 0 and "moved 1, skipped 0, failed 0" in more[2]
+    assert (queues.count(queues.dlq), queues.count(queues.queue)) == (0, 2)
+
+
+def test_native_with_max_replays_is_a_usage_error(queues, pipectl):
+    code, _, err = pipectl("replay-dlq", "--native", "--max-replays", "2", "--yes")
+    assert code == 2
+    assert err.strip() == ("error: --native moves the whole queue: it cannot be combined with "
+                           "--filter, --skip-done, --max or --max-replays")
 
 
 def test_without_yes_and_without_a_terminal_it_refuses(queues, pipectl):

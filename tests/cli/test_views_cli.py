@@ -15,8 +15,8 @@ from pipectl.naming import RESULTS_PARTITION_KEY
 
 ACCOUNT = "123456789012"
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
-               "alarms", "results", "totals", "recent_failures", "archiver", "missing", "problems",
-               "healthy", "checked_at"}
+               "alarms", "results", "totals", "recent_failures", "retrying", "retrying_truncated",
+               "archiver", "missing", "problems", "healthy", "checked_at"}
 
 
 def put_item(names, key: str, **attrs) -> None:
@@ -65,6 +65,27 @@ def test_status_table_shows_every_line(deployed, pipectl):
     assert "processing 0, processed 2, failed 0, archived 0" in out
     assert "records rejected 1,200, thumbnails 0, responses fetched 1" in out
     assert "┏" not in out          # label/value lines: no empty header row above them
+
+
+def test_status_and_results_say_why_files_are_retrying(deployed, pipectl):
+    for i, attempts in enumerate((1, 2, 3)):
+        put_item(deployed, f"incoming/x{i}.csv", status="PROCESSING", updated_at=now_iso(),
+                 attempts=attempts, last_error=f"EndpointConnectionError: 'incoming/x{i}.csv'")
+
+    code, out, err = pipectl("status")
+    listed = pipectl("results", "--status", "PROCESSING")
+
+    assert code == 0, err
+    assert "retrying and dead-lettered, by last error" in out
+    lines = [" ".join(c.strip() for c in line.split("│")[1:-1]) for line in out.splitlines()
+             if "EndpointConnectionError" in line and "│" in line]
+    assert [line.rsplit(" ", 1)[0] for line in lines] == [
+        "2 retrying EndpointConnectionError: '…'", "1 dead-lettered EndpointConnectionError: '…'"]
+    assert lines[0].rsplit(" ", 1)[1] in ("incoming/x0.csv", "incoming/x1.csv")
+    assert lines[1].endswith(" incoming/x2.csv")
+    assert "problem: 1 dead-lettered: EndpointConnectionError: '…' (e.g. incoming/x2.csv)" in out
+    assert listed[0] == 0, listed[2]
+    assert listed[1].count("retrying: EndpointConnectionError") == 3
 
 
 def test_check_healthy_is_exit_0(deployed, pipectl):
@@ -258,8 +279,8 @@ def test_logs_prints_the_functions_events_and_filters(deployed, pipectl):
     assert set(json.loads(as_json)[0]) == {"timestamp", "time", "stream", "message", "event_id"}
 
 
-def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipectl,
-                                                                 monkeypatch):
+def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pipectl,
+                                                                   monkeypatch):
     put_logs(deployed, "first")
     polls = []
 
@@ -271,8 +292,9 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_0(deployed, pipec
             raise KeyboardInterrupt
 
     monkeypatch.setattr("pipectl.cli.inspect.time.sleep", nap)
-    code, out, _ = pipectl("logs", "--follow")
-    assert code == 0
+    code, out, err = pipectl("logs", "--follow")
+    assert code == 130
+    assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
     assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["first", "second"]
 
 

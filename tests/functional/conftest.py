@@ -119,9 +119,11 @@ def cfg(pipeline_dir):
 
 
 @pytest.fixture
-def aws(cfg):
+def aws(cfg, monkeypatch):
     from pipectl.aws.session import Aws
+    from pipectl.local.emulator import lifecycle_size_filters
 
+    lifecycle_size_filters(monkeypatch.setattr)  # as pipectl's emulator keeps them
     with mock_aws():
         yield Aws.for_target(cfg.target("aws"))
 

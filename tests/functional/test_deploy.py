@@ -58,9 +58,22 @@ def test_first_deploy_creates_everything_hardened(aws, cfg, names):
         assert tls["Effect"] == "Deny"
         assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
-    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=names.bucket("archive"))["Rules"]
-    assert lifecycle[0]["Transitions"][0] == {"Days": 90, "StorageClass": "GLACIER"}
-    assert lifecycle[0]["Expiration"]["Days"] == 365
+    lifecycle = {r["ID"]: r for r in
+                 s3.get_bucket_lifecycle_configuration(Bucket=names.bucket("archive"))["Rules"]}
+    tiering, expiry = lifecycle["pipectl-archive-tiering"], lifecycle["pipectl-archive-expiry"]
+    assert tiering["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER"}]
+    # The size filter AWS documents: objects under 128 KiB stay in STANDARD_IA.
+    assert tiering["Filter"] == {"And": {"Prefix": "archive/", "ObjectSizeGreaterThan": 131071}}
+    assert "Expiration" not in tiering
+    assert expiry["Filter"] == {"Prefix": "archive/"}
+    assert expiry["Expiration"] == {"Days": 365}
+    assert expiry["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    for role in ("raw", "processed"):
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=names.bucket(role))["Rules"]
+        assert [(r["ID"], r["Status"], r["Filter"], r["NoncurrentVersionExpiration"])
+                for r in rules] == [("pipectl-noncurrent-expiry", "Enabled", {"Prefix": ""},
+                                     {"NoncurrentDays": 30})]
+        assert rules[0]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
 
 
 def test_queue_redrive_and_policy_let_only_the_raw_bucket_send(aws, cfg, names):
@@ -134,6 +147,27 @@ def test_one_changed_setting_updates_exactly_what_depends_on_it(aws, cfg):
         ("queue", "pipectl-demo-dev-processing", ["attributes.RedrivePolicy"]),
         ("queue", "pipectl-demo-dev-fetch", ["attributes.RedrivePolicy"])]
     engine.apply(aws, plan)
+    assert not engine.build_plan(aws, changed).has_changes
+
+
+def test_noncurrent_version_days_changes_the_lifecycle_of_every_bucket(aws, cfg, names):
+    deploy(aws, cfg)
+    cfg.path.write_text(cfg.path.read_text().replace("noncurrent_version_days: 30 ",
+                                                     "noncurrent_version_days: 7 "))
+    changed = config_module.load(cfg.path)
+    plan = engine.build_plan(aws, changed)
+    assert [(s.kind, s.name, [c.field for c in s.changes])
+            for s in plan.steps if s.action != "noop"] == [
+        ("bucket", names.bucket(role), [f"lifecycle_rules.{rule}"])
+        for role, rule in (("raw", "pipectl-noncurrent-expiry"),
+                           ("processed", "pipectl-noncurrent-expiry"),
+                           ("archive", "pipectl-archive-expiry"))]
+    engine.apply(aws, plan)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for role in ("raw", "processed", "archive"):
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=names.bucket(role))["Rules"]
+        assert {r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules
+                if "NoncurrentVersionExpiration" in r} == {7}
     assert not engine.build_plan(aws, changed).has_changes
 
 

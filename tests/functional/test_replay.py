@@ -133,7 +133,9 @@ def test_replay_moves_all_with_identical_bodies_and_attributes(aws, names, queue
     for message in arrived:
         got = {n: {k: v for k, v in a.items() if k in ("DataType", "StringValue", "BinaryValue")}
                for n, a in message["MessageAttributes"].items()}
-        assert got == attributes
+        # ... and the count of replays, which SQS carries into the DLQ should it fail again
+        assert got == {**attributes, "pipectl-replays": {"DataType": "Number",
+                                                         "StringValue": "1"}}
 
 
 def test_filter_moves_only_matching_keys_and_the_rest_stay(aws, names, queues):
@@ -565,3 +567,57 @@ def test_an_unknown_queue_is_a_usage_error(names):
     with pytest.raises(UsageError, match="unknown queue 'archive' "
                                          r"\(expected one of: processing, fetch\)"):
         replay_ops.queue_pair(names, "archive")
+
+
+def redrive(queues: Queues) -> None:
+    """What SQS does after maxReceiveCount: the same message, attributes and all, to the DLQ."""
+    for message in queues.drain(queues.queue):
+        queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=message["Body"],
+                                MessageAttributes={
+                                    n: {k: v for k, v in a.items()
+                                        if k in ("DataType", "StringValue", "BinaryValue")}
+                                    for n, a in message["MessageAttributes"].items()})
+        queues.sqs.delete_message(QueueUrl=queues.queue, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_poison_message_is_replayed_at_most_max_replays_times(aws, names, queues):
+    # given a dead letter that fails every time it is replayed, and one fresh dead letter
+    queues.dead_letters("incoming/poison.csv")
+    replays = []
+    for _ in range(2):
+        report = run(aws, names, max_replays=2)
+        replays += [(m.key, m.replays, m.action) for m in report.messages]
+        redrive(queues)
+    queues.dead_letters("incoming/fresh.csv")
+
+    # when replayed a third time with --max-replays 2
+    preview = run(aws, names, max_replays=2, dry_run=True)
+    report = run(aws, names, max_replays=2)
+
+    # then it was sent twice, counted, and now stays in the DLQ with the reason; the
+    # fresh one still moves
+    assert replays == [("incoming/poison.csv", 0, "moved"), ("incoming/poison.csv", 1, "moved")]
+    assert sorted((m.key, m.replays, m.action, m.reason) for m in preview.messages) == [
+        ("incoming/fresh.csv", 0, "would move", None),
+        ("incoming/poison.csv", 2, "would skip",
+         "replayed 2 time(s) already (--max-replays 2)")]
+    assert (report.moved, report.skipped) == (1, 1)
+    assert queues.keys(queues.dlq) == ["incoming/poison.csv"]
+    assert queues.keys(queues.queue) == ["incoming/fresh.csv"]
+
+
+def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
+    results_table(names, {"incoming/café.csv": "PROCESSING", "incoming/bad.csv": "FAILED"})
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for key, field, error in (("incoming/café.csv", "last_error", "ParamValidationError: x"),
+                              ("incoming/bad.csv", "error", "line 3: unterminated")):
+        ddb.update_item(TableName=names.results_table, Key={"object_key": {"S": key}},
+                        UpdateExpression="SET #f = :e", ExpressionAttributeNames={"#f": field},
+                        ExpressionAttributeValues={":e": {"S": error}})
+    queues.dead_letters("incoming/café.csv", "incoming/bad.csv", "incoming/no-row.csv", None)
+
+    report = run(aws, names, dry_run=True)
+
+    assert sorted((m.key or "", m.last_error or "") for m in report.messages) == [
+        ("", ""), ("incoming/bad.csv", "line 3: unterminated"),
+        ("incoming/café.csv", "ParamValidationError: x"), ("incoming/no-row.csv", "")]

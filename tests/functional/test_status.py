@@ -7,9 +7,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipectl.naming import Names
-from pipectl.ops.status import pipeline_status
+from pipectl.ops.results import ResultRow
+from pipectl.ops.status import group_retries, pipeline_status
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -102,8 +105,9 @@ def test_status_makes_the_same_calls_however_many_rows_and_files(aws, deployed, 
 
     # then: the same calls, and the page of incoming/ says it is a lower bound
     assert calls == small_calls
-    # 3 queues x 2, 3 buckets + 1 page, 5 table reads, 3 functions, 1 alarm query, 1 STS
-    assert len(calls) <= 20
+    # 3 queues x 2, 3 buckets + 1 page, 6 table reads (one a page of PROCESSING rows),
+    # 3 functions, 1 alarm query, 1 STS
+    assert len(calls) <= 21
     assert "Scan" not in calls
     assert large.results["PROCESSED"] == 100 + rows
     assert (small.incoming.count, small.incoming.truncated) == (1, False)
@@ -161,3 +165,58 @@ def test_nothing_deployed_names_every_missing_resource(aws, names):
                               *(f"bucket {b}" for b in names.bucket_roles().values()),
                               f"table {names.results_table}"]
     assert report.incoming is None and report.queue is None
+
+
+def put_retrying(names: Names, key: str, error: str | None, attempts: int) -> None:
+    item = {"object_key": {"S": key}, "status": {"S": "PROCESSING"},
+            "updated_at": {"S": START.isoformat()}, "attempts": {"N": str(attempts)}}
+    if error is not None:
+        item["last_error"] = {"S": error}
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=names.results_table, Item=item)
+
+
+def ascii_error(key: str) -> str:
+    # The shape of botocore's refusal, quoting the file's own key in the value.
+    return ("ParamValidationError: Parameter validation failed: Non ascii characters found "
+            f'in S3 metadata for key "source", value: "s3://raw/{key}"')
+
+
+def test_retrying_and_dead_lettered_files_are_grouped_by_their_last_error(aws, deployed):
+    # given: files retrying with one cause, some of them out of attempts (maxReceiveCount 3),
+    # one with another cause, and one in its first attempt with nothing wrong yet
+    for i in range(4):
+        put_retrying(deployed, f"incoming/café-{i}.csv", ascii_error(f"incoming/café-{i}.csv"), 1)
+    for i in range(3):
+        put_retrying(deployed, f"incoming/naïve-{i}.csv",
+                     ascii_error(f"incoming/naïve-{i}.csv"), 3)
+    put_retrying(deployed, "incoming/slow.csv", "ReadTimeoutError: read timed out", 2)
+    put_retrying(deployed, "incoming/busy.csv", None, 1)
+
+    report = pipeline_status(aws, deployed)
+
+    reason = ("ParamValidationError: Parameter validation failed: Non ascii characters found "
+              "in S3 metadata for key '…', value: '…'")
+    assert [(g.state, g.files, g.last_error) for g in report.retrying] == [
+        ("retrying", 4, reason), ("dead-lettered", 3, reason),
+        ("retrying", 1, "ReadTimeoutError: read timed out")]
+    assert report.retrying[0].example.startswith("incoming/café-")
+    assert report.retrying_truncated is False
+    assert [p for p in report.problems if "dead-lettered" in p] == [
+        f"3 dead-lettered: {reason} (e.g. {report.retrying[1].example})"]
+
+
+_KEYS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1,
+                max_size=60).map(lambda k: "incoming/" + k)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(_KEYS, min_size=1, max_size=8, unique=True),
+       attempts=st.integers(min_value=0, max_value=6))
+def test_one_cause_is_one_group_whatever_the_keys(keys, attempts):
+    rows = [ResultRow(key=k, status="PROCESSING", attempts=attempts, last_error=ascii_error(k))
+            for k in keys]
+    groups = group_retries(rows, max_receive_count=3)
+    assert [(g.state, g.files) for g in groups] == [
+        ("dead-lettered" if attempts >= 3 else "retrying", len(keys))]
+    assert groups[0].example in keys

@@ -105,23 +105,35 @@ def test_glacier_objects_are_reported_and_the_default_retention_keeps_new_output
 def test_lifecycle_lists_dates_from_the_buckets_own_rules(pipectl, processed, names):
     assert pipectl("archive", "--older-than", "0d", "--yes").code == 0
     s3 = processed
+    # Under 128 KiB an archived file stays in STANDARD_IA; at 128 KiB it may go to Glacier.
+    s3.put_object(Bucket=names["archive"], Key="archive/2020/01/big.jsonl",
+                  Body=b"x" * (128 * 1024), StorageClass="STANDARD_IA")
     rules = s3.get_bucket_lifecycle_configuration(Bucket=names["archive"])["Rules"]
-    rules[0]["Transitions"][0]["Days"] = 10  # the bucket, not pipeline.yaml, decides
+    tiering = next(r for r in rules if r["ID"] == "pipectl-archive-tiering")
+    tiering["Transitions"][0]["Days"] = 10  # the bucket, not pipeline.yaml, decides
     s3.put_bucket_lifecycle_configuration(Bucket=names["archive"],
                                           LifecycleConfiguration={"Rules": rules})
 
     listed = pipectl("-o", "json", "archive", "--lifecycle")
+    table = pipectl("archive", "--lifecycle")
 
     assert listed.code == 0, listed.err
-    objects = listed.json()["objects"]
-    assert len(objects) == len(UPLOADS)
-    for o in objects:
+    objects = {o["key"]: o for o in listed.json()["objects"]}
+    assert len(objects) == len(UPLOADS) + 1
+    for key, o in objects.items():
         created = datetime.fromisoformat(o["last_modified"]).astimezone(timezone.utc)
         midnight = created.replace(hour=0, minute=0, second=0, microsecond=0)
-        assert o["transition"] == "GLACIER"
-        assert datetime.fromisoformat(o["transition_at"]) == midnight + timedelta(days=11)
+        if key.endswith("big.jsonl"):
+            assert o["transition"] == "GLACIER"
+            assert datetime.fromisoformat(o["transition_at"]) == midnight + timedelta(days=11)
+        else:
+            assert o["size"] < 128 * 1024 and o["transition"] is None, o
         assert datetime.fromisoformat(o["expires_at"]) == midnight + timedelta(days=366)
         assert o["due"] == []
+    note = ("rule 'pipectl-archive-tiering' transitions only objects larger than 131,071 "
+            "bytes: smaller ones stay in their class")
+    assert any(n.startswith(note) for n in listed.json()["notes"])
+    assert table.code == 0 and note in " ".join(table.err.split()), table.err
 
 
 def test_remote_on_the_emulator_fails_in_one_line(pipectl):

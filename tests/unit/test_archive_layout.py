@@ -10,7 +10,12 @@ import archiver
 import pytest
 
 from pipectl import config as config_module
-from pipectl.deploy.desired import ARCHIVE_LIFECYCLE_RULE, bucket
+from pipectl.deploy.desired import (
+    ARCHIVE_EXPIRY_RULE,
+    ARCHIVE_LIFECYCLE_RULE,
+    GLACIER_MIN_BYTES,
+    bucket,
+)
 from pipectl.naming import Names
 from pipectl.ops.archive import _applies
 
@@ -32,12 +37,17 @@ def test_every_archived_key_is_distinct_and_under_the_lifecycle_rule(archive_pre
     cfg = dataclasses.replace(cfg, prefixes=dataclasses.replace(cfg.prefixes,
                                                                 archive=archive_prefix))
     desired = bucket(cfg, Names(cfg, "123456789012", "us-east-1"), "archive", tls_only=True)
-    rule = desired.lifecycle_rules[ARCHIVE_LIFECYCLE_RULE]
+    tiering = desired.lifecycle_rules[ARCHIVE_LIFECYCLE_RULE]
+    expiry = desired.lifecycle_rules[ARCHIVE_EXPIRY_RULE]
 
     targets = [archiver.archive_key(settings(archive_prefix), k, WHEN) for k in KEYS]
 
     assert len(set(targets)) == len(KEYS)
-    assert all(_applies(rule, {"Key": t, "Size": 1}) for t in targets), targets
+    # Every archived object expires; only those of 128 KiB or more go to Glacier.
+    for size in (0, 1, GLACIER_MIN_BYTES - 1, GLACIER_MIN_BYTES, 5 * 1024 ** 3):
+        assert all(_applies(expiry, {"Key": t, "Size": size}) for t in targets), targets
+        assert all(_applies(tiering, {"Key": t, "Size": size}) == (size >= GLACIER_MIN_BYTES)
+                   for t in targets), (size, targets)
     assert targets[1] == f"{archive_prefix}rejects/2024/05/17/orders.jsonl"
     assert targets[2] == f"{archive_prefix}thumbnails/2024/05/17/pets/cat.jpg"
 

@@ -28,6 +28,10 @@ def s3_client():
     return _cached("s3", lambda: boto3.client("s3"))
 
 
+def sqs_client():
+    return _cached("sqs", lambda: boto3.client("sqs"))
+
+
 def dynamodb_client():
     return _cached("dynamodb", lambda: boto3.client("dynamodb"))
 

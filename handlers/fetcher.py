@@ -43,7 +43,7 @@ import user_metadata
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import each_created_object, invocation_deadline, sqs_batch
+from invocation import Busy, each_created_object, invocation_deadline, sqs_batch
 from s3_event import S3Object
 from safe_http import PermanentError, TransientError
 
@@ -113,9 +113,10 @@ def handle_message(message: dict, settings: Settings, context=None,
                                fetch_object(obj, settings, deadline, **fields))
 
 
-def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fields) -> bool:
-    """Handle one request file; False for a transient failure or a request another attempt
-    is fetching right now: SQS delivers the message again later."""
+def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None,
+                 **fields) -> bool | Busy:
+    """Handle one request file; False for a transient failure, Busy (also false) for a
+    request another attempt is fetching right now: SQS delivers the message again later."""
     started = time.monotonic()
     log = {"key": obj.key, "bucket": obj.bucket, **fields}
     # The lease ends when this invocation is killed at the latest, so a crashed attempt
@@ -142,7 +143,10 @@ def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None, **fi
         return False
     level = "WARNING" if outcome.get("status") == results.FAILED else "INFO"
     _log(level, outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
-    return outcome.get("status") != BUSY
+    if outcome.get("status") == BUSY:
+        # No lease on the row any more: the other attempt just finished; come back soon.
+        return Busy(outcome.get("lease_until") or time.time())
+    return True
 
 
 @dataclass
@@ -209,8 +213,9 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
             # the request file (or its message comes back to finish the move).
             return {"status": "DUPLICATE", "message": "already handled by a concurrent attempt",
                     "output": row.get("output")}
-        return {"status": BUSY, "message": "another attempt is fetching this request; "
-                                           "retry later"}
+        return {"status": BUSY, "message": "another attempt is fetching this request; retry "
+                                           "when its lease ends",
+                "lease_until": (row or {}).get(results.LEASE_UNTIL)}
     url = None
     try:
         request = parse_request(key, body)

@@ -1,12 +1,17 @@
 """Lambda's SQS invocation: when it will be killed, its batch contract, the objects a
-message announces."""
+message announces, and when a message another attempt is busy with should come back."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import telemetry
+from botocore.exceptions import BotoCoreError, ClientError
+from clients import sqs_client
 from s3_event import MalformedMessage, S3Object, created_objects
 
 MAX_FUNCTION_SECONDS = 900  # Lambda's largest timeout
@@ -25,14 +30,88 @@ def invocation_deadline(context=None) -> float:
     return time.time() + seconds
 
 
-def sqs_batch(event: dict, context, handle: Callable[[dict, float], bool]) -> dict:
+MAX_VISIBILITY_SECONDS = 43200  # SQS's longest visibility timeout (12 hours)
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Not done: another attempt holds the object's lease until `until` (epoch seconds).
+
+    False in a boolean context, like any outcome that returns the message to the queue;
+    sqs_batch also makes the message visible again when the lease ends, not after the
+    queue's whole visibility timeout (six times the function's timeout).
+    """
+
+    until: float
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def sqs_batch(event: dict, context, handle: Callable[[dict, float], bool | Busy]) -> dict:
     """Lambda's SQS contract with ReportBatchItemFailures: handle(message, deadline) says
-    whether the message is done with; the others return to the queue, and only they."""
+    whether the message is done with; the others return to the queue, and only they.
+
+    Copies of one notification in one batch (S3 and SQS both deliver at least once) are
+    settled by the first: one attempt, and its outcome for every copy.
+    """
     deadline = invocation_deadline(context)
-    failures = [{"itemIdentifier": message.get("messageId")}
-                for message in (event or {}).get("Records") or []
-                if not handle(message, deadline)]
+    settled: dict[tuple, bool | Busy] = {}
+    failures = []
+    for message in (event or {}).get("Records") or []:
+        identity = _identity(message)
+        if identity is not None and identity in settled:
+            outcome = settled[identity]
+            telemetry.log("INFO", "duplicate in this batch: settled with the first copy",
+                          message_id=message.get("messageId"), status="DUPLICATE")
+        else:
+            outcome = handle(message, deadline)
+            if identity is not None:
+                settled[identity] = outcome
+        if not outcome:
+            failures.append({"itemIdentifier": message.get("messageId")})
+            if isinstance(outcome, Busy):
+                retry_at(message, outcome.until)
     return {"batchItemFailures": failures}
+
+
+def _identity(message: dict) -> tuple | None:
+    """What makes two messages the same notification: the objects and their events."""
+    try:
+        objects = created_objects(message.get("body") or "")
+    except MalformedMessage:
+        return None
+    return tuple((o.bucket, o.key, o.event_name, o.etag, o.sequencer) for o in objects) or None
+
+
+def queue_url(queue_arn: str) -> str | None:
+    """arn:aws:sqs:<region>:<account>:<name> -> the queue's URL, without a GetQueueUrl call
+    (the role is allowed only what it uses on its own queue)."""
+    parts = (queue_arn or "").split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
+        return None
+    _, partition, _, region, account, name = parts
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
+def retry_at(message: dict, until: float) -> None:
+    """Make the message visible again at about `until` (ChangeMessageVisibility on its
+    receipt handle). Best effort: without it the message still returns after the queue's
+    visibility timeout."""
+    url = queue_url(message.get("eventSourceARN", ""))
+    handle = message.get("receiptHandle")
+    if not url or not handle:
+        return
+    # A second past the lease: by then its holder finished, or is certainly dead.
+    seconds = min(max(math.ceil(until - time.time()) + 1, 1), MAX_VISIBILITY_SECONDS)
+    try:
+        sqs_client().change_message_visibility(QueueUrl=url, ReceiptHandle=handle,
+                                               VisibilityTimeout=seconds)
+    except (ClientError, BotoCoreError) as e:
+        telemetry.log("WARNING", "could not shorten the visibility of a busy message; it "
+                      "returns after the queue's visibility timeout",
+                      message_id=message.get("messageId"), error=str(e))
 
 
 def each_created_object(message: dict, context, prefix: str, log: Callable[..., None],

@@ -40,7 +40,7 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
-from invocation import each_created_object, invocation_deadline, sqs_batch
+from invocation import Busy, each_created_object, invocation_deadline, sqs_batch
 from s3_event import S3Object
 from transform import (
     LIMIT_DEFAULTS,
@@ -115,14 +115,16 @@ class Outcome:
     records_in: int | None = None
     records_out: int | None = None
     error: str | None = None
+    lease_until: float | None = None     # BUSY: when the other attempt's lease ends
 
 
 BUSY = "BUSY"             # another attempt holds the lease: retry the message later
 
 
 def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
-                   request_id: str | None = None, deadline: float | None = None) -> bool:
-    """Handle one object; False only for a transient failure that SQS should retry."""
+                   request_id: str | None = None, deadline: float | None = None) -> bool | Busy:
+    """Handle one object; False for a transient failure that SQS should retry, Busy (also
+    false) while another attempt holds the object's lease."""
     started = time.monotonic()
     fields = {"key": obj.key, "bucket": obj.bucket, "message_id": message_id,
               "request_id": request_id}
@@ -151,7 +153,10 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
     _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
          records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
          **fields)
-    return outcome.status != BUSY
+    if outcome.status == BUSY:
+        # No lease on the row any more: the other attempt just finished; come back soon.
+        return Busy(outcome.lease_until or time.time())
+    return True
 
 
 @dataclass
@@ -215,7 +220,9 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
                                    etag=source.etag, holder=lease.holder, until=lease.until)
         if not lease.held:
             source.body.close()
-            return Outcome(BUSY, "another attempt is working on this object; retry later")
+            holder = results.get(table, key) or {}
+            return Outcome(BUSY, "another attempt is working on this object; retry when its "
+                           "lease ends", lease_until=holder.get(results.LEASE_UNTIL))
         _fault("after_download", key)
         limits = s.limits
         if source.size > limits.max_object_bytes:

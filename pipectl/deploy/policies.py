@@ -32,7 +32,9 @@ def _list(names: Names, role: str, prefixes: list[str]) -> dict:
 
 
 def _consume(names: Names, queue: str) -> dict:
-    # What Lambda's event source mapping does with the function's role.
+    # What Lambda's event source mapping does with the function's role; the handler
+    # itself uses ChangeMessageVisibility too, on the receipt handle of a message whose
+    # object another attempt holds, so it returns when that lease ends (invocation.py).
     return {"Sid": "ConsumeQueue", "Effect": "Allow",
             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                        "sqs:GetQueueAttributes"],

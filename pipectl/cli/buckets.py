@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pipectl.ops import transfer
 from pipectl.ops.transfer import FileResult, Location, TransferReport
 
 # No square brackets in help: Typer renders it as Rich markup.
+PLAIN_SECONDS = 30  # off a terminal, a progress line at least this often
 LOCATION_HELP = "raw|processed|archive or s3://BUCKET, then optionally /KEY or /PREFIX/"
 
 
@@ -129,6 +131,7 @@ class _ProgressView:
         self.operation = operation
         self.bar: Progress | None = None
         self.task = None
+        self.plain: _PlainProgress | None = None
         self.lock = threading.Lock()
 
     def __enter__(self) -> _ProgressView:
@@ -146,10 +149,14 @@ class _ProgressView:
     def started(self, files: int, total_bytes: int) -> None:
         if self.bar is not None:
             self.task = self.bar.add_task(self.operation, total=total_bytes)
+        self.plain = _PlainProgress(self.operation, total_bytes)
 
     def transferred(self, nbytes: int) -> None:
         if self.bar is not None and self.task is not None:
             self.bar.advance(self.task, nbytes)
+        elif self.bar is None and self.plain is not None:
+            with self.lock:
+                self.plain.add(nbytes)
 
     def finished(self, result: FileResult) -> None:
         source, target = ((result.local, result.uri) if self.operation == "upload"
@@ -162,6 +169,23 @@ class _ProgressView:
             elif self.bar is None:
                 done = "uploaded" if self.operation == "upload" else "downloaded"
                 output.info(f"{done} {source} -> {target} ({output.human_bytes(result.bytes)})")
+
+
+class _PlainProgress:
+    """Off a terminal, a line at every tenth of the bytes or every PLAIN_SECONDS, whichever
+    comes first, so a CI log shows a long transfer is alive."""
+
+    def __init__(self, operation: str, total: int, clock=time.monotonic):
+        self.operation, self.total, self.clock = operation, total, clock
+        self.done, self.tenths, self.last = 0, 0, clock()
+
+    def add(self, nbytes: int) -> None:
+        self.done += nbytes
+        tenths = self.done * 10 // self.total if self.total else 10
+        if tenths > self.tenths and tenths < 10 or self.clock() - self.last >= PLAIN_SECONDS:
+            self.tenths, self.last = max(self.tenths, tenths), self.clock()
+            output.info(f"{self.operation}: {self.done * 100 // max(self.total, 1)}% "
+                        f"({output.human_bytes(self.done)} of {output.human_bytes(self.total)})")
 
 
 def register(app: typer.Typer) -> None:

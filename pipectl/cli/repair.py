@@ -58,8 +58,10 @@ def replay_dlq(
     if route.waiting == 0:
         return render(app, ReplayReport(source=route.dlq, target=route.target, dry_run=dry_run))
     if not dry_run:
-        confirm(f"Move up to {route.waiting} dead letter(s) from {route.dlq} to {route.target} "
-                f"on {app.aws.describe()}?", yes)
+        # The question names what will happen: --max 2 moves 2, not the whole queue.
+        count = min(route.waiting, max_messages or route.waiting)
+        confirm(f"Move up to {count} of {route.waiting} dead letter(s) from {route.dlq} to "
+                f"{route.target} on {app.aws.describe()}?", yes)
     with _progress(app, route, options) as on_progress:
         report = replay_ops.replay(app.aws, app.names, route, options, on_progress=on_progress)
     render(app, report)

@@ -13,19 +13,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3.exceptions
+from functools import cache
+from typing import TYPE_CHECKING
+
 import botocore.exceptions
-from boto3.s3.transfer import TransferConfig
 
 from pipectl.aws.session import error_code
 from pipectl.errors import AwsError, NotFound, PipectlError
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
 
 MiB = 1024 * 1024
 # Part size 8 MiB: S3 allows at most 10,000 parts, so a single object up to ~78 GiB.
 # max_concurrency is per file; the CLI runs several files at once on top of it, and
 # the client's connection pool (32) is shared by all of them.
-DEFAULT_TRANSFER_CONFIG = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
-                                         max_concurrency=4, use_threads=True)
+# None stands for transfer_config(), built on first use: importing boto3's transfer
+# manager costs about 150 ms, which `pipectl --help` should not pay.
+DEFAULT_TRANSFER_CONFIG: TransferConfig | None = None
+
+
+@cache
+def transfer_config() -> TransferConfig:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
+                          max_concurrency=4, use_threads=True)
 # S3 computes the SHA-256 of what it receives and rejects the PUT (or each part, and the
 # completed multipart object) when it differs from the one the client sent.
 UPLOAD_EXTRA_ARGS = {"ChecksumAlgorithm": "SHA256"}
@@ -127,12 +140,14 @@ def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def upload_file(client: Any, path: Path, bucket: str, key: str, *,
-                config: TransferConfig = DEFAULT_TRANSFER_CONFIG,
+                config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
                 callback: Callable[[int], None] | None = None) -> None:
     """Upload one file, multipart above config.multipart_threshold, checksummed by S3."""
+    import boto3.exceptions  # loaded with the client already; see DEFAULT_TRANSFER_CONFIG
+
     try:
         client.upload_file(str(path), bucket, key, ExtraArgs=dict(UPLOAD_EXTRA_ARGS),
-                           Callback=callback, Config=config)
+                           Callback=callback, Config=config or transfer_config())
     except boto3.exceptions.S3UploadFailedError as exc:
         # boto3 wraps the ClientError it caught; its code says what went wrong.
         cause = exc.__context__
@@ -147,12 +162,15 @@ def upload_file(client: Any, path: Path, bucket: str, key: str, *,
 
 
 def download_file(client: Any, bucket: str, key: str, path: Path, *,
-                  config: TransferConfig = DEFAULT_TRANSFER_CONFIG,
+                  config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
                   callback: Callable[[int], None] | None = None) -> None:
     """Download one object. boto3 writes to a temporary file next to path and renames it
     into place only when complete, so path never holds a partial object."""
+    import boto3.exceptions
+
     try:
-        client.download_file(bucket, key, str(path), Callback=callback, Config=config)
+        client.download_file(bucket, key, str(path), Callback=callback,
+                             Config=config or transfer_config())
     except botocore.exceptions.ClientError as exc:
         raise _translate(exc, bucket, key, "downloading") from None
     except boto3.exceptions.RetriesExceededError as exc:

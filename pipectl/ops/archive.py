@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from botocore.config import Config
-
 from pipectl.aws.session import AWS_ERRORS, Aws, error_code, translate
 from pipectl.config import PipelineConfig
 from pipectl.deploy.desired import function_environment
@@ -170,6 +168,8 @@ class Runner:
     def _invoke_remote(self, event: dict) -> dict:
         # RequestResponse waits for the whole run: the read timeout must outlast the
         # function's, and a retried Invoke would start a second run.
+        from botocore.config import Config  # here, not at start-up: a 130 ms import
+
         client = self.aws.session.client("lambda", endpoint_url=self.aws.endpoint_url,
                                          config=Config(read_timeout=self.config.archiver.timeout
                                                        + 30, retries={"max_attempts": 1}))

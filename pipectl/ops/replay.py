@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote_plus
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipectl.aws import dynamodb
@@ -375,6 +374,8 @@ def _probe_client(aws: Aws):
     moto answers the missing action with HTTP 500, which botocore would retry 4 times."""
     if not aws.effective_endpoint:
         return aws.client("sqs")
+    from botocore.config import Config  # here, not at start-up: a 130 ms import
+
     return aws.session.client("sqs", endpoint_url=aws.effective_endpoint,
                               config=Config(retries={"mode": "standard", "max_attempts": 1}))
 

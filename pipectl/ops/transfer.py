@@ -15,14 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
-from boto3.s3.transfer import TransferConfig
 
 from pipectl.aws import s3
 from pipectl.errors import NotFound, PipectlError, UsageError
 from pipectl.naming import BUCKET_ROLES
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
 
 DEFAULT_JOBS = 8
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"

@@ -345,3 +345,19 @@ def test_plain_progress_speaks_every_30_seconds_when_the_bytes_crawl(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["download: 3% (30 B of 1000 B)", "download: 6% (60 B of 1000 B)",
                      "download: 9% (90 B of 1000 B)"]
+
+
+# --- 9. start-up -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["status", "--help"]])
+def test_help_and_version_import_no_aws_library(argv):
+    # a fresh interpreter, as a shell starts one: the modules a command line loaded
+    probe = ("import sys, runpy; sys.argv = ['pipectl', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('pipectl', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('boto3', 's3transfer', 'moto') or m == 'botocore.session'), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"

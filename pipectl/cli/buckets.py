@@ -52,8 +52,8 @@ def ls(
     if not rows:
         return output.info(f"nothing under s3://{listing.bucket}/{listing.prefix}")
     # A Text title, like output.table's cells, is never read as Rich markup.
-    output.stdout.print(output.table(Text(f"s3://{listing.bucket}/{listing.prefix}"),
-                                     ["key", "size", "last modified", "storage class"], rows))
+    output.show(output.table(Text(f"s3://{listing.bucket}/{listing.prefix}"),
+                             ["key", "size", "last modified (UTC)", "storage class"], rows))
 
 
 def upload(
@@ -97,8 +97,7 @@ def _parse(app: AppContext, text: str) -> Location:
     return transfer.parse_location(text, lambda role: app.names.bucket(role))
 
 
-def _when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+_when = output.human_time
 
 
 def _render_buckets(app: AppContext, statuses: list[transfer.BucketStatus]) -> None:

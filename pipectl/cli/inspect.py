@@ -110,8 +110,9 @@ def s3_put(
 
 
 def render_trace(found: Trace) -> None:
-    output.stdout.print(output.table(found.key, ("stage", "found", "time", "detail"), [
-        (s.stage, "yes" if s.found else "no", s.at, s.detail) for s in found.stages]))
+    output.show(output.table(found.key, ("stage", "found", "time (UTC)", "detail"), [
+        (s.stage, "yes" if s.found else "no", output.human_time(s.at), s.detail)
+        for s in found.stages]))
 
 
 def _print_events(found: list[LogEvent], as_json: bool) -> None:

@@ -76,7 +76,7 @@ def render(app: AppContext, report: ReplayReport) -> None:
     if app.json:
         output.print_json(as_data(report))
     elif report.dry_run and report.messages:
-        output.stdout.print(output.table(None, _COLUMNS, [
+        output.show(output.table(None, _COLUMNS, [
             (m.key or "(no key)", output.human_bytes(m.size), _short_time(m.first_received_at),
              _short_time(m.sent_at), m.receive_count, m.message_id,
              f"{m.action} ({m.reason})" if m.reason else m.action) for m in report.messages]))
@@ -119,8 +119,7 @@ def _progress(app: AppContext, route: Route, options: ReplayOptions) -> Iterator
         yield update
 
 
-def _short_time(iso: str | None) -> str | None:
-    return iso[:19].replace("T", " ") if iso else None  # UTC, to the second
+_short_time = output.human_time  # UTC, to the second
 
 
 def register(app: typer.Typer) -> None:

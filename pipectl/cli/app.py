@@ -151,7 +151,10 @@ def _run(args: list[str]) -> int:
         # Typer may bring its own copy of click, so its usage errors are recognised
         # by shape (ClickException's format_message) rather than by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            output.error(exc.format_message())
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `pipectl` alone: the help
+                output.stderr.out(exc.format_message(), highlight=False)
+            else:
+                output.error(exc.format_message())
             return ExitStatus.USAGE
         if debug:  # the last resort: one line, never a traceback unless asked
             traceback.print_exc()

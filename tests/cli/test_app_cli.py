@@ -361,3 +361,11 @@ def test_help_and_version_import_no_aws_library(argv):
                           timeout=60)
     assert done.returncode == 0 and done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv", [[], ["events"]])
+def test_a_bare_group_prints_its_help_not_an_error(argv, capsys):
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Usage: pipectl {' '.join(argv)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "error:" not in err and "Examples:" in err

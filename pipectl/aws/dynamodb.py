@@ -9,7 +9,6 @@ from botocore.exceptions import ClientError
 from pipectl.aws.session import error_code
 
 
-
 @cache
 def _deserializer():
     # On first use: importing boto3 costs about 150 ms, which `pipectl --help` should not pay.

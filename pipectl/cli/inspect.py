@@ -84,7 +84,8 @@ def invoke(
     payload = read_event(event)
     check_function(function)
     result = invoke_local(app.aws, app.config, app.names, function, payload,
-                          on_log=lambda line: output.stderr.out(output.plain(line), highlight=False))
+                          on_log=lambda line: output.stderr.out(output.plain(line),
+                                                                highlight=False))
     output.print_json(result)
 
 

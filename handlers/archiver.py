@@ -215,6 +215,9 @@ def _archive_one(s: Settings, entry: dict, deadline: float | None) -> None:
             return
         entry["row"] = mark_row(s, entry, copy)
         entry["status"] = "delete"
+        # Originals go 1,000 at a time, so "archived" lines come in bursts: this line per
+        # verified copy is what lets a progress bar move.
+        _log("INFO", "copied", key=entry["key"], status="COPIED")
     except Exception as e:  # noqa: BLE001 - one object's failure never stops the others
         entry["status"], entry["error"] = "error", f"{type(e).__name__}: {e}"
         _log("ERROR", "not archived; the original is kept", key=entry["key"], status="ERROR",

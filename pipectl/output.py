@@ -11,7 +11,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -95,6 +95,48 @@ def table(title: str | Text | None, columns: Sequence[str], rows: Iterable[Seque
     for row in rows:
         t.add_row(*(v if isinstance(v, Text) else Text(plain(v)) for v in row))
     return t
+
+
+def show(table_: Table, console: Console | None = None) -> None:
+    """Print a table, or, on a terminal narrower than the table, each row as a few whole
+    lines (its first cell, then "column: value"), so keys and bucket names are never folded
+    into columns of fragments. A label/value table becomes "label: value" lines."""
+    console = console or stdout
+    natural = console.measure(table_, options=console.options.update(width=10_000)).maximum
+    if natural <= console.width:
+        console.print(table_)
+        return
+    if table_.title:
+        console.print(table_.title, highlight=False)
+    names = [c.header for c in table_.columns]
+    cells = [list(c.cells) for c in table_.columns]
+    for row in zip(*cells, strict=True):
+        if not any(names):
+            console.print(Text.assemble(row[0], ": ", row[1]), highlight=False)
+            continue
+        entry = row[0].copy()
+        entry.stylize("bold")
+        for name, cell in zip(names[1:], row[1:], strict=True):
+            if cell.plain:
+                entry.append_text(Text.assemble("\n  ", str(name), ": ", cell))
+        console.print(entry, highlight=False)
+
+
+def human_time(value: Any) -> str:
+    """A time for a table: UTC to the second, "2024-05-17 02:00:00" (JSON keeps the ISO
+    time whole). Text that is not a time is shown as it is."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
 
 
 def line(text: Any) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from boto3.dynamodb.types import TypeDeserializer
+from functools import cache
+
 from botocore.exceptions import ClientError
 
 from pipectl.aws.session import error_code, gone_is_done
 
-_DESERIALIZE = TypeDeserializer()
+
+@cache
+def _deserializer():
+    # On first use: importing boto3 costs about 150 ms, which `pipectl --help` should not pay.
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 def describe_table(ddb, name: str) -> dict | None:
@@ -66,7 +73,7 @@ def _index(name: str, partition_key: str, sort_key: str) -> dict:
 
 
 def _plain(item: dict) -> dict:
-    return {k: _DESERIALIZE.deserialize(v) for k, v in item.items()}
+    return {k: _deserializer().deserialize(v) for k, v in item.items()}
 
 
 def get_item(ddb, table: str, key: dict[str, str]) -> dict | None:

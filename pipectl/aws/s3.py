@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3.exceptions
 import botocore.exceptions
 import s3transfer.exceptions
 from boto3.s3.transfer import TransferConfig
@@ -161,12 +160,14 @@ def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def upload_file(client: Any, path: Path, bucket: str, key: str, *,
-                config: TransferConfig = DEFAULT_TRANSFER_CONFIG,
+                config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
                 callback: Callable[[int], None] | None = None) -> None:
     """Upload one file, multipart above config.multipart_threshold, checksummed by S3."""
+    import boto3.exceptions  # loaded with the client already; see DEFAULT_TRANSFER_CONFIG
+
     try:
         client.upload_file(str(path), bucket, key, ExtraArgs=dict(UPLOAD_EXTRA_ARGS),
-                           Callback=callback, Config=config)
+                           Callback=callback, Config=config or transfer_config())
     except boto3.exceptions.S3UploadFailedError as exc:
         # boto3 wraps the ClientError it caught; its code says what went wrong.
         cause = exc.__context__
@@ -181,12 +182,15 @@ def upload_file(client: Any, path: Path, bucket: str, key: str, *,
 
 
 def download_file(client: Any, bucket: str, key: str, path: Path, *,
-                  config: TransferConfig = DEFAULT_TRANSFER_CONFIG,
+                  config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
                   callback: Callable[[int], None] | None = None) -> None:
     """Download one object. boto3 writes to a temporary file next to path and renames it
     into place only when complete, so path never holds a partial object."""
+    import boto3.exceptions
+
     try:
-        client.download_file(bucket, key, str(path), Callback=callback, Config=config)
+        client.download_file(bucket, key, str(path), Callback=callback,
+                             Config=config or transfer_config())
     except botocore.exceptions.ClientError as exc:
         raise _translate(exc, bucket, key, "downloading") from None
     except boto3.exceptions.RetriesExceededError as exc:

@@ -6,14 +6,16 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import botocore.exceptions
-from botocore.config import Config
 
 from pipectl.config import Target
 from pipectl.errors import AwsError, NotFound, PipectlError, UsageError
+
+if TYPE_CHECKING:
+    import boto3
 
 # The emulator accepts any keys; fixed fake ones keep real credentials from ever
 # being sent to it and skip the credential chain's lookups.
@@ -21,7 +23,15 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key":
 # The services handlers call (handlers/clients.py, and SQS for visibility changes): a
 # local worker is told each one's endpoint, as pipectl itself resolved it.
 HANDLER_SERVICES = ("s3", "dynamodb", "sqs", "logs", "cloudwatch")
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
+
+
+@cache
+def _retries():
+    # boto3 and botocore.config are imported on first use, not at start-up: together they
+    # cost about 150 ms, which `pipectl --help` and `--version` should not pay.
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
                   read_timeout=70, max_pool_connections=32)
 
 
@@ -51,6 +61,8 @@ class Aws:
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
+            import boto3
+
             extra = EMULATOR_CREDENTIALS if self.target.emulator else {}
             try:
                 self._session = boto3.Session(profile_name=None if self.target.emulator
@@ -64,7 +76,7 @@ class Aws:
         if service not in self._clients:
             # endpoint_url=None lets botocore apply AWS_ENDPOINT_URL[_<SERVICE>] itself.
             self._clients[service] = self.session.client(
-                service, endpoint_url=self.endpoint_url, config=_RETRIES)
+                service, endpoint_url=self.endpoint_url, config=_retries())
         return self._clients[service]
 
     @property
@@ -102,6 +114,8 @@ class Aws:
 
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint this target's `service` client calls; None for AWS's own."""
+        from botocore.config import Config
+
         ours = self.client(service).meta.endpoint_url
         own = self.session.client(service, config=Config(
             ignore_configured_endpoint_urls=True)).meta.endpoint_url

@@ -11,7 +11,8 @@ import typer
 
 from pipectl import __version__, output
 from pipectl.aws.session import AWS_ERRORS, translate, translate_errors
-from pipectl.cli import archive, argv, buckets, deploy, fetch, inspect, local, project, repair, views
+from pipectl.cli import archive, buckets, deploy, fetch, inspect, local, project, repair, views
+from pipectl.cli.argv import hoist
 from pipectl.cli.context import AppContext
 from pipectl.cli.examples import complete_targets, epilog
 from pipectl.config import url_problem
@@ -121,7 +122,7 @@ def _run(args: list[str]) -> int:
     _current.failed = True
     try:
         command = typer.main.get_command(app)
-        result = command.main(args=argv.hoist(args, command), prog_name="pipectl",
+        result = command.main(args=hoist(args, command), prog_name="pipectl",
                               standalone_mode=False)
         _current.failed = False
         return int(result or 0)
@@ -151,7 +152,10 @@ def _run(args: list[str]) -> int:
         # Typer may bring its own copy of click, so its usage errors are recognised
         # by shape (ClickException's format_message) rather than by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            output.error(exc.format_message())
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `pipectl` alone: the help
+                output.stderr.out(exc.format_message(), highlight=False)
+            else:
+                output.error(exc.format_message())
             return ExitStatus.USAGE
         if debug:  # the last resort: one line, never a traceback unless asked
             traceback.print_exc()

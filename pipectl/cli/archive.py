@@ -40,24 +40,25 @@ def archive(
         output.print_json(report) if app.json else render_lifecycle(report)
         return
     event = ops.request(older_than, dry_run=True)
+    plan = None
+    if dry_run or not yes:
+        # Plan, ask, then progress: no bar while planning, or it would draw over the question.
+        plan = ops.Runner(app.aws, app.config, app.names, remote=remote).run(event)
+        if dry_run:
+            output.print_json(plan.as_data()) if app.json else render_plan(plan)
+            return
+        if not app.json:
+            render_plan(plan)
+        if not plan.to_move:
+            output.info("nothing to archive")
+            if app.json:
+                output.print_json(plan.as_data())
+            return
+        confirm(f"Move {plan.to_move} objects ({output.human_bytes(plan.bytes_to_move)}) "
+                f"to {plan.archive_bucket} as {plan.storage_class}?", yes)
     with _progress(app.json) as on_progress:
         runner = ops.Runner(app.aws, app.config, app.names, remote=remote,
                             on_progress=on_progress)
-        plan = None
-        if dry_run or not yes:
-            plan = runner.run(event)
-            if dry_run:
-                output.print_json(plan.as_data()) if app.json else render_plan(plan)
-                return
-            if not app.json:
-                render_plan(plan)
-            if not plan.to_move:
-                output.info("nothing to archive")
-                if app.json:
-                    output.print_json(plan.as_data())
-                return
-            confirm(f"Move {plan.to_move} objects ({output.human_bytes(plan.bytes_to_move)}) "
-                    f"to {plan.archive_bucket} as {plan.storage_class}?", yes)
         # The plan's clock again, so the run moves what the plan showed (and what has
         # aged past the cutoff since is left for the next run).
         done = runner.run(dict(event, dry_run=False, **({"now": plan.now} if plan else {})))

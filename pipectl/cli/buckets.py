@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from dataclasses import asdict
 
 import typer
@@ -27,6 +28,7 @@ from pipectl.ops import transfer
 from pipectl.ops.transfer import FileResult, Location, TransferReport
 
 # No square brackets in help: Typer renders it as Rich markup.
+PLAIN_SECONDS = 30  # off a terminal, a progress line at least this often
 LOCATION_HELP = "raw|processed|archive or s3://BUCKET, then optionally /KEY or /PREFIX/"
 
 
@@ -56,8 +58,8 @@ def ls(
     rows += [[o.key, output.human_bytes(o.size), _when(o.last_modified), o.storage_class]
              for o in listing.objects]
     # A Text title, like output.table's cells, is never read as Rich markup.
-    output.stdout.print(output.table(Text(f"s3://{listing.bucket}/{listing.prefix}"),
-                                     ["key", "size", "last modified", "storage class"], rows))
+    output.show(output.table(Text(f"s3://{listing.bucket}/{listing.prefix}"),
+                             ["key", "size", "last modified (UTC)", "storage class"], rows))
 
 
 def upload(
@@ -140,8 +142,7 @@ def _parse(app: AppContext, text: str) -> Location:
     return transfer.parse_location(text, lambda role: app.names.bucket(role))
 
 
-def _when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+_when = output.human_time
 
 
 def _render_buckets(app: AppContext, statuses: list[transfer.BucketStatus]) -> None:
@@ -195,6 +196,7 @@ class _ProgressView:
         self.operation, self.quiet = operation, quiet
         self.bar: Progress | None = None
         self.task = None
+        self.plain: _PlainProgress | None = None
         self.lock = threading.Lock()
 
     def __enter__(self) -> _ProgressView:
@@ -212,10 +214,14 @@ class _ProgressView:
     def started(self, files: int, total_bytes: int) -> None:
         if self.bar is not None:
             self.task = self.bar.add_task(self.operation, total=total_bytes)
+        self.plain = _PlainProgress(self.operation, total_bytes)
 
     def transferred(self, nbytes: int) -> None:
         if self.bar is not None and self.task is not None:
             self.bar.advance(self.task, nbytes)
+        elif self.bar is None and self.plain is not None:
+            with self.lock:
+                self.plain.add(nbytes)
 
     def finished(self, result: FileResult) -> None:
         source, target = ((result.local, result.uri) if self.operation == "upload"
@@ -235,6 +241,23 @@ class _ProgressView:
             elif self.bar is None:
                 done = "uploaded" if self.operation == "upload" else "downloaded"
                 output.info(f"{done} {source} -> {target} ({output.human_bytes(result.bytes)})")
+
+
+class _PlainProgress:
+    """Off a terminal, a line at every tenth of the bytes or every PLAIN_SECONDS, whichever
+    comes first, so a CI log shows a long transfer is alive."""
+
+    def __init__(self, operation: str, total: int, clock=time.monotonic):
+        self.operation, self.total, self.clock = operation, total, clock
+        self.done, self.tenths, self.last = 0, 0, clock()
+
+    def add(self, nbytes: int) -> None:
+        self.done += nbytes
+        tenths = self.done * 10 // self.total if self.total else 10
+        if tenths > self.tenths and tenths < 10 or self.clock() - self.last >= PLAIN_SECONDS:
+            self.tenths, self.last = max(self.tenths, tenths), self.clock()
+            output.info(f"{self.operation}: {self.done * 100 // max(self.total, 1)}% "
+                        f"({output.human_bytes(self.done)} of {output.human_bytes(self.total)})")
 
 
 def register(app: typer.Typer) -> None:

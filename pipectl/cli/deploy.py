@@ -30,7 +30,7 @@ def deploy(
 ) -> None:
     """Create or update the pipeline's resources so they match pipeline.yaml."""
     app = context.get(ctx)
-    plan = engine.build_plan(app.aws, app.config)
+    plan = engine.build_plan(app.aws, app.config, on_phase=output.info)
     _show_and_apply(app, plan, dry_run=dry_run, yes=yes, question=(
         f"Apply these changes to {app.aws.describe()}?"),
         apply=lambda: engine.apply(app.aws, plan, on_step=_progress))
@@ -77,7 +77,11 @@ def confirm(question: str, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise UsageError("refusing to change anything without confirmation: pass --yes")
-    if not typer.confirm(question, default=False, err=True):
+    # Asked and read here rather than with click.confirm, whose input(" ") writes to stdout,
+    # where data (and --output json) goes.
+    output.stderr.print(Text(f"{output.plain(question)} [y/N]: "), end="", highlight=False)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        output.info("cancelled")
         raise typer.Exit(ExitStatus.FAILURE)
 
 

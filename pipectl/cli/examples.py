@@ -49,9 +49,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def epilog(path: str) -> str:
+def epilog(path: str) -> str | None:
     """The Examples section for a command path ("" the top level, "events s3-put"); \\b keeps
-    click from rewrapping the lines."""
+    click from rewrapping the lines. A command without examples yet gets none (and fails
+    tests/cli/test_app_cli.py) rather than breaking the whole CLI."""
+    if path not in EXAMPLES:
+        return None
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in EXAMPLES[path])
 
 

@@ -86,7 +86,8 @@ def invoke(
     payload = read_event(event)
     check_function(function)
     result = invoke_local(app.aws, app.config, app.names, function, payload,
-                          on_log=lambda line: output.stderr.out(output.plain(line), highlight=False))
+                          on_log=lambda line: output.stderr.out(output.plain(line),
+                                                                highlight=False))
     output.print_json(result)
 
 
@@ -112,8 +113,9 @@ def s3_put(
 
 
 def render_trace(found: Trace) -> None:
-    output.stdout.print(output.table(found.key, ("stage", "found", "time", "detail"), [
-        (s.stage, "yes" if s.found else "no", s.at, s.detail) for s in found.stages]))
+    output.show(output.table(found.key, ("stage", "found", "time (UTC)", "detail"), [
+        (s.stage, "yes" if s.found else "no", output.human_time(s.at), s.detail)
+        for s in found.stages]))
 
 
 def _print_events(found: list[LogEvent], as_json: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -92,7 +93,12 @@ def demo(ctx: typer.Context) -> None:
     app.emulator_only("pipectl demo", config)
     report = run_demo(config, config.handlers_dir, on_line=output.info)
     if app.json:
-        output.print_json(report)
+        local = next((t for t in config.targets.values() if t.emulator), None)
+        target = {"name": local.name if local else config.default_target,
+                  "endpoint": report.endpoint, "region": config.region}
+        data = asdict(report)
+        data["status"]["target"] = target  # an object, as every command's JSON has it
+        output.print_json(data)
     else:
         render_status(report.status)
         render_results(report.results, report.status.buckets["processed"])

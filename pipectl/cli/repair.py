@@ -65,8 +65,10 @@ def replay_dlq(
     if route.waiting == 0:
         return render(app, ReplayReport(source=route.dlq, target=route.target, dry_run=dry_run))
     if not dry_run:
-        confirm(f"Move up to {route.waiting} dead letter(s) from {route.dlq} to {route.target} "
-                f"on {app.aws.describe()}?", yes)
+        # The question names what will happen: --max 2 moves 2, not the whole queue.
+        count = min(route.waiting, max_messages or route.waiting)
+        confirm(f"Move up to {count} of {route.waiting} dead letter(s) from {route.dlq} to "
+                f"{route.target} on {app.aws.describe()}?", yes)
     with _progress(app, route, options) as on_progress:
         report = replay_ops.replay(app.aws, app.names, route, options, on_progress=on_progress)
     render(app, report)
@@ -81,7 +83,7 @@ def render(app: AppContext, report: ReplayReport) -> None:
     if app.json:
         output.print_json(as_data(report))
     elif report.dry_run and report.messages:
-        output.stdout.print(output.table(None, _COLUMNS, [
+        output.show(output.table(None, _COLUMNS, [
             (m.key or "(no key)", output.human_bytes(m.size), _short_time(m.first_received_at),
              _short_time(m.sent_at), m.receive_count, m.replays, m.message_id,
              f"{m.action} ({m.reason})" if m.reason else m.action, m.last_error)
@@ -133,8 +135,7 @@ def _progress(app: AppContext, route: Route, options: ReplayOptions) -> Iterator
         yield update
 
 
-def _short_time(iso: str | None) -> str | None:
-    return iso[:19].replace("T", " ") if iso else None  # UTC, to the second
+_short_time = output.human_time  # UTC, to the second
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
 
 from pipectl import output
@@ -161,18 +162,15 @@ def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     return lines
 
 
-def _utc(when: str | None) -> str | None:
-    """A row's ISO time to the second, in UTC, for a table; JSON and one key show it whole."""
-    try:
-        parsed = datetime.fromisoformat((when or "").replace("Z", "+00:00"))
-    except ValueError:
-        return when
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+# A row's time to the second, in UTC, for a table; JSON and one key show it whole.
+_utc = output.human_time
 
 
 def status_view(s: PipelineStatus) -> Group:
+    return Group(*_status_parts(s))
+
+
+def _status_parts(s: PipelineStatus) -> list:
     def depth(d: dict[str, int] | None, oldest: bool) -> str:
         if d is None:
             return "not deployed"
@@ -205,11 +203,12 @@ def status_view(s: PipelineStatus) -> Group:
                                   ("files", "state", "last error", "e.g."), [
             (f"{g.files}{more}", g.state, g.last_error, g.example) for g in s.retrying]))
     parts += [Text(f"problem: {output.plain(p)}") for p in s.problems if not s.missing]
-    return Group(*parts)
+    return parts
 
 
 def render_status(s: PipelineStatus) -> None:
-    output.stdout.print(status_view(s))
+    for part in _status_parts(s):
+        output.show(part) if isinstance(part, Table) else output.stdout.print(part)
     for missing in s.missing:
         output.warn(f"{missing} does not exist (run `pipectl deploy`)")
 
@@ -227,11 +226,12 @@ def _incoming(s: PipelineStatus) -> str:
 def _archiver(run: dict | None) -> str:
     if run is None:
         return "never"
-    when = run.get("last_run_at") or "?"
+    when = output.human_time(run.get("last_run_at")) or "?"
     try:
-        age = datetime.now(timezone.utc) - datetime.fromisoformat(when.replace("Z", "+00:00"))
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(
+            run["last_run_at"].replace("Z", "+00:00"))
         when += f" ({span(age.total_seconds())} ago)"
-    except ValueError:
+    except (KeyError, AttributeError, ValueError):
         pass
     return (f"{when}: moved {run['moved']} ({output.human_bytes(run['bytes'])}), "
             f"{run['errors']} errors")

@@ -19,13 +19,17 @@ PLAIN_HTTP_NOTE = ("buckets get no TLS-only policy: the endpoint speaks plain HT
                    "which that policy denies (on AWS it is always applied)")
 
 
-def build_plan(aws: Aws, config: PipelineConfig) -> DeployPlan:
+def build_plan(aws: Aws, config: PipelineConfig,
+               on_phase: Callable[[str], None] = lambda _: None) -> DeployPlan:
+    """on_phase hears what the plan is doing, for the seconds before it can be shown."""
+    on_phase(f"building function zips from {config.handlers_dir}")
     names = Names(config, aws.account, aws.region)
     # The endpoint botocore actually uses, AWS_ENDPOINT_URL included.
     tls_only = not aws.client("s3").meta.endpoint_url.startswith("http://")
     local_runtime = aws.target.emulator
     desired = resources(config, names, tls_only=tls_only, local_runtime=local_runtime,
                         cache_dir=cache_dir(config))
+    on_phase(f"observing {len(desired)} resources on {aws.describe()}")
     notes = ((PLAIN_HTTP_NOTE,) if not tls_only else ()) + (
         (MAPPING_ENABLED_NOTE,) if local_runtime else ())
     return plan(aws.target.name, [(d, observe(aws, d)) for d in desired], notes=notes)

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from botocore.config import Config
-
 from pipectl.aws.session import AWS_ERRORS, Aws, error_code, translate
 from pipectl.config import PipelineConfig
 from pipectl.deploy.desired import function_environment
@@ -170,6 +168,8 @@ class Runner:
     def _invoke_remote(self, event: dict) -> dict:
         # RequestResponse waits for the whole run: the read timeout must outlast the
         # function's, and a retried Invoke would start a second run.
+        from botocore.config import Config  # here, not at start-up: a 130 ms import
+
         client = self.aws.session.client("lambda", endpoint_url=self.aws.endpoint_url,
                                          config=Config(read_timeout=self.config.archiver.timeout
                                                        + 30, retries={"max_attempts": 1}))
@@ -201,7 +201,8 @@ class Runner:
 
 
 class _Progress:
-    """Reads the handler's log lines: the total first, then one line per finished object."""
+    """Reads the handler's log lines: the total first, then one line per object copied (or
+    failed); the originals' deletes that follow each batch are not counted again."""
 
     def __init__(self, callback: Callable[[int, int], None] | None):
         self.callback, self.total, self.done = callback, 0, 0
@@ -215,11 +216,12 @@ class _Progress:
             return
         if record.get("message") == "archiving":
             self.total = int(record.get("total") or 0)
-        elif record.get("status") in ("ARCHIVED", "ERROR"):
+        elif record.get("status") in ("COPIED", "ERROR"):
             self.done += 1
         else:
             return
-        self.callback(self.done, self.total)
+        # A delete that fails after its copy logs a second ERROR: never past the total.
+        self.callback(min(self.done, self.total), self.total)
 
 
 def combine(summaries: list[dict], *, where: str) -> ArchiveRun:

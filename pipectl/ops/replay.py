@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote_plus
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipectl.aws import dynamodb
@@ -442,6 +441,8 @@ def _probe_client(aws: Aws):
     endpoint = aws.endpoint_for("sqs")
     if not endpoint:
         return aws.client("sqs")
+    from botocore.config import Config  # here, not at start-up: a 130 ms import
+
     return aws.session.client("sqs", endpoint_url=endpoint,
                               config=Config(retries={"mode": "standard", "max_attempts": 1}))
 

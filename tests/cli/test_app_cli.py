@@ -310,3 +310,62 @@ def test_detailed_exitcode_any_error_is_1_never_2(pipeline_dir, pipectl, argv):
     assert code == 1 and err.startswith("error: ")
     # without the flag the same mistakes are usage errors
     assert pipectl(*[a for a in argv if a != "--detailed-exitcode"])[0] == 2
+
+
+# --- 7. progress and first words -------------------------------------------------------
+
+def test_deploy_says_what_it_is_doing_before_the_plan(aws_pipeline, pipectl):
+    with mock_aws():
+        code, _, err = pipectl("deploy", "--dry-run")
+    assert code == 0
+    assert err.splitlines()[:2] == [f"building function zips from {aws_pipeline / 'handlers'}",
+                                    "observing 27 resources on target 'aws' (AWS us-east-1)"]
+
+
+def test_off_a_terminal_a_long_upload_prints_a_line_every_tenth(s3, pipectl, tmp_path):
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    code, _, err = pipectl("upload", str(tmp_path / "big.bin"))
+    assert code == 0, err
+    # s3transfer reports as it reads the file, in chunks: a line at each new tenth reached
+    percents = [int(line.split()[1].rstrip("%")) for line in err.splitlines()
+                if line.startswith("upload: ")]
+    assert len(percents) >= 2 and all(10 <= p < 100 for p in percents)
+    assert len({p // 10 for p in percents}) == len(percents) and percents == sorted(percents)
+    assert "(3.0 MiB)" in err.splitlines()[-1]                 # then the summary line
+
+
+def test_plain_progress_speaks_every_30_seconds_when_the_bytes_crawl(capsys):
+    from pipectl.cli.buckets import _PlainProgress
+
+    now = [0.0]
+    progress = _PlainProgress("download", 1000, clock=lambda: now[0])
+    for second in range(1, 95):
+        now[0] = float(second)
+        progress.add(1)  # 0.1% a second: the tenths alone would say nothing for 100 s
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["download: 3% (30 B of 1000 B)", "download: 6% (60 B of 1000 B)",
+                     "download: 9% (90 B of 1000 B)"]
+
+
+# --- 9. start-up -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["status", "--help"]])
+def test_help_and_version_import_no_aws_library(argv):
+    # a fresh interpreter, as a shell starts one: the modules a command line loaded
+    probe = ("import sys, runpy; sys.argv = ['pipectl', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('pipectl', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('boto3', 's3transfer', 'moto') or m == 'botocore.session'), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv", [[], ["events"]])
+def test_a_bare_group_prints_its_help_not_an_error(argv, capsys):
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Usage: pipectl {' '.join(argv)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "error:" not in err and "Examples:" in err

@@ -156,3 +156,36 @@ def test_rejects_and_thumbnails_are_planned_and_moved_with_the_outputs(cli, depl
     assert archived == ["archive/2024/05/17/a.jsonl", "archive/2024/05/18/b.jsonl",
                         "archive/2024/06/01/c.jsonl", "archive/rejects/2024/05/17/a.jsonl",
                         "archive/thumbnails/2024/06/01/c.png"]
+
+
+def test_plan_then_question_then_progress_and_the_bar_moves(cli, deployed, monkeypatch):
+    import contextlib
+
+    from pipectl.cli import archive as archive_cli
+
+    events: list = []
+    monkeypatch.setattr(archive_cli, "confirm", lambda question, yes: events.append(question))
+
+    @contextlib.contextmanager
+    def progress(as_json):
+        events.append("progress")
+        yield lambda done, total: events.append((done, total))
+
+    monkeypatch.setattr(archive_cli, "_progress", progress)
+    code, _, err = cli("archive", "--older-than", "0d")
+
+    assert code == 0, err
+    assert events[:2] == ["Move 3 objects (199.2 KiB) to " + ARCHIVE + " as STANDARD_IA?",
+                          "progress"]
+    # one step per object as its copy is verified, not one jump at the end
+    assert events[2:] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_answering_no_prints_cancelled_and_exits_1(cli, deployed, monkeypatch):
+    from pipectl.cli import deploy as deploy_cli
+
+    monkeypatch.setattr(deploy_cli.sys, "stdin", type("Tty", (), {
+        "isatty": lambda self: True, "readline": lambda self: "n\n"})())
+    code, _, err = cli("archive", "--older-than", "0d")
+    assert code == 1 and err.rstrip().endswith("cancelled")
+    assert len(processed_keys(deployed)) == 3

@@ -103,3 +103,49 @@ def test_trace_and_results_of_markup_and_escape_keys(deployed, pipectl):
     code, out, _ = pipectl("status")
     assert code == 0 and unsafe(out) == set()
     assert any(output.plain(key) in out for key in NASTY)  # the oldest in incoming/
+
+
+# --- issue 16, item 8: narrow terminals and readable values ---------------------------
+
+LONG_KEY = "incoming/2024/customers/eu-west/orders-export-final.csv"
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    """stdout as a 60-column terminal."""
+    monkeypatch.setattr(output, "stdout", Console(width=60, soft_wrap=True))
+
+
+def test_ls_at_60_columns_keeps_every_key_whole(s3, pipectl, narrow):
+    s3.put_object(Bucket=RAW, Key=LONG_KEY, Body=b"x" * 2048)
+    code, out, _ = pipectl("ls", "raw/incoming/", "-r")
+    assert code == 0
+    assert LONG_KEY in out.splitlines()                # on a line of its own, not folded
+    assert "  size: 2.0 KiB" in out
+    assert any(line.startswith("  last modified (UTC): 20") and len(line) == 42
+               for line in out.splitlines())          # "YYYY-MM-DD HH:MM:SS", no microseconds
+
+
+def test_trace_and_status_at_60_columns_keep_keys_and_names_whole(deployed, pipectl, narrow):
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=deployed.bucket("raw"), Key=LONG_KEY, Body=b"a\n")
+    code, out, _ = pipectl("trace", LONG_KEY)
+    assert code == 0 and LONG_KEY in out.splitlines()
+    code, out, _ = pipectl("status")
+    assert code == 0
+    assert f"raw bucket: {deployed.bucket('raw')}" in out.splitlines()
+
+
+def test_human_time_is_utc_to_the_second():
+    assert output.human_time("2024-05-17T04:00:00.123456+02:00") == "2024-05-17 02:00:00"
+    assert output.human_time("2024-05-17T02:00:00Z") == "2024-05-17 02:00:00"
+    assert output.human_time(None) == "" and output.human_time("n/a") == "n/a"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.datetimes(timezones=st.timezones()))
+def test_any_aware_time_shows_as_its_utc_second(when):
+    from datetime import timezone
+
+    assert output.human_time(when.isoformat()) == \
+        when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -242,3 +242,28 @@ def test_queue_fetch_on_a_pipeline_without_the_fetch_queues_names_the_missing_dl
 
     assert code == 1
     assert f"queue '{FETCH_DLQ}' does not exist" in err
+
+
+class Keyboard:
+    """stdin on a terminal, typing the user's answers."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answers.pop(0) + "\n"
+
+
+def test_the_question_names_what_max_will_move_and_no_cancels(queues, pipectl, monkeypatch):
+    queues.dead_letters(*(body(f"incoming/{n}.csv") for n in range(5)))
+    monkeypatch.setattr("sys.stdin", Keyboard("n"))
+
+    code, out, err = pipectl("replay-dlq", "--max", "2")
+
+    assert code == 1 and out == ""
+    assert f"Move up to 2 of 5 dead letter(s) from {DLQ} to {QUEUE}" in err
+    assert err.rstrip().endswith("cancelled")
+    assert queues.count(queues.dlq) == 5

@@ -50,6 +50,9 @@ def test_demo_outside_a_pipeline_directory_uses_the_bundled_pipeline(pipectl, tm
     assert statuses["incoming/broken.json"] == "FAILED"
     assert [s for k, s in statuses.items() if k != "incoming/broken.json"] == ["PROCESSED"] * 4
     assert report["problems"] == []
+    target = report["status"]["target"]
+    assert (target["name"], target["region"]) == ("local", "us-east-1")
+    assert target["endpoint"].startswith("http://127.0.0.1:")
 
 
 def test_dev_serves_uploads_and_stops_cleanly_on_ctrl_c(pipeline_dir, subprocess_env):

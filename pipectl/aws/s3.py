@@ -263,6 +263,18 @@ class _Reporter(BaseSubscriber):
             self.callback(bytes_transferred)
 
 
+# botocore asks S3 for "100 Continue" before sending any file body: one more round trip
+# per object, for nothing when the body is small. AWS's Go SDK sends the header only above
+# 2 MB (ContinueHeaderThresholdBytes); so does pipectl.
+_CONTINUE_THRESHOLD = 2 * MiB
+
+
+def _no_continue_for_small_bodies(request: Any, **kwargs: Any) -> None:
+    length = request.headers.get("Content-Length")
+    if length is not None and int(length) < _CONTINUE_THRESHOLD:
+        request.headers.pop("Expect", None)
+
+
 class Transfers:
     """One s3transfer manager for a whole command: every file is submitted to it and shares
     its thread pool and connections. The responses of PutObject and CompleteMultipartUpload
@@ -285,6 +297,8 @@ class Transfers:
                             unique_id=f"{self._hook_id}-before-{operation}")
             events.register(f"after-call.s3.{operation}", self._keep_response,
                             unique_id=f"{self._hook_id}-after-{operation}")
+        events.register_last("before-send.s3.PutObject", _no_continue_for_small_bodies,
+                             unique_id=f"{self._hook_id}-expect")
         self._manager = TransferManager(self.client, self.config)
         return self
 
@@ -294,6 +308,7 @@ class Transfers:
                 self._manager.__exit__(*exc)
         finally:
             events = self.client.meta.events
+            events.unregister("before-send.s3.PutObject", unique_id=f"{self._hook_id}-expect")
             for operation in self._OPERATIONS:
                 events.unregister(f"before-parameter-build.s3.{operation}",
                                   unique_id=f"{self._hook_id}-before-{operation}")

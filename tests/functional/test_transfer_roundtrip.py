@@ -57,7 +57,8 @@ def read_tree(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=tree)
 def test_upload_then_download_is_the_same_tree_and_reruns_send_nothing(s3, files):
     with tempfile.TemporaryDirectory() as scratch:

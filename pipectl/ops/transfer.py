@@ -294,16 +294,18 @@ class _Planned:
 
 
 def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
-                 existing: dict[str, int] | None, config: TransferConfig) -> _Planned:
+                 maybe_there: Callable[[str, int], bool], config: TransferConfig) -> _Planned:
     item = _Planned(local, key, FileResult(str(local.path), s3.uri(bucket, key), local.size,
                                            PLANNED))
     try:
         item.checksum = s3.file_checksum(local.path, local.size, config)
-        # Only an object of the same size can be the same file: one HeadObject for those
-        # (a listing carries sizes, never checksum values); none on a first upload.
-        same_size = existing is None or existing.get(key) == local.size
-        if same_size:
-            there = s3.object_checksum(client, bucket, key)
+        # A listing carries sizes, never checksum values: one HeadObject for each object of
+        # the same size, none on a first upload.
+        if maybe_there(key, local.size):
+            try:
+                there = s3.object_checksum(client, bucket, key)
+            except s3.AccessDenied:
+                there = None  # may write without reading: send it
             if (there is not None and there[0] == local.size
                     and s3.same_checksum(there[1], item.checksum)):
                 item.result.status, item.result.reason = SKIPPED, "unchanged"
@@ -312,12 +314,16 @@ def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
     return item
 
 
-def _existing_sizes(client: Any, bucket: str, keys: Sequence[str]) -> dict[str, int] | None:
-    """Sizes of the objects already under the keys' common prefix, in one listing (paged);
-    None when listing is not allowed (uploaders often may PutObject without ListBucket)."""
+def _maybe_there(client: Any, bucket: str, keys: Sequence[str]) -> Callable[[str, int], bool]:
+    """Which keys may already hold their file: those with an object of the same size, from
+    one listing (paged) of the keys' common prefix."""
     if len(keys) == 1:
-        return None  # one HeadObject is cheaper than a listing
-    return s3.object_sizes(client, bucket, os.path.commonprefix(list(keys)))
+        return lambda key, size: True  # one HeadObject is cheaper than a listing
+    sizes = s3.object_sizes(client, bucket, os.path.commonprefix(list(keys)))
+    if sizes is None:
+        # Listing denied (uploaders often may PutObject without ListBucket): send everything.
+        return lambda key, size: False
+    return lambda key, size: sizes.get(key) == size
 
 
 def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
@@ -330,8 +336,9 @@ def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
     keys = upload_keys(files, destination)
     bucket = destination.bucket
     s3.require_bucket(client, bucket)
-    existing = _existing_sizes(client, bucket, keys)
-    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, existing, config)
+    maybe_there = _maybe_there(client, bucket, keys)
+    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, maybe_there,
+                                                          config)
                             for f, k in zip(files, keys, strict=True)], jobs)
     report = TransferReport("upload", [p.result for p in planned], dry_run=dry_run)
     todo = [p for p in planned if p.result.status == PLANNED]

@@ -390,3 +390,16 @@ def test_download_prefix_into_a_file_is_a_usage_error(s3, tmp_path):
     with pytest.raises(UsageError, match="cannot create the directory"):
         downloads.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file" / "sub")
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_an_uploader_that_may_not_list_or_read_still_uploads(s3, tmp_path):
+    # A write-only role: S3 answers 403 to ListObjectsV2 and HeadObject, never to PutObject.
+    fail_calls(s3, "ListObjectsV2", "", code="AccessDenied")
+    fail_calls(s3, "HeadObject", "", code="AccessDenied")
+    several = [write(tmp_path / "d" / f"f{i}.txt", f"file {i}") for i in range(3)]
+    one = write(tmp_path / "one.txt", "one")
+
+    many = transfer.upload(s3, transfer.collect_files(several), Location(BUCKET, "w/"))
+    single = transfer.upload(s3, transfer.collect_files([one]), Location(BUCKET, "w/"))
+
+    assert (many.ok, many.failed, single.ok, single.failed) == (3, 0, 1, 0)

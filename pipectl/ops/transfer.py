@@ -290,7 +290,7 @@ class _Planned:
     local: LocalFile
     key: str
     result: FileResult
-    checksum: str | None = None  # what S3 will report for it (s3.file_checksum)
+    checksum: str | None = None  # a single PUT's SHA-256, sent with it (s3.file_checksum)
 
 
 def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
@@ -298,7 +298,12 @@ def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
     item = _Planned(local, key, FileResult(str(local.path), s3.uri(bucket, key), local.size,
                                            PLANNED))
     try:
-        item.checksum = s3.file_checksum(local.path, local.size, config)
+        # A single PUT carries the file's SHA-256, so it is read once here; a multipart
+        # upload's parts are hashed by botocore as they go, so the file is read here only
+        # when an object is there to compare with.
+        single = s3.part_size(local.size, config) is None
+        if single:
+            item.checksum = s3.file_checksum(local.path, local.size, config)
         # A listing carries sizes, never checksum values: one HeadObject for each object of
         # the same size, none on a first upload.
         if maybe_there(key, local.size):
@@ -306,9 +311,10 @@ def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
                 there = s3.object_checksum(client, bucket, key)
             except s3.AccessDenied:
                 there = None  # may write without reading: send it
-            if (there is not None and there[0] == local.size
-                    and s3.same_checksum(there[1], item.checksum)):
-                item.result.status, item.result.reason = SKIPPED, "unchanged"
+            if there is not None and there[0] == local.size and there[1] is not None:
+                local_sum = item.checksum or s3.file_checksum(local.path, local.size, config)
+                if s3.same_checksum(there[1], local_sum):
+                    item.result.status, item.result.reason = SKIPPED, "unchanged"
     except PER_FILE_ERRORS as exc:
         item.result.status, item.result.error = FAILED, failure(exc)
     return item
@@ -382,6 +388,7 @@ def _send(client: Any, bucket: str, todo: list[_Planned], config: TransferConfig
 def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> None:
     try:
         s3.wait(future, bucket, p.key, "uploading")
+        sent = transfers.sent_checksum(bucket, p.key)
         returned = transfers.uploaded_checksum(bucket, p.key)
         if returned is None:
             # AWS returns it from PutObject and CompleteMultipartUpload alike; an endpoint
@@ -390,9 +397,11 @@ def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> N
             returned = there[1] if there else None
         if returned is None:
             raise PipectlError(f"{p.result.uri}: S3 keeps no SHA-256 checksum for the upload")
-        if not s3.same_checksum(returned, p.checksum):
-            raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, {p.local.path} "
-                               f"has {p.checksum} (did it change during the upload?)")
+        if sent is None:
+            raise PipectlError(f"{p.result.uri}: S3 returned no SHA-256 for a part")
+        if not s3.same_checksum(returned, sent):
+            raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, pipectl sent "
+                               f"{sent} for {p.local.path}")
         p.result.status = OK
     except PER_FILE_ERRORS as exc:
         p.result.status, p.result.error = FAILED, failure(exc)

@@ -172,6 +172,14 @@ def test_large_file_goes_multipart(s3, tmp_path):
     assert head["ContentLength"] == len(body)
     assert head["ETag"].strip('"').endswith("-3")  # a multipart ETag counts its parts
     assert s3.get_object(Bucket=BUCKET, Key="big/big.bin")["Body"].read() == body
+    # S3's composite SHA-256 (of the parts' SHA-256s) is the one pipectl computes locally,
+    # so a second upload of the same file is skipped.
+    stored = s3.head_object(Bucket=BUCKET, Key="big/big.bin", ChecksumMode="ENABLED")
+    assert s3_seam.same_checksum(stored["ChecksumSHA256"],
+                                 s3_seam.file_checksum(path, len(body), config))
+    again = transfer.upload(s3, transfer.collect_files([path]), Location(BUCKET, "big/"),
+                            config=config)
+    assert (again.files[0].status, again.files[0].reason) == ("skipped", "unchanged")
 
 
 def test_missing_local_path_is_a_usage_error_naming_it(tmp_path):

@@ -141,9 +141,10 @@ def workload(name: str, slug: str, source: Path, files: int, rounds: int, endpoi
         rate = statistics.median(r.rate for r in results)
         cpu = statistics.median(r.cpu for r in results)
         median[tool] = (rate, cpu)
-        each = ", ".join(f"{r.rate:.1f}" for r in results)
-        print(f"  {tool:<8} {rate:8.2f} files/s  {cpu:6.2f} s client CPU   (files/s per round: "
-              f"{each})")
+        seconds = statistics.median(r.seconds for r in results)
+        each = ", ".join(f"{r.seconds:.1f}" for r in results)
+        print(f"  {tool:<8} {rate:8.2f} files/s  {seconds:6.1f} s  {cpu:6.2f} s client CPU   "
+              f"(seconds per round: {each})")
     (p_rate, p_cpu), (a_rate, a_cpu) = median["pipectl"], median["aws"]
     print(f"  pipectl / aws: {p_rate / a_rate:.2f}x files/s at {p_cpu / a_cpu:.2f}x client CPU")
 

@@ -267,6 +267,18 @@ class _Reporter(BaseSubscriber):
             self.callback(bytes_transferred)
 
 
+# botocore asks S3 for "100 Continue" before sending any file body: one more round trip
+# per object, for nothing when the body is small. AWS's Go SDK sends the header only above
+# 2 MB (ContinueHeaderThresholdBytes); so does pipectl.
+_CONTINUE_THRESHOLD = 2 * MiB
+
+
+def _no_continue_for_small_bodies(request: Any, **kwargs: Any) -> None:
+    length = request.headers.get("Content-Length")
+    if length is not None and int(length) < _CONTINUE_THRESHOLD:
+        request.headers.pop("Expect", None)
+
+
 class Transfers:
     """One s3transfer manager for a whole command: every file is submitted to it and shares
     its thread pool and connections. The responses of PutObject and CompleteMultipartUpload
@@ -279,6 +291,7 @@ class Transfers:
     def __init__(self, client: Any, config: TransferConfig = DEFAULT_TRANSFER_CONFIG):
         self.client, self.config = client, config
         self._responses: dict[tuple[str, str], dict[str, Any]] = {}
+        self._sent: dict[tuple[str, str], str | None] = {}
         self._hook_id = f"pipectl-transfers-{next(_ids)}"
         self._manager: TransferManager | None = None
 
@@ -289,6 +302,8 @@ class Transfers:
                             unique_id=f"{self._hook_id}-before-{operation}")
             events.register(f"after-call.s3.{operation}", self._keep_response,
                             unique_id=f"{self._hook_id}-after-{operation}")
+        events.register_last("before-send.s3.PutObject", _no_continue_for_small_bodies,
+                             unique_id=f"{self._hook_id}-expect")
         self._manager = TransferManager(self.client, self.config)
         return self
 
@@ -298,6 +313,7 @@ class Transfers:
                 self._manager.__exit__(*exc)
         finally:
             events = self.client.meta.events
+            events.unregister("before-send.s3.PutObject", unique_id=f"{self._hook_id}-expect")
             for operation in self._OPERATIONS:
                 events.unregister(f"before-parameter-build.s3.{operation}",
                                   unique_id=f"{self._hook_id}-before-{operation}")
@@ -307,7 +323,12 @@ class Transfers:
     # botocore passes the same request context to both events of one API call.
     def _remember_target(self, params: dict[str, Any], context: dict[str, Any],
                          **kwargs: Any) -> None:
-        context["pipectl_target"] = (params.get("Bucket"), params.get("Key"))
+        target = (params.get("Bucket"), params.get("Key"))
+        context["pipectl_target"] = target
+        if "MultipartUpload" in params:
+            self._sent[target] = composite_checksum(params["MultipartUpload"].get("Parts", []))
+        else:
+            self._sent[target] = params.get("ChecksumSHA256")
 
     def _keep_response(self, http_response: Any, parsed: dict[str, Any],
                        context: dict[str, Any], **kwargs: Any) -> None:
@@ -338,6 +359,22 @@ class Transfers:
     def uploaded_checksum(self, bucket: str, key: str) -> str | None:
         """The ChecksumSHA256 S3 returned for the object it stored, or None."""
         return self._responses.get((bucket, key), {}).get("ChecksumSHA256")
+
+    def sent_checksum(self, bucket: str, key: str) -> str | None:
+        """The ChecksumSHA256 pipectl sent for the object: the header of a single PUT, or
+        for a multipart upload the composite of the parts' checksums that botocore computed
+        from the file and S3 checked part by part."""
+        return self._sent.get((bucket, key))
+
+
+def composite_checksum(parts: list[dict[str, Any]]) -> str | None:
+    """AWS's COMPOSITE checksum of a multipart object from its parts' ChecksumSHA256
+    values; None when a part has none."""
+    digests = [p.get("ChecksumSHA256") for p in sorted(parts, key=lambda p: p["PartNumber"])]
+    if not digests or any(d is None for d in digests):
+        return None
+    joined = b"".join(base64.b64decode(d) for d in digests)
+    return f"{_b64(hashlib.sha256(joined).digest())}-{len(digests)}"
 
 
 _ids = itertools.count()

@@ -108,7 +108,7 @@ def download(
     app = context.get(ctx)
     if force and no_clobber:
         raise UsageError("--force and --no-clobber contradict each other: choose one")
-    clobber = downloads.FORCE if force else downloads.KEEP if no_clobber else downloads.ASK
+    clobber = downloads.FORCE if force else downloads.KEEP if no_clobber else downloads.REFUSE
     with translate_errors(app.aws):
         location = _parse(app, source)
         with _ProgressView("download", quiet) as progress:

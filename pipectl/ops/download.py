@@ -39,7 +39,7 @@ from pipectl.ops.transfer import (
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What to do with an existing local file that differs from the object.
-ASK, FORCE, KEEP = "refuse", "force", "keep"
+REFUSE, FORCE, KEEP = "refuse", "force", "keep"
 STDOUT = "-"
 
 
@@ -160,7 +160,7 @@ def _check_existing(client: Any, item: _Item, bucket: str, clobber: str) -> None
             item.result.status, item.result.reason = SKIPPED, "unchanged"
         elif clobber == KEEP:
             item.result.status, item.result.reason = SKIPPED, "exists (--no-clobber)"
-        elif clobber == ASK:
+        elif clobber == REFUSE:
             item.result.status, item.result.error = REFUSED, (
                 f"{item.path} exists and differs: --force replaces it, --no-clobber keeps it")
     except PER_FILE_ERRORS as exc:
@@ -169,7 +169,7 @@ def _check_existing(client: Any, item: _Item, bucket: str, clobber: str) -> None
 
 def download(client: Any, source: Location, destination: str | Path, *,
              jobs: int = DEFAULT_JOBS, progress: Progress | None = None,
-             clobber: str = ASK, config: TransferConfig | None = None) -> TransferReport:
+             clobber: str = REFUSE, config: TransferConfig | None = None) -> TransferReport:
     """A key to a file or into a directory, or every object under a prefix to the same tree
     under destination. Unsafe keys and local files that differ are refused, never written."""
     progress = progress or NoProgress()

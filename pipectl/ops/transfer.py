@@ -290,34 +290,46 @@ class _Planned:
     local: LocalFile
     key: str
     result: FileResult
-    checksum: str | None = None  # what S3 will report for it (s3.file_checksum)
+    checksum: str | None = None  # a single PUT's SHA-256, sent with it (s3.file_checksum)
 
 
 def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
-                 existing: dict[str, int] | None, config: TransferConfig) -> _Planned:
+                 maybe_there: Callable[[str, int], bool], config: TransferConfig) -> _Planned:
     item = _Planned(local, key, FileResult(str(local.path), s3.uri(bucket, key), local.size,
                                            PLANNED))
     try:
-        item.checksum = s3.file_checksum(local.path, local.size, config)
-        # Only an object of the same size can be the same file: one HeadObject for those
-        # (a listing carries sizes, never checksum values); none on a first upload.
-        same_size = existing is None or existing.get(key) == local.size
-        if same_size:
-            there = s3.object_checksum(client, bucket, key)
-            if (there is not None and there[0] == local.size
-                    and s3.same_checksum(there[1], item.checksum)):
-                item.result.status, item.result.reason = SKIPPED, "unchanged"
+        # A single PUT carries the file's SHA-256, so it is read once here; a multipart
+        # upload's parts are hashed by botocore as they go, so the file is read here only
+        # when an object is there to compare with.
+        single = s3.part_size(local.size, config) is None
+        if single:
+            item.checksum = s3.file_checksum(local.path, local.size, config)
+        # A listing carries sizes, never checksum values: one HeadObject for each object of
+        # the same size, none on a first upload.
+        if maybe_there(key, local.size):
+            try:
+                there = s3.object_checksum(client, bucket, key)
+            except s3.AccessDenied:
+                there = None  # may write without reading: send it
+            if there is not None and there[0] == local.size and there[1] is not None:
+                local_sum = item.checksum or s3.file_checksum(local.path, local.size, config)
+                if s3.same_checksum(there[1], local_sum):
+                    item.result.status, item.result.reason = SKIPPED, "unchanged"
     except PER_FILE_ERRORS as exc:
         item.result.status, item.result.error = FAILED, failure(exc)
     return item
 
 
-def _existing_sizes(client: Any, bucket: str, keys: Sequence[str]) -> dict[str, int] | None:
-    """Sizes of the objects already under the keys' common prefix, in one listing (paged);
-    None when listing is not allowed (uploaders often may PutObject without ListBucket)."""
+def _maybe_there(client: Any, bucket: str, keys: Sequence[str]) -> Callable[[str, int], bool]:
+    """Which keys may already hold their file: those with an object of the same size, from
+    one listing (paged) of the keys' common prefix."""
     if len(keys) == 1:
-        return None  # one HeadObject is cheaper than a listing
-    return s3.object_sizes(client, bucket, os.path.commonprefix(list(keys)))
+        return lambda key, size: True  # one HeadObject is cheaper than a listing
+    sizes = s3.object_sizes(client, bucket, os.path.commonprefix(list(keys)))
+    if sizes is None:
+        # Listing denied (uploaders often may PutObject without ListBucket): send everything.
+        return lambda key, size: False
+    return lambda key, size: sizes.get(key) == size
 
 
 def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
@@ -330,8 +342,9 @@ def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
     keys = upload_keys(files, destination)
     bucket = destination.bucket
     s3.require_bucket(client, bucket)
-    existing = _existing_sizes(client, bucket, keys)
-    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, existing, config)
+    maybe_there = _maybe_there(client, bucket, keys)
+    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, maybe_there,
+                                                          config)
                             for f, k in zip(files, keys, strict=True)], jobs)
     report = TransferReport("upload", [p.result for p in planned], dry_run=dry_run)
     todo = [p for p in planned if p.result.status == PLANNED]
@@ -375,6 +388,7 @@ def _send(client: Any, bucket: str, todo: list[_Planned], config: TransferConfig
 def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> None:
     try:
         s3.wait(future, bucket, p.key, "uploading")
+        sent = transfers.sent_checksum(bucket, p.key)
         returned = transfers.uploaded_checksum(bucket, p.key)
         if returned is None:
             # AWS returns it from PutObject and CompleteMultipartUpload alike; an endpoint
@@ -383,9 +397,11 @@ def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> N
             returned = there[1] if there else None
         if returned is None:
             raise PipectlError(f"{p.result.uri}: S3 keeps no SHA-256 checksum for the upload")
-        if not s3.same_checksum(returned, p.checksum):
-            raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, {p.local.path} "
-                               f"has {p.checksum} (did it change during the upload?)")
+        if sent is None:
+            raise PipectlError(f"{p.result.uri}: S3 returned no SHA-256 for a part")
+        if not s3.same_checksum(returned, sent):
+            raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, pipectl sent "
+                               f"{sent} for {p.local.path}")
         p.result.status = OK
     except PER_FILE_ERRORS as exc:
         p.result.status, p.result.error = FAILED, failure(exc)

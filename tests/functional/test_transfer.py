@@ -172,6 +172,14 @@ def test_large_file_goes_multipart(s3, tmp_path):
     assert head["ContentLength"] == len(body)
     assert head["ETag"].strip('"').endswith("-3")  # a multipart ETag counts its parts
     assert s3.get_object(Bucket=BUCKET, Key="big/big.bin")["Body"].read() == body
+    # S3's composite SHA-256 (of the parts' SHA-256s) is the one pipectl computes locally,
+    # so a second upload of the same file is skipped.
+    stored = s3.head_object(Bucket=BUCKET, Key="big/big.bin", ChecksumMode="ENABLED")
+    assert s3_seam.same_checksum(stored["ChecksumSHA256"],
+                                 s3_seam.file_checksum(path, len(body), config))
+    again = transfer.upload(s3, transfer.collect_files([path]), Location(BUCKET, "big/"),
+                            config=config)
+    assert (again.files[0].status, again.files[0].reason) == ("skipped", "unchanged")
 
 
 def test_missing_local_path_is_a_usage_error_naming_it(tmp_path):
@@ -390,3 +398,16 @@ def test_download_prefix_into_a_file_is_a_usage_error(s3, tmp_path):
     with pytest.raises(UsageError, match="cannot create the directory"):
         downloads.download(s3, Location(BUCKET, "incoming/"), tmp_path / "file" / "sub")
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_an_uploader_that_may_not_list_or_read_still_uploads(s3, tmp_path):
+    # A write-only role: S3 answers 403 to ListObjectsV2 and HeadObject, never to PutObject.
+    fail_calls(s3, "ListObjectsV2", "", code="AccessDenied")
+    fail_calls(s3, "HeadObject", "", code="AccessDenied")
+    several = [write(tmp_path / "d" / f"f{i}.txt", f"file {i}") for i in range(3)]
+    one = write(tmp_path / "one.txt", "one")
+
+    many = transfer.upload(s3, transfer.collect_files(several), Location(BUCKET, "w/"))
+    single = transfer.upload(s3, transfer.collect_files([one]), Location(BUCKET, "w/"))
+
+    assert (many.ok, many.failed, single.ok, single.failed) == (3, 0, 1, 0)

@@ -56,6 +56,11 @@ PROCESSOR_VERSION = "1.0.0"
 # Added to a lease so a slightly fast clock elsewhere does not take it over early.
 LEASE_MARGIN_SECONDS = 2
 LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see limits.py
+# A file whose attempts died this often (the worker crashed or timed out on it) is not
+# attempted again in this delivery: its message fails alone and goes on to the DLQ, and
+# the batch it arrived in is processed. Below maxReceiveCount (3 by default), so the
+# neighbours still get a delivery in which the poison file no longer stops them.
+POISON_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class Outcome:
 
 
 BUSY = "BUSY"             # another attempt holds the lease: retry the message later
+POISON = "POISON"         # earlier attempts died on this file: not attempted, retried later
 
 
 def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
@@ -140,11 +146,11 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
         _log("ERROR", "transient failure; will be retried", status="RETRY",
              duration_ms=_ms(started), error=error, **fields)
         return False
-    level = "WARNING" if outcome.status == results.FAILED else "INFO"
+    level = "WARNING" if outcome.status in (results.FAILED, POISON) else "INFO"
     _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
          records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
          **fields)
-    return outcome.status != BUSY
+    return outcome.status not in (BUSY, POISON)
 
 
 @dataclass
@@ -186,10 +192,20 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             results.mark_moved(table, key, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
+        crashes = results.crashed_attempts(row, source.etag)
+        if crashes >= POISON_ATTEMPTS:
+            source.body.close()
+            timeout = os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT")
+            error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
+                     + (f" (the function's timeout is {timeout} s)" if timeout else "")
+                     + "; replay it once the cause is fixed")
+            results.give_up(table, key, error)
+            return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
         lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
                                    version=PROCESSOR_VERSION, started_at=started_at,
-                                   etag=source.etag, holder=lease.holder, until=lease.until)
+                                   etag=source.etag, holder=lease.holder, until=lease.until,
+                                   crashes=crashes)
         if not lease.held:
             source.body.close()
             return Outcome(BUSY, "another attempt is working on this object; retry later")

@@ -33,6 +33,9 @@ TRANSITION_ATTEMPTS = 5
 # The lease an attempt holds while it works on an object: epoch seconds after which
 # the attempt is certainly dead (the function's own timeout), and who holds it.
 LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
+# Attempts on this version that died holding the lease: the function crashed or hit its
+# timeout while working on this very object (a transient error releases the lease first).
+CRASHES = "crashed_attempts"
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,31 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
+def crashed_attempts(row: dict | None, etag: str, now: float | None = None) -> int:
+    """How many attempts on this version of the object died holding the lease, the one
+    before now included when its lease expired without being given up. 0 while a live
+    attempt holds the lease: that one decides (and this attempt's claim loses)."""
+    if not row or row.get("etag") != etag:
+        return 0
+    now = time.time() if now is None else now
+    lease = row.get(LEASE_UNTIL)
+    if lease is not None and lease >= now:
+        return 0
+    died = row.get("status") == PROCESSING and lease is not None
+    return int(row.get(CRASHES) or 0) + int(died)
+
+
+def give_up(table, key: str, error: str) -> None:
+    """Stop attempting this version for now: keep why, drop the dead lease and the crash
+    count (so a replay, once the cause is fixed, attempts it afresh)."""
+    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS]},
+            remove=(LEASE_UNTIL, LEASE_HOLDER, CRASHES))
+
+
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
           etag: str, holder: str, until: int, now: float | None = None,
-          same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,)) -> bool:
+          same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,),
+          crashes: int | None = None) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -175,6 +200,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     fetch); they are written with the claim. finished: the statuses in which a
     matching version is done and not claimed again (the fetcher adds FAILED: its
     outcome depends on a remote API, so a second attempt would call it again).
+    crashes: crashed_attempts() as read before the claim, recorded with it.
     """
     now = time.time() if now is None else now
     same = {"etag": etag, **(same_version or {})}
@@ -183,6 +209,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
               LEASE_UNTIL: int(until), LEASE_HOLDER: holder}
     if kind:
         values["kind"] = kind
+    if crashes is not None:
+        values[CRASHES] = crashes
 
     def allows(row: dict | None) -> bool:
         if row is None:

@@ -133,7 +133,7 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
     lease = _Lease(holder=request_id or uuid.uuid4().hex,
                    until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
-        outcome = _process(obj, settings, started, lease)
+        outcome = _process(obj, settings, started, lease, message_id)
     except Exception as e:  # noqa: BLE001 - anything unexpected is retried, then dead-lettered
         error = f"{type(e).__name__}: {e}"
         try:
@@ -160,7 +160,8 @@ class _Lease:
     held: bool = False
 
 
-def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
+def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
+             message_id: str | None = None) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
@@ -192,14 +193,14 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             results.mark_moved(table, key, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
-        crashes = results.crashed_attempts(row, source.etag)
+        crashes = results.crashed_attempts(row, source.etag, message_id)
         if crashes >= POISON_ATTEMPTS:
             source.body.close()
             timeout = os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT")
             error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
                      + (f" (the function's timeout is {timeout} s)" if timeout else "")
                      + "; replay it once the cause is fixed")
-            results.give_up(table, key, error)
+            results.give_up(table, key, error, message_id, crashes)
             return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
         lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,

@@ -36,6 +36,9 @@ LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
 # Attempts on this version that died holding the lease: the function crashed or hit its
 # timeout while working on this very object (a transient error releases the lease first).
 CRASHES = "crashed_attempts"
+# The message whose delivery stopped attempting the object (see give_up): its later
+# deliveries stop at once too; another message (a replay) starts afresh.
+GIVEN_UP_BY = "given_up_by_message"
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,15 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
-def crashed_attempts(row: dict | None, etag: str, now: float | None = None) -> int:
+def crashed_attempts(row: dict | None, etag: str, message_id: str | None = None,
+                     now: float | None = None) -> int:
     """How many attempts on this version of the object died holding the lease, the one
     before now included when its lease expired without being given up. 0 while a live
-    attempt holds the lease: that one decides (and this attempt's claim loses)."""
+    attempt holds the lease (that one decides, and this attempt's claim loses), and for a
+    message other than the one whose delivery gave up (a replay starts afresh)."""
     if not row or row.get("etag") != etag:
+        return 0
+    if row.get(GIVEN_UP_BY) is not None and row[GIVEN_UP_BY] != (message_id or ""):
         return 0
     now = time.time() if now is None else now
     lease = row.get(LEASE_UNTIL)
@@ -174,11 +181,14 @@ def crashed_attempts(row: dict | None, etag: str, now: float | None = None) -> i
     return int(row.get(CRASHES) or 0) + int(died)
 
 
-def give_up(table, key: str, error: str) -> None:
-    """Stop attempting this version for now: keep why, drop the dead lease and the crash
-    count (so a replay, once the cause is fixed, attempts it afresh)."""
-    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS]},
-            remove=(LEASE_UNTIL, LEASE_HOLDER, CRASHES))
+def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -> None:
+    """This delivery of message_id does not attempt the object: keep why and the deaths
+    counted (crashed_attempts), count the delivery as an attempt, drop the dead lease. The
+    status stays PROCESSING: the message goes on to the dead-letter queue, and a replay
+    (a new message) attempts it afresh."""
+    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS], GIVEN_UP_BY: message_id or "",
+                         CRASHES: crashes},
+            add={"attempts": 1}, remove=(LEASE_UNTIL, LEASE_HOLDER))
 
 
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
@@ -209,8 +219,10 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
               LEASE_UNTIL: int(until), LEASE_HOLDER: holder}
     if kind:
         values["kind"] = kind
+    remove: tuple[str, ...] = ("error", "finished_at")
     if crashes is not None:
         values[CRASHES] = crashes
+        remove += (GIVEN_UP_BY,)
 
     def allows(row: dict | None) -> bool:
         if row is None:
@@ -237,8 +249,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         condition += f" AND ({' OR '.join(differs)})"
     guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
-    return _transition(table, key, values, add={"attempts": 1},
-                       remove=("error", "finished_at"), guard=guard)
+    return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
 
 
 def release(table, key: str, holder: str) -> None:

@@ -77,16 +77,21 @@ def test_the_poison_file_fails_alone_and_its_batch_is_processed(aws_world, monke
         if key != "incoming/poison/p.csv":
             assert aws_world.row(key)["status"] == "PROCESSED", key
     row = aws_world.row("incoming/poison/p.csv")
-    assert (row["status"], row["attempts"]) == ("PROCESSING", 2)
+    assert (row["status"], row["attempts"], row[results.CRASHES]) == ("PROCESSING", 3, 2)
     assert row["last_error"].startswith(
         "not attempted: 2 attempts on this file crashed or timed out")
-    assert results.LEASE_UNTIL not in row and results.CRASHES not in row
+    assert results.LEASE_UNTIL not in row
     assert aws_world.keys(RAW, "incoming/") == ["incoming/poison/p.csv"]
 
-    # when it is replayed once the cause is fixed, it is attempted afresh and processed
+    # when the same message comes again (maxReceiveCount above 3): it stops at once again
+    assert deliver(aws_world, [messages[position]]) == [poison]
+    assert aws_world.row("incoming/poison/p.csv")["attempts"] == 4
+
+    # when it is replayed (a new message) once the cause is fixed, it is attempted afresh
     monkeypatch.setattr(processor, "_fault", lambda at, key: None)
     assert deliver(aws_world, [aws_world.message("incoming/poison/p.csv")]) == []
-    assert aws_world.row("incoming/poison/p.csv")["status"] == "PROCESSED"
+    row = aws_world.row("incoming/poison/p.csv")
+    assert row["status"] == "PROCESSED" and results.GIVEN_UP_BY not in row
 
 
 def test_a_transient_failure_is_not_counted_as_a_death(aws_world, monkeypatch):
@@ -115,16 +120,20 @@ def test_a_transient_failure_is_not_counted_as_a_death(aws_world, monkeypatch):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(etag=st.text(min_size=1, max_size=8), stored=st.integers(0, 5),
        lease=st.one_of(st.none(), st.integers(-100, 100)),
-       status=st.sampled_from(results.RESULT_STATUSES), same=st.booleans())
-def test_crashed_attempts_counts_only_deaths_on_this_version(etag, stored, lease, status, same):
+       status=st.sampled_from(results.RESULT_STATUSES), same=st.booleans(),
+       given_up_by=st.sampled_from([None, "m1", "m2"]))
+def test_crashed_attempts_counts_only_deaths_on_this_version(etag, stored, lease, status, same,
+                                                            given_up_by):
     now = 1_000_000
     row = {"etag": etag if same else etag + "x", "status": status, results.CRASHES: stored}
     if lease is not None:
         row[results.LEASE_UNTIL] = now + lease
+    if given_up_by is not None:
+        row[results.GIVEN_UP_BY] = given_up_by
 
-    found = results.crashed_attempts(row, etag, now=now)
+    found = results.crashed_attempts(row, etag, "m1", now=now)
 
-    if not same or (lease is not None and lease >= 0):
-        assert found == 0  # another version, or a live attempt decides
+    if not same or (lease is not None and lease >= 0) or given_up_by == "m2":
+        assert found == 0  # another version, a live attempt decides, or a new message
     else:
         assert found == stored + int(status == "PROCESSING" and lease is not None)

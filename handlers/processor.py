@@ -327,6 +327,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         if record_sink is not None:
             extra["sink_items"] = record_sink.items_written
         writer.close()
+        if write:  # what `pipectl reconcile` checks the output against
+            extra["output_etag"] = writer.etag
     except BaseException:
         for w in (writer, screen):
             try:
@@ -358,6 +360,8 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
         writer.close()
     extra = {"image_format": found["format"], "width": found["width"],
              "height": found["height"], "thumbnail": thumb_uri}
+    if write:
+        extra["output_etag"] = writer.etag
     return Counts(records_in=1, records_out=1), extra
 
 

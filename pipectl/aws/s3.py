@@ -41,6 +41,7 @@ class ObjectSummary:
     size: int
     last_modified: datetime | None
     storage_class: str
+    etag: str | None = None
 
 
 def uri(bucket: str, key: str = "") -> str:
@@ -101,7 +102,8 @@ def iter_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
             for obj in page.get("Contents", []):
                 yield ObjectSummary(key=obj["Key"], size=int(obj.get("Size", 0)),
                                     last_modified=obj.get("LastModified"),
-                                    storage_class=obj.get("StorageClass", "STANDARD"))
+                                    storage_class=obj.get("StorageClass", "STANDARD"),
+                                    etag=obj.get("ETag"))
     except botocore.exceptions.ClientError as exc:
         raise _translate(exc, bucket, prefix, "listing") from None
 

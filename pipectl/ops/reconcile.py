@@ -86,7 +86,7 @@ def reconcile(aws: Aws, names: Names, *, stuck_after: timedelta = DEFAULT_STUCK_
             Difference(WAITING, key, f"in {p.incoming} since "
                                      f"{incoming.result()[key].last_modified.isoformat()}, "
                                      "and the table has no row for it")
-            for key, row in zip(waiting, found) if row is None]
+            for key, row in zip(waiting, found, strict=True) if row is None]
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -127,7 +127,7 @@ def _check_outputs(pool, client, rows: list[ResultRow], processed: str, prefix: 
                                                            f"{listed[key].etag}, the row "
                                                            f"recorded {recorded}"))
     heads = pool.map(lambda t: s3.head_object(client, t[1], t[2]), headed)
-    for (r, _, _), head in zip(headed, heads):
+    for (r, _, _), head in zip(headed, heads, strict=True):
         found.extend(_against_head(r, head))
     return found
 

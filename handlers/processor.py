@@ -58,6 +58,11 @@ PROCESSOR_VERSION = "1.0.0"
 # Added to a lease so a slightly fast clock elsewhere does not take it over early.
 LEASE_MARGIN_SECONDS = 2
 LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see limits.py
+# A file whose attempts died this often (the worker crashed or timed out on it) is not
+# attempted again in this delivery: its message fails alone and goes on to the DLQ, and
+# the batch it arrived in is processed. Below maxReceiveCount (3 by default), so the
+# neighbours still get a delivery in which the poison file no longer stops them.
+POISON_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class Outcome:
 
 
 BUSY = "BUSY"             # another attempt holds the lease: retry the message later
+POISON = "POISON"         # earlier attempts died on this file: not attempted, retried later
 
 
 def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
@@ -131,7 +137,7 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
     lease = _Lease(holder=request_id or uuid.uuid4().hex,
                    until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
     try:
-        outcome = _process(obj, settings, started, lease)
+        outcome = _process(obj, settings, started, lease, message_id)
     except Exception as e:  # noqa: BLE001 - classified: retried, or FAILED at once
         if not failures.is_transient(e):
             outcome = _permanent_outside_the_file(obj, settings, lease, failures.describe(e))
@@ -149,14 +155,14 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
         _log("ERROR", "transient failure; will be retried", status="RETRY",
              duration_ms=_ms(started), error=error, **fields)
         return False
-    level = "WARNING" if outcome.status == results.FAILED else "INFO"
+    level = "WARNING" if outcome.status in (results.FAILED, POISON) else "INFO"
     _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
          records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
          **fields)
     if outcome.status == BUSY:
         # No lease on the row any more: the other attempt just finished; come back soon.
         return Busy(outcome.lease_until or time.time())
-    return True
+    return outcome.status != POISON
 
 
 @dataclass
@@ -182,7 +188,8 @@ def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
     return Outcome(results.FAILED, "failed: not retried", error=error)
 
 
-def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
+def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
+             message_id: str | None = None) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
@@ -214,10 +221,20 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
             results.mark_moved(table, key, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
+        crashes = results.crashed_attempts(row, source.etag, message_id)
+        if crashes >= POISON_ATTEMPTS:
+            source.body.close()
+            timeout = os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT")
+            error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
+                     + (f" (the function's timeout is {timeout} s)" if timeout else "")
+                     + "; replay it once the cause is fixed")
+            results.give_up(table, key, error, message_id, crashes)
+            return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
         lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
                                    version=PROCESSOR_VERSION, started_at=started_at,
-                                   etag=source.etag, holder=lease.holder, until=lease.until)
+                                   etag=source.etag, holder=lease.holder, until=lease.until,
+                                   crashes=crashes)
         if not lease.held:
             source.body.close()
             holder = results.get(table, key) or {}
@@ -344,6 +361,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         if record_sink is not None:
             extra["sink_items"] = record_sink.items_written
         writer.close()
+        if write:  # what `pipectl reconcile` checks the output against
+            extra["output_etag"] = writer.etag
     except BaseException:
         for w in (writer, screen):
             try:
@@ -376,6 +395,8 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
         writer.close()
     extra = {"image_format": found["format"], "width": found["width"],
              "height": found["height"], "thumbnail": thumb_uri}
+    if write:
+        extra["output_etag"] = writer.etag
     return Counts(records_in=1, records_out=1), extra
 
 

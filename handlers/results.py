@@ -33,6 +33,12 @@ TRANSITION_ATTEMPTS = 5
 # The lease an attempt holds while it works on an object: epoch seconds after which
 # the attempt is certainly dead (the function's own timeout), and who holds it.
 LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
+# Attempts on this version that died holding the lease: the function crashed or hit its
+# timeout while working on this very object (a transient error releases the lease first).
+CRASHES = "crashed_attempts"
+# The message whose delivery stopped attempting the object (see give_up): its later
+# deliveries stop at once too; another message (a replay) starts afresh.
+GIVEN_UP_BY = "given_up_by_message"
 
 
 class Contention(Exception):
@@ -163,9 +169,38 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
+def crashed_attempts(row: dict | None, etag: str, message_id: str | None = None,
+                     now: float | None = None) -> int:
+    """How many attempts on this version of the object died holding the lease, the one
+    before now included when its lease expired without being given up. 0 while a live
+    attempt holds the lease (that one decides, and this attempt's claim loses), and for a
+    message other than the one whose delivery gave up (a replay starts afresh)."""
+    if not row or row.get("etag") != etag:
+        return 0
+    if row.get(GIVEN_UP_BY) is not None and row[GIVEN_UP_BY] != (message_id or ""):
+        return 0
+    now = time.time() if now is None else now
+    lease = row.get(LEASE_UNTIL)
+    if lease is not None and lease >= now:
+        return 0
+    died = row.get("status") == PROCESSING and lease is not None
+    return int(row.get(CRASHES) or 0) + int(died)
+
+
+def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -> None:
+    """This delivery of message_id does not attempt the object: keep why and the deaths
+    counted (crashed_attempts), count the delivery as an attempt, drop the dead lease. The
+    status stays PROCESSING: the message goes on to the dead-letter queue, and a replay
+    (a new message) attempts it afresh."""
+    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS], GIVEN_UP_BY: message_id or "",
+                         CRASHES: crashes},
+            add={"attempts": 1}, remove=(LEASE_UNTIL, LEASE_HOLDER))
+
+
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
           etag: str, holder: str, until: int, now: float | None = None,
-          same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,)) -> bool:
+          same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,),
+          crashes: int | None = None) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -181,6 +216,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     fetch); they are written with the claim. finished: the statuses in which a
     matching version is done and not claimed again (the fetcher adds FAILED: its
     outcome depends on a remote API, so a second attempt would call it again).
+    crashes: crashed_attempts() as read before the claim, recorded with it.
     """
     now = time.time() if now is None else now
     same = {"etag": etag, **(same_version or {})}
@@ -189,6 +225,10 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
               LEASE_UNTIL: int(until), LEASE_HOLDER: holder}
     if kind:
         values["kind"] = kind
+    remove: tuple[str, ...] = ("error", "finished_at")
+    if crashes is not None:
+        values[CRASHES] = crashes
+        remove += (GIVEN_UP_BY,)
 
     def allows(row: dict | None) -> bool:
         if row is None:
@@ -215,8 +255,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         condition += f" AND ({' OR '.join(differs)})"
     guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
-    return _transition(table, key, values, add={"attempts": 1},
-                       remove=("error", "finished_at"), guard=guard)
+    return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
 
 
 def release(table, key: str, holder: str) -> None:

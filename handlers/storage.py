@@ -79,6 +79,7 @@ class ObjectWriter:
         self._uploader: ThreadPoolExecutor | None = None
         self._in_flight: Future | None = None
         self.bytes_written = 0
+        self.etag: str | None = None  # the finished object's, once close() verified it
 
     def write(self, data: bytes) -> None:
         self._buffer += data
@@ -129,6 +130,7 @@ class ObjectWriter:
             got = None if written is None else written["ContentLength"]
             raise VerifyError(f"s3://{self._args['Bucket']}/{self._args['Key']}: wrote "
                               f"{self.bytes_written} bytes, found {got}")
+        self.etag = written.get("ETag")
 
     def abort(self) -> None:
         self._buffer = bytearray()

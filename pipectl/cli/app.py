@@ -11,7 +11,18 @@ import typer
 
 from pipectl import __version__, output
 from pipectl.aws.session import AWS_ERRORS, translate, translate_errors
-from pipectl.cli import archive, buckets, deploy, fetch, inspect, local, project, repair, views
+from pipectl.cli import (
+    archive,
+    buckets,
+    deploy,
+    fetch,
+    inspect,
+    local,
+    project,
+    reconcile,
+    repair,
+    views,
+)
 from pipectl.cli.argv import hoist
 from pipectl.cli.context import AppContext
 from pipectl.cli.examples import complete_targets, epilog
@@ -84,7 +95,8 @@ def main_options(
         region=region, output=output_format.value, debug=debug)
 
 
-for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch):
+for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
+               reconcile):
     module.register(app)
 
 

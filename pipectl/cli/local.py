@@ -49,7 +49,9 @@ def run(
     if app.json:
         output.print_json(report)
     output.info(f"{report.messages} messages in {report.batches} batches: {report.succeeded} "
-                f"done, {report.failed} returned to the queue")
+                f"done, {report.failed} returned to the queue"
+                + (f" ({report.isolated} invoked again alone after their batch crashed or "
+                   "timed out)" if report.isolated else ""))
     if report.errors:
         raise PipectlError("; ".join(report.errors))
 

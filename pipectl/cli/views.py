@@ -220,7 +220,9 @@ def _incoming(s: PipelineStatus) -> str:
     if not i.count:
         return "0"
     count = f"{i.count}+" if i.truncated else str(i.count)
-    return f"{count}, oldest {i.oldest_key} ({span(i.oldest_age_seconds or 0)} ago)"
+    unmatched = f", {i.unmatched} match no notification rule" if i.unmatched else ""
+    return (f"{count}, oldest {i.oldest_key} ({span(i.oldest_age_seconds or 0)} ago)"
+            + unmatched)
 
 
 def _archiver(run: dict | None) -> str:

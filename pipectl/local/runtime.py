@@ -5,6 +5,13 @@ poller receives up to batch_size messages, invokes the handler with a Lambda SQS
 event, deletes the messages that succeeded and leaves the rest to come back after
 the queue's visibility timeout, so retries and the move to the DLQ after
 maxReceiveCount happen in SQS exactly as they do on AWS.
+
+One departure from Lambda: when an invocation crashes or times out, Lambda returns the
+whole batch, so a file that always kills its worker takes its neighbours to the DLQ with
+it. Here each message of such a batch is then invoked once more on its own, within the
+same receive: the neighbours finish (and are deleted), and only the messages that fail
+alone go back to the queue. (On AWS the processor gets there by itself, a little later:
+it counts the attempts that died holding its lease and stops attempting such a file.)
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class RunReport:
     failed: int = 0
     timeouts: int = 0
     crashes: int = 0
+    isolated: int = 0  # messages invoked again one at a time after their batch crashed
     scheduled_runs: int = 0
     idle: bool = False
     errors: list[str] = field(default_factory=list)
@@ -191,7 +199,9 @@ class LocalRuntime:
             self._busy += 1
         try:
             batch = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
-            failed = self._invoke(mapping, worker, messages, set(batch))
+            failed, died = self._invoke(mapping, worker, messages, set(batch))
+            if died and len(messages) > 1:
+                failed = self._isolate(mapping, worker, messages)
             undeleted = sqs.delete_batch(client, mapping.queue_url,
                                          {i: h for i, h in batch.items() if i not in failed})
             with self._lock:
@@ -204,22 +214,45 @@ class LocalRuntime:
                 self._busy -= 1
 
     def _invoke(self, mapping: Mapping, worker: Worker, messages: list[dict],
-                batch_ids: set[str]) -> set[str]:
+                batch_ids: set[str]) -> tuple[set[str], bool]:
+        """The ids that failed, and whether the environment died (a crash or a timeout)."""
         event = lambda_event(messages, mapping.queue_arn, self.aws.region)
         # On any invocation error Lambda returns the whole batch to the queue.
         try:
-            return failed_ids(worker.invoke(event, request_id=str(uuid.uuid4())), batch_ids)
+            return failed_ids(worker.invoke(event, request_id=str(uuid.uuid4())),
+                              batch_ids), False
         except InvocationTimeout:
             with self._lock:
                 self.report.timeouts += 1
+            return set(batch_ids), True
         except WorkerCrashed:
             with self._lock:
                 self.report.crashes += 1
+            return set(batch_ids), True
         except WorkerInitError as exc:
             self._note(f"{mapping.function.name} cannot start: {exc}")
         except WorkerError:
             pass  # the handler raised: Lambda logs it and returns the batch to the queue
-        return set(batch_ids)
+        return set(batch_ids), False
+
+    def _isolate(self, mapping: Mapping, worker: Worker, messages: list[dict]) -> set[str]:
+        """Each message of a batch that crashed or timed out, invoked alone: the ids that
+        still fail. A message that finished before the crash is a duplicate delivery now,
+        which the handler settles at once; the one that killed the batch fails alone.
+
+        They are still within the receive's visibility timeout (6 x the function timeout
+        as deployed): the batch's attempt and one more timeout leave room for a few more.
+        """
+        failed: set[str] = set()
+        with self._lock:
+            self.report.isolated += len(messages)
+        for message in messages:
+            if self._stop.is_set():  # stopping: the rest return to the queue untouched
+                failed.add(message["MessageId"])
+                continue
+            alone, _ = self._invoke(mapping, worker, [message], {message["MessageId"]})
+            failed |= alone
+        return failed
 
     def _note(self, message: str) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from pipectl.aws import s3, sqs
+from pipectl.aws import buckets, s3, sqs
 from pipectl.aws.session import Aws
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
@@ -51,6 +51,8 @@ class Incoming:
     oldest_key: str | None
     oldest_age_seconds: int | None
     stuck: int = 0  # files in the page older than the stuck-after threshold
+    unmatched: int = 0  # files in the page no notification rule to the processor matches
+    unmatched_example: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,9 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
         if s3.bucket_exists(s3_client, bucket) is False:
             missing.append(f"bucket {bucket}")
         elif role == "raw":
+            rules = processing_rules(s3_client, names)
             incoming = _incoming(s3_client, bucket, names.config.prefixes.incoming, now,
-                                 stuck_after)
+                                 stuck_after, rules)
 
     ddb = aws.client("dynamodb")
     counts: dict[str, int] = {}
@@ -138,6 +141,11 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
     more = "+" if truncated else ""
     problems += [f"{g.files}{more} dead-lettered: {g.last_error} (e.g. {g.example})"
                  for g in retrying if g.state == "dead-lettered"]
+    if incoming and incoming.unmatched:
+        problems.append(f"{incoming.unmatched}{'+' if incoming.truncated else ''} file(s) in "
+                        f"{names.config.prefixes.incoming} match no notification rule and will "
+                        f"never be processed, e.g. {incoming.unmatched_example} "
+                        f"({UNMATCHED_WHY})")
     if incoming and incoming.stuck:
         more = "+" if incoming.truncated else ""
         problems.append(f"{incoming.stuck}{more} file(s) waiting in "
@@ -175,15 +183,42 @@ def reason(error: str, key: str) -> str:
     return _QUOTED.sub("'…'", error.replace(key, "…")).strip()
 
 
+# S3 matches a notification rule's prefix and suffix case-sensitively: UPPER.CSV never
+# matches the .csv rule, and nothing tells the uploader.
+UNMATCHED_WHY = "S3 suffix filters are case-sensitive; add the suffix to processor.suffixes " \
+                "and deploy, or upload it again with a matching name"
+
+
+def processing_rules(client, names: Names) -> list[tuple[str, str]]:
+    """(prefix, suffix) of each notification rule of the raw bucket that feeds the
+    processing queue, as deployed (one GetBucketNotificationConfiguration)."""
+    arn = names.queue_arn(names.queue)
+    found = []
+    for rule in buckets.notifications(client, names.bucket("raw")).get(
+            "QueueConfigurations", []):
+        if rule.get("QueueArn") != arn:
+            continue
+        filters = {f.get("Name", "").lower(): f.get("Value", "")
+                   for f in rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
+        found.append((filters.get("prefix", ""), filters.get("suffix", "")))
+    return found
+
+
+def matched(key: str, rules: list[tuple[str, str]]) -> bool:
+    return any(key.startswith(prefix) and key.endswith(suffix) for prefix, suffix in rules)
+
+
 def _incoming(client, bucket: str, prefix: str, now: datetime,
-              stuck_after: timedelta) -> Incoming:
+              stuck_after: timedelta, rules: list[tuple[str, str]]) -> Incoming:
     # One page only: S3 lists in key order, not by age, so "oldest" is the oldest of
     # the first 1,000 keys; a full listing would cost one call per 1,000 files.
     page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=INCOMING_PAGE)
     files = [o for o in page.get("Contents", []) if not o["Key"].endswith("/")]
     oldest = min(files, key=lambda o: o["LastModified"], default=None)
     cutoff = now - stuck_after
+    unmatched = [o["Key"] for o in files if not matched(o["Key"], rules)]
     return Incoming(
+        unmatched=len(unmatched), unmatched_example=unmatched[0] if unmatched else None,
         count=len(files), truncated=bool(page.get("IsTruncated")),
         oldest=oldest["LastModified"].astimezone(timezone.utc).isoformat() if oldest else None,
         oldest_key=oldest["Key"] if oldest else None,

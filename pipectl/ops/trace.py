@@ -11,6 +11,7 @@ from pipectl.aws import s3, sqs
 from pipectl.aws.session import Aws
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
+from pipectl.ops.status import UNMATCHED_WHY, matched, processing_rules
 
 DLQ_PEEK_ROUNDS = 10  # receives of up to 10 messages: the DLQ's first 100 messages at most
 DLQ_HOLD_SECONDS = 30
@@ -42,6 +43,12 @@ def trace(aws: Aws, names: Names, key: str) -> Trace:
     relative = key[len(p.incoming):]
     client, raw = aws.client("s3"), names.bucket("raw")
     stages = [_object("incoming", client, raw, key)]
+    rules = processing_rules(client, names) if s3.bucket_exists(client, raw) else None
+    if rules is not None and not matched(key, rules):
+        suffixes = ", ".join(sorted({suffix for _, suffix in rules})) or "none"
+        stages.append(Stage("notification", False, None,
+                            f"no notification rule matches this key, so it is never "
+                            f"processed (the rules' suffixes: {suffixes}; {UNMATCHED_WHY})"))
 
     ddb = aws.client("dynamodb")
     row = results_ops.find_result(ddb, names, key) if results_ops.table_exists(ddb, names) \

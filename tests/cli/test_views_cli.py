@@ -324,6 +324,24 @@ def test_trace_found_and_not_found(deployed, pipectl):
     assert missing[0] == 1 and "incoming/nope.csv was not found at any stage" in missing[2]
 
 
+def test_trace_says_when_no_notification_rule_matches_the_key(deployed, pipectl):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for key in ("incoming/UPPER.CSV", "incoming/lower.csv"):
+        s3.put_object(Bucket=deployed.bucket("raw"), Key=key, Body=b"a\n")
+
+    upper = json.loads(pipectl("-o", "json", "trace", "incoming/UPPER.CSV")[1])
+    lower = json.loads(pipectl("-o", "json", "trace", "incoming/lower.csv")[1])
+    code, out, _ = pipectl("status")
+
+    [stage] = [s for s in upper["stages"] if s["stage"] == "notification"]
+    assert stage["found"] is False
+    assert stage["detail"].startswith("no notification rule matches this key, so it is never "
+                                      "processed (the rules' suffixes: .csv, .json, .jsonl, .txt;")
+    assert "S3 suffix filters are case-sensitive" in stage["detail"]
+    assert "notification" not in {s["stage"] for s in lower["stages"]}
+    assert "2, oldest" in out and "1 match no notification rule" in out
+
+
 # --- events and invoke -------------------------------------------------------------------
 
 def test_events_s3_put_with_a_bucket_needs_no_aws(aws_pipeline, pipectl):

@@ -105,9 +105,9 @@ def test_status_makes_the_same_calls_however_many_rows_and_files(aws, deployed, 
 
     # then: the same calls, and the page of incoming/ says it is a lower bound
     assert calls == small_calls
-    # 3 queues x 2, 3 buckets + 1 page, 6 table reads (one a page of PROCESSING rows),
-    # 3 functions, 1 alarm query, 1 STS
-    assert len(calls) <= 21
+    # 3 queues x 2, 3 buckets + 1 page + the notification rules, 6 table reads (one a page
+    # of PROCESSING rows), 3 functions, 1 alarm query, 1 STS
+    assert len(calls) <= 22
     assert "Scan" not in calls
     assert large.results["PROCESSED"] == 100 + rows
     assert (small.incoming.count, small.incoming.truncated) == (1, False)
@@ -220,3 +220,31 @@ def test_one_cause_is_one_group_whatever_the_keys(keys, attempts):
     assert [(g.state, g.files) for g in groups] == [
         ("dead-lettered" if attempts >= 3 else "retrying", len(keys))]
     assert groups[0].example in keys
+
+
+@pytest.mark.parametrize("key", ["incoming/UPPER.CSV", "incoming/x.bin", "incoming/a.csv.bak"])
+def test_a_file_no_notification_rule_matches_is_a_problem(aws, deployed, key):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket=deployed.bucket("raw"), Key=key, Body=b"a\n")
+    s3.put_object(Bucket=deployed.bucket("raw"), Key="incoming/fine.csv", Body=b"a\n")
+
+    report = pipeline_status(aws, deployed)
+
+    assert (report.incoming.unmatched, report.incoming.unmatched_example) == (1, key)
+    assert [p for p in report.problems if "notification rule" in p] == [
+        f"1 file(s) in incoming/ match no notification rule and will never be processed, "
+        f"e.g. {key} (S3 suffix filters are case-sensitive; add the suffix to "
+        "processor.suffixes and deploy, or upload it again with a matching name)"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), min_size=1,
+                    max_size=30),
+       suffix=st.sampled_from([".json", ".jsonl", ".csv", ".txt", ".csv.gz"]))
+def test_a_key_matches_exactly_when_s3_would_deliver_it(name, suffix):
+    from pipectl.ops.status import matched
+
+    rules = [("incoming/", s) for s in (".json", ".jsonl", ".csv", ".txt", ".csv.gz")]
+    assert matched(f"incoming/{name}{suffix}", rules)
+    assert matched(f"incoming/{name}{suffix.upper()}", rules) == (suffix.upper() == suffix)
+    assert not matched(f"elsewhere/{name}{suffix}", rules)

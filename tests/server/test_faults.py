@@ -113,3 +113,39 @@ def test_a_handler_past_its_timeout_is_killed_retried_and_then_dead_lettered(
     assert keys(s3, names["processed"]) == []
     row = pipectl("--output", "json", "results", "incoming/slow.csv").json()
     assert row["status"] == "PROCESSING"
+
+
+def test_a_file_that_hangs_every_time_takes_no_neighbour_to_the_dlq(
+        pipectl, pipeline_dir, client, names):
+    # given a 2 s timeout (12 s visibility), batches of ten, and a file whose handler hangs
+    # every time among nine ordinary ones
+    configure(pipeline_dir, timeout=2, batch_size=10, max_receive_count=3)
+    assert pipectl("deploy", "--yes").code == 0
+    s3 = client("s3")
+    neighbours = [f"incoming/n{i}.csv" for i in range(9)]
+    for key in ["incoming/poison/p.csv", *neighbours]:
+        s3.put_object(Bucket=names["raw"], Key=key, Body=b"Id,Name\n1,a\n")
+
+    # when the runtime serves the queue
+    run = pipectl("--output", "json", "run", "--until-idle", "--timeout", "150",
+                  env={"PIPECTL_FAULT": "hang@after_output:incoming/poison/p.csv"}, timeout=200)
+
+    # then the nine were processed, and only the poison file's message is dead-lettered
+    assert run.code == 0, run.err
+    report = run.json()
+    assert report["idle"] is True and report["timeouts"] >= 1
+    rows = {r["key"]: r for r in pipectl("--output", "json", "results").json()["results"]}
+    assert {k: rows[k]["status"] for k in neighbours} == {k: "PROCESSED" for k in neighbours}
+    assert keys(s3, names["raw"], "incoming/") == ["incoming/poison/p.csv"]
+    poison = rows["incoming/poison/p.csv"]
+    # two attempts hung; then its deliveries stopped at once, the last of them counted too
+    assert poison["status"] == "PROCESSING" and poison["attempts"] >= 3
+    assert poison["last_error"].startswith(
+        "not attempted: 2 attempts on this file crashed or timed out (the function's "
+        "timeout is 2 s)")
+    sqs = client("sqs")
+    dlq = sqs.get_queue_url(QueueName=names["dlq"])["QueueUrl"]
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert len(dead) == 1 and "poison" in dead[0]["Body"]
+    status = pipectl("status")
+    assert "1 dead-lettered: not attempted: 2 attempts on this file crashed" in status.out

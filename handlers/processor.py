@@ -40,7 +40,13 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
-from invocation import Busy, each_created_object, invocation_deadline, sqs_batch
+from invocation import (
+    Busy,
+    each_created_object,
+    invocation_deadline,
+    loop_refusal,
+    sqs_batch,
+)
 from s3_event import S3Object
 from transform import (
     LIMIT_DEFAULTS,
@@ -182,12 +188,27 @@ def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
     return Outcome(results.FAILED, "failed: not retried", error=error)
 
 
+def _loop_refusal(s: Settings, bucket: str) -> str | None:
+    writes = {"the original": s.completed, "a failed original": s.failed}
+    if s.processed_bucket == bucket:        # outputs in the bucket whose uploads trigger us
+        writes.update({"output": s.processed, "rejects": REJECTS_PREFIX,
+                       "a thumbnail": THUMBNAILS_PREFIX})
+    return loop_refusal(s.incoming, writes)
+
+
 def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
     relative = key[len(s.incoming):]
     completed_key, failed_key = s.completed + relative, s.failed + relative
+    refused = _loop_refusal(s, bucket)
+    if refused:
+        # Nothing is written or moved: the original stays in incoming/, the row says why.
+        now = results.now_iso()
+        results.mark_failed(table, key, refused, count_attempt=True, bucket=bucket,
+                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+        return Outcome(results.FAILED, "refused: a recursive loop", error=refused)
     row = results.get(table, key)
 
     source = storage.open_object(s3, bucket, key)

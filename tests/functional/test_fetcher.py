@@ -11,8 +11,8 @@ import fetcher
 import processor
 import pytest
 import results
-from botocore.exceptions import EndpointConnectionError
 import safe_http
+from botocore.exceptions import EndpointConnectionError
 
 RAW = "raw-bucket"          # the buckets tests/functional/conftest.py creates
 

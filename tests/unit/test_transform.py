@@ -7,6 +7,8 @@ import json
 
 import pytest
 import transform
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from transform import PermanentError, kind_for_key, normalize, process_stream, snake_case
 
 META = {"processed_at": "2026-11-23T14:00:00+00:00", "environment": "test",
@@ -80,8 +82,8 @@ def test_kind_for_key():
 # --- CSV -----------------------------------------------------------------------------
 
 def test_csv_with_bom_crlf_and_empty_values():
-    # given a spreadsheet export: BOM, CRLF, quoted newline, short row, blank line
-    data = '\ufeffUser Name,Email Address,Note\r\nAnn,ann@x.io,"two\r\nlines"\r\nBob,\r\n\r\n'
+    # given a spreadsheet export: BOM, CRLF, quoted newline, empty values, blank line
+    data = '\ufeffUser Name,Email Address,Note\r\nAnn,ann@x.io,"two\r\nlines"\r\nBob,,\r\n\r\n'
 
     # when
     counts, records = run("csv", data)
@@ -103,6 +105,11 @@ def test_csv_empty_file_has_no_records():
 
 def test_csv_ragged_row_names_its_line():
     assert error("csv", "a,b\n1,2\n\n1,2,3\n") == "line 4: 3 fields but the header has 2"
+
+
+def test_csv_short_row_fails_like_a_long_one():
+    assert error("csv", "a,b,c\n1,2,3\n4,5\n") == "line 3: 2 fields but the header has 3"
+    assert error("csv", "a,b\n1\n") == "line 2: 1 field but the header has 2"
 
 
 def test_csv_invalid_utf8_names_its_byte():
@@ -251,3 +258,37 @@ def test_output_encoding_refuses_what_is_not_json(number):
     # NaN/Infinity would make invalid JSON Lines; the processor turns this into a reason
     with pytest.raises(ValueError):
         transform._encode({"x": number})
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+def test_a_float_split_across_reads_is_judged_whole(small_reads):
+    # given floats that straddle 7-character reads: the first 7-20 digits alone would be
+    # a different number (and for the long one, an exact-looking prefix)
+    data = '[{"a": 12345.678901234, "b": 0.1}, {"c": 2.5e-3}]'
+
+    assert run("json", data)[1] == [{"a": 12345.678901234, "b": 0.1}, {"c": 0.0025}]
+    long = "1." + "2" * 70
+    assert error("json", '[{"x": ' + long + "}]") == (
+        f"line 1: the number {long[:57]}... would become 1.2222222222222223 (a 64-bit float "
+        "holds about 17 significant digits); quote it to keep it exactly as written")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False))
+def test_every_double_written_the_way_python_writes_it_is_kept(value):
+    assert run("jsonl", json.dumps({"v": value}) + "\n")[1] == [{"v": value}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(digits=st.text("0123456789", min_size=18, max_size=60), exponent=st.integers(-30, 30))
+def test_a_number_is_kept_or_the_file_fails_never_rounded_silently(digits, exponent):
+    from decimal import Decimal
+
+    text = f"0.{digits}e{exponent}"
+    try:
+        (record,) = run("jsonl", '{"v": ' + text + "}\n")[1]
+    except PermanentError as e:
+        assert f"the number {text[:57]}" in str(e)
+    else:
+        assert Decimal(repr(record["v"])) == Decimal(text)

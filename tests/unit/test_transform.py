@@ -292,3 +292,66 @@ def test_a_number_is_kept_or_the_file_fails_never_rounded_silently(digits, expon
         assert f"the number {text[:57]}" in str(e)
     else:
         assert Decimal(repr(record["v"])) == Decimal(text)
+
+
+# --- gzip bombs --------------------------------------------------------------------------
+
+def test_a_bomb_behind_ordinary_data_is_refused_before_its_output_is_parsed():
+    import gzip
+    import random
+
+    from byte_readers import STEP_BYTES
+
+    # given ordinary rows that dilute the whole-file ratio, then a member inflating 40 MB
+    # of tiny rows from about 40 KB (the crafted file that took minutes to refuse)
+    rng = random.Random(19)
+    prefix = b"n\n" + b"".join(b"%d\n" % rng.getrandbits(48) for _ in range(20_000))
+    data = gzip.compress(prefix) + gzip.compress(b"1\n" * 20_000_000)
+    seen = []
+
+    # when it is read, then it fails as a bomb
+    with pytest.raises(PermanentError, match=r"compression ratio above 100:1 after \d+ "):
+        process_stream("csv", io.BytesIO(data), lambda b: None, META, compressed=True,
+                       accept=lambda record: seen.append(record) or True)
+
+    # and at most one step of the bomb reached the parser
+    assert 20_000 < len(seen) <= 20_000 + STEP_BYTES // 2
+
+
+def test_a_small_repetitive_file_is_no_bomb():
+    import gzip
+
+    # 100 KB of one repeated row inflates about 300:1, but is smaller than one step
+    counts, _ = run_gz("csv", gzip.compress(b"a\n" + b"1\n" * 50_000))
+    assert counts.records_out == 50_000
+
+
+def run_gz(kind: str, data: bytes):
+    out = io.BytesIO()
+    counts = process_stream(kind, io.BytesIO(data), out.write, META, compressed=True)
+    return counts, out.getvalue()
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=2000), cut=st.integers(min_value=0, max_value=2000),
+       members=st.integers(min_value=1, max_value=3), padding=st.integers(0, 3))
+def test_gunzip_matches_the_standard_library_on_members_truncations_and_padding(
+        data, cut, members, padding):
+    import gzip
+
+    from byte_readers import Gunzip
+    from limits import DEFAULT_LIMITS
+
+    blob = (gzip.compress(data) * members + b"\0" * padding)[:cut or None]
+    try:
+        expected = gzip.decompress(blob)
+    except (OSError, EOFError):
+        expected = None
+    reader = Gunzip(io.BytesIO(blob), DEFAULT_LIMITS, 4096)
+    try:
+        got = b"".join(iter(lambda: reader.read(), b""))
+    except PermanentError as e:
+        assert expected is None, str(e)
+        assert "not a valid gzip stream" in str(e)
+    else:
+        assert got == expected

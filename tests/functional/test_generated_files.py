@@ -66,7 +66,7 @@ def files(draw) -> tuple[str, bytes]:
     return suffix, body
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(file=files())

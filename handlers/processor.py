@@ -254,6 +254,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt, "
                                  "optionally followed by .gz)")
         output_key = _output_key(s, relative, source.last_modified)
+        _check_key_lengths(output_key, completed_key)
         metadata = {"processed_at": started_at, "environment": s.environment,
                     "processor_version": PROCESSOR_VERSION, "source": obj.uri}
         version_tag = source.etag.strip('"')
@@ -414,6 +415,19 @@ def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     # The object's own LastModified, not "now": a retry writes the same key.
     day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
     return f"{s.processed}{day}/{relative}.jsonl"
+
+
+MAX_KEY_BYTES = 1024    # S3's longest object key, in UTF-8 bytes
+
+
+def _check_key_lengths(*keys: str) -> None:
+    # The output's key is the source's name plus the date path and .jsonl: a source name
+    # near S3's limit has no room for it. Said at once, not as a refused PUT after parsing.
+    for key in keys:
+        size = len(key.encode("utf-8"))
+        if size > MAX_KEY_BYTES:
+            raise PermanentError(f"the name is too long to process: {key[:60]!r}... would be "
+                                 f"{size} bytes, and S3 keys hold at most {MAX_KEY_BYTES}")
 
 
 def _ms(started: float) -> int:

@@ -7,7 +7,6 @@ line), so a bad file is reported where it is bad.
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
 import zlib
 from collections.abc import Iterator
@@ -26,20 +25,41 @@ def _nul(offset: int) -> PermanentError:
     return PermanentError(f"byte {offset}: NUL byte: binary or UTF-16 data, not UTF-8 text")
 
 
-class Gunzip(io.BufferedIOBase):
-    """The decompressed bytes of a gzip stream, with the size and ratio caps enforced.
+GZIP_MAGIC = b"\x1f\x8b"
+INPUT_STEP = 64 * 1024      # compressed bytes read from the source at a time
+# Decompressed bytes inflated (and checked) ahead of the parser at a time. Small, so at
+# most this much of a bomb hidden behind ordinary data is ever parsed.
+STEP_BYTES = 128 * 1024
 
-    GzipFile inflates at most what each read asks for, so a bomb is stopped after
-    about RATIO_FLOOR_BYTES of output, having read a few KiB of input.
+
+class Gunzip(io.BufferedIOBase):
+    """The decompressed bytes of a gzip stream (one member or several), with the size and
+    ratio caps enforced before the parser sees a byte.
+
+    It inflates ahead in steps of STEP_BYTES of output (so memory stays at about one
+    step) and counts exactly the compressed bytes each step consumed. A step is refused
+    when the file so far (past RATIO_FLOOR_BYTES), or the whole step by itself, inflated
+    more than MAX_COMPRESSION_RATIO times: a bomb fails after one step of inflating, in
+    milliseconds, even behind a prefix of ordinary data that dilutes the whole-file
+    ratio, instead of after its output was parsed record by record.
     """
 
     def __init__(self, source: BinaryIO, limits: Limits, read_size: int):
-        self._compressed = _Counted(source)
-        self._gz = gzip.GzipFile(fileobj=self._compressed, mode="rb")
+        self._source = source
         self._max = limits.max_decompressed_bytes
         self._ratio = limits.max_compression_ratio
         self._read_size = read_size
-        self.total = 0
+        self._inflater = None
+        self._input = b""             # read from the source, not yet consumed by zlib
+        self._fed = 0                 # bytes read from the source
+        self._done = False
+        self._buffer = b""
+        self._pos = 0
+        self.total = 0                # decompressed bytes so far
+
+    @property
+    def consumed(self) -> int:
+        return self._fed - len(self._input)
 
     def readable(self) -> bool:
         return True
@@ -47,36 +67,73 @@ class Gunzip(io.BufferedIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = self._read_size
-        try:
-            data = self._gz.read(size)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-            raise PermanentError(f"compressed byte {self._compressed.total}: "
-                                 f"not a valid gzip stream ({e})") from None
-        self.total += len(data)
-        if self.total > self._max:
-            raise PermanentError(f"decompresses to more than {self._max} bytes "
-                                 "(MAX_DECOMPRESSED_BYTES)")
-        if self.total > RATIO_FLOOR_BYTES and self.total > self._ratio * self._compressed.total:
-            raise PermanentError(f"compression ratio above {self._ratio}:1 after "
-                                 f"{self._compressed.total} compressed bytes "
-                                 "(MAX_COMPRESSION_RATIO): a decompression bomb?")
+        if self._pos >= len(self._buffer):
+            self._buffer, self._pos = self._step(), 0
+        data = self._buffer[self._pos:self._pos + size]
+        self._pos += len(data)
         return data
 
     read1 = read
 
-
-class _Counted(io.RawIOBase):
-    def __init__(self, source: BinaryIO):
-        self._source = source
-        self.total = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
+    def _step(self) -> bytes:
+        before = self.consumed
+        try:
+            data = self._inflate(STEP_BYTES)
+        except zlib.error as e:
+            raise PermanentError(f"compressed byte {self.consumed}: not a valid gzip stream "
+                                 f"({e})") from None
         self.total += len(data)
+        if self.total > self._max:
+            raise PermanentError(f"decompresses to more than {self._max} bytes "
+                                 "(MAX_DECOMPRESSED_BYTES)")
+        whole = self.total > RATIO_FLOOR_BYTES and self.total > self._ratio * self.consumed
+        step = len(data) >= STEP_BYTES and len(data) > self._ratio * (self.consumed - before)
+        if whole or step:
+            raise PermanentError(f"compression ratio above {self._ratio}:1 after "
+                                 f"{self.consumed} compressed bytes "
+                                 "(MAX_COMPRESSION_RATIO): a decompression bomb?")
         return data
+
+    def _more(self) -> bool:
+        data = self._source.read(INPUT_STEP)
+        self._fed += len(data)
+        self._input += data
+        return bool(data)
+
+    def _inflate(self, limit: int) -> bytes:
+        """Up to `limit` decompressed bytes; b"" at the end of the last member."""
+        parts, produced = [], 0
+        while produced < limit and not self._done:
+            if self._inflater is None and not self._next_member():
+                break
+            if not self._input and not self._more():
+                raise PermanentError(f"compressed byte {self._fed}: not a valid gzip stream "
+                                     "(Compressed file ended before the end-of-stream marker "
+                                     "was reached)")
+            inflater = self._inflater
+            data = inflater.decompress(self._input, limit - produced)
+            self._input = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            if inflater.eof:
+                self._inflater = None
+            parts.append(data)
+            produced += len(data)
+        return b"".join(parts)
+
+    def _next_member(self) -> bool:
+        """Start the next gzip member; False at the end of the stream. As GzipFile does,
+        zero bytes after a member are padding and anything else must be a member."""
+        while True:
+            self._input = self._input.lstrip(b"\0")
+            if len(self._input) >= 2 or not self._more():
+                break
+        if not self._input:
+            self._done = True
+            return False
+        if self._input[:2] != GZIP_MAGIC:
+            raise PermanentError(f"compressed byte {self.consumed + 2}: not a valid gzip "
+                                 f"stream (Not a gzipped file ({self._input[:2]!r}))")
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return True
 
 
 class CountingReader(io.BufferedIOBase):

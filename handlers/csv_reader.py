@@ -16,8 +16,9 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
                 accept: Callable[[dict], bool] | None = None) -> None:
     """Each row of `source` with a non-blank value to `out`, as a record named by the header.
 
-    CSV values are strings, so normalizing a row is only dropping its empty and blank
-    values (counted); the header is snake_cased once.
+    CSV values are strings, kept exactly as written (numbers too), so normalizing a row
+    is only dropping its empty and blank values (counted); the header is snake_cased once.
+    A row with more or fewer fields than the header fails the file with its line.
     """
     text, counting = text_lines(source, newline="", limits=limits)
     # Process-wide, so set on every call; a worker runs one invocation at a time.
@@ -43,11 +44,14 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
                 last = reader.line_num
                 continue
             counts.records_in += 1
-            if len(row) > width:
-                raise PermanentError(
-                    f"line {reader.line_num}: {len(row)} fields but the header has {width}")
-            record = {n: v for n, v in zip(names, row, strict=False) if v and not v.isspace()}
-            dropped += width - len(record)  # empty, blank and missing trailing fields
+            if len(row) != width:
+                # A short row is as ambiguous as a long one (which field is missing?), so
+                # neither is padded or cut: the file fails with the line.
+                raise PermanentError(f"line {reader.line_num}: {len(row)} "
+                                     f"field{'s' if len(row) != 1 else ''} but the header has "
+                                     f"{width}")
+            record = {n: v for n, v in zip(names, row, strict=True) if v and not v.isspace()}
+            dropped += width - len(record)  # empty and blank fields
             if record and (accept is None or accept(record)):
                 lines.append(encode(record)[:-1] + suffix)
                 if len(lines) >= flush_lines:

@@ -15,12 +15,14 @@ from __future__ import annotations
 from botocore.exceptions import (
     ChecksumError,
     ClientError,
-    ConnectionError as BotocoreConnectionError,
     CredentialRetrievalError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
     ResponseStreamingError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotocoreConnectionError,
 )
 
 # Service errors that a retry cannot cure: the request itself is invalid. (S3:
@@ -31,8 +33,9 @@ PERMANENT_CODES = frozenset({
     "InvalidDigest", "ValidationException", "SerializationException",
     "InvalidParameterValue", "MissingParameter",
 })
-_TRANSIENT_BOTOCORE = (HTTPClientError, BotocoreConnectionError, IncompleteReadError, ResponseStreamingError,
-                       ChecksumError, NoCredentialsError, CredentialRetrievalError)
+_TRANSIENT_BOTOCORE = (HTTPClientError, BotocoreConnectionError, IncompleteReadError,
+                       ResponseStreamingError, ChecksumError, NoCredentialsError,
+                       CredentialRetrievalError)
 
 
 def is_transient(exc: BaseException) -> bool:

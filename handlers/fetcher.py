@@ -43,7 +43,13 @@ import user_metadata
 from botocore.exceptions import ClientError
 from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import Busy, each_created_object, invocation_deadline, sqs_batch
+from invocation import (
+    Busy,
+    each_created_object,
+    invocation_deadline,
+    loop_refusal,
+    sqs_batch,
+)
 from s3_event import S3Object
 from safe_http import PermanentError, TransientError
 
@@ -178,6 +184,16 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
     s3, table = s3_client(), results_table(s.results_table)
     key, bucket = obj.key, obj.bucket
     completed_key, failed_key = s.completed + key, s.failed + key
+    refused = loop_refusal(s.fetch, {"the request file": s.completed,
+                                     "a failed request file": s.failed,
+                                     "the response": s.incoming})
+    if refused:
+        # Nothing is fetched, written or moved: the request stays, the row says why.
+        now = results.now_iso()
+        results.mark_failed(table, key, refused, count_attempt=True, bucket=bucket, kind=KIND,
+                            finished_at=now, updated_at=now)
+        return {"status": results.FAILED, "message": "refused: a recursive loop",
+                "error": refused}
     row = results.get(table, key)
     source = _read_request_file(s3, bucket, key)
     if source is None:

@@ -134,3 +134,15 @@ def each_created_object(message: dict, context, prefix: str, log: Callable[..., 
             continue
         ok = handle(obj, fields) and ok
     return ok
+
+
+def loop_refusal(trigger: str, writes: dict[str, str]) -> str | None:
+    """Why writing under these prefixes would re-trigger this function (prefix -> what is
+    written there), or None. pipectl validate refuses such a pipeline.yaml already; this
+    keeps a hand-edited environment from running up a recursive loop on S3 events."""
+    for what, prefix in writes.items():
+        if prefix.startswith(trigger) or trigger.startswith(prefix):
+            return (f"refused: {what} would be written under {prefix!r}, which overlaps the "
+                    f"prefix that triggers this function ({trigger!r}): a recursive loop; "
+                    "fix the prefixes in pipeline.yaml and deploy again")
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import BinaryIO
 
 from byte_readers import Utf8Chunks, text_lines
@@ -23,15 +24,43 @@ def _refuse_constant(name: str):
     raise _NotANumber(name)
 
 
+class _InexactNumber(ValueError):
+    """A number a 64-bit float cannot hold as written (1.2345678901234567890): it would
+    change in the output without a word, so the file fails instead."""
+
+    def __init__(self, text: str, value: float):
+        super().__init__(text)
+        self.text, self.value = text, value
+
+
+def _exact_float(text: str) -> float:
+    """float(text), only if the output (its shortest repr) has the same value as the input.
+
+    0.1, 1.10 and 1e2 are kept (same value, perhaps spelled shorter); a 40-digit
+    fraction, or 1e-400 (underflows to 0.0), is refused. 1e400 overflows to infinity,
+    which the writer refuses with its own message.
+    """
+    value = float(text)
+    if value - value != 0 or repr(value) == text:      # infinity, or the common case
+        return value
+    if Decimal(text) != Decimal(repr(value)):
+        raise _InexactNumber(text, value)
+    return value
+
+
 _NON_WS = re.compile(r"[^ \t\n\r]")
 # Duplicate keys: the last value wins, as in Python's json, JavaScript's JSON.parse and
 # most parsers (RFC 8259 leaves it to the parser); catching them would need a
 # Python-level hook on every object.
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_exact_float)
 _raw_decode = _decoder.raw_decode
 
 
 def _value_error(e: ValueError) -> str:
+    if isinstance(e, _InexactNumber):
+        shown = e.text if len(e.text) <= 60 else e.text[:57] + "..."
+        return (f"the number {shown} would become {e.value!r} (a 64-bit float holds about 17 "
+                "significant digits); quote it to keep it exactly as written")
     if isinstance(e, _NotANumber):
         return f"{e} is not valid JSON (NaN and Infinity are not JSON numbers)"
     if "integer string conversion" in str(e):
@@ -110,6 +139,12 @@ class _JsonScanner:
                         from None
                 self._grow()
                 continue
+            except _InexactNumber as e:
+                if not self.eof and self.buf.endswith(e.text):
+                    self._grow()        # the number may go on in the next chunk
+                    continue
+                raise PermanentError(f"line {self.line(self.start)}: {_value_error(e)}") \
+                    from None
             except ValueError as e:
                 raise PermanentError(f"line {self.line(self.start)}: {_value_error(e)}") \
                     from None

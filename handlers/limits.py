@@ -24,7 +24,8 @@ LIMIT_DEFAULTS: dict[str, int] = {
     "MAX_DECOMPRESSED_BYTES": 10 * GiB,   # what a .gz file may inflate to
     "MAX_COMPRESSION_RATIO": 100,         # decompressed / compressed bytes, for .gz
 }
-# Ratios are judged only past this much output: tiny files compress oddly well.
+# The whole file's ratio is judged only past this much output: tiny files compress oddly
+# well. (Each 128 KiB step of output is judged too: byte_readers.Gunzip.)
 RATIO_FLOOR_BYTES = 1 * MiB
 
 

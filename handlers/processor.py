@@ -40,7 +40,13 @@ from clients import (  # noqa: F401 (tests reset and reach them here)
     results_table,
     s3_client,
 )
-from invocation import Busy, each_created_object, invocation_deadline, sqs_batch
+from invocation import (
+    Busy,
+    each_created_object,
+    invocation_deadline,
+    loop_refusal,
+    sqs_batch,
+)
 from s3_event import S3Object
 from transform import (
     LIMIT_DEFAULTS,
@@ -188,6 +194,14 @@ def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
     return Outcome(results.FAILED, "failed: not retried", error=error)
 
 
+def _loop_refusal(s: Settings, bucket: str) -> str | None:
+    writes = {"the original": s.completed, "a failed original": s.failed}
+    if s.processed_bucket == bucket:        # outputs in the bucket whose uploads trigger us
+        writes.update({"output": s.processed, "rejects": REJECTS_PREFIX,
+                       "a thumbnail": THUMBNAILS_PREFIX})
+    return loop_refusal(s.incoming, writes)
+
+
 def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
              message_id: str | None = None) -> Outcome:
     s3 = s3_client()
@@ -195,6 +209,13 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
     key, bucket = obj.key, obj.bucket
     relative = key[len(s.incoming):]
     completed_key, failed_key = s.completed + relative, s.failed + relative
+    refused = _loop_refusal(s, bucket)
+    if refused:
+        # Nothing is written or moved: the original stays in incoming/, the row says why.
+        now = results.now_iso()
+        results.mark_failed(table, key, refused, count_attempt=True, bucket=bucket,
+                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+        return Outcome(results.FAILED, "refused: a recursive loop", error=refused)
     row = results.get(table, key)
 
     source = storage.open_object(s3, bucket, key)
@@ -250,6 +271,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt, "
                                  "optionally followed by .gz)")
         output_key = _output_key(s, relative, source.last_modified)
+        _check_key_lengths(output_key, completed_key)
         metadata = {"processed_at": started_at, "environment": s.environment,
                     "processor_version": PROCESSOR_VERSION, "source": obj.uri}
         version_tag = source.etag.strip('"')
@@ -414,6 +436,19 @@ def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     # The object's own LastModified, not "now": a retry writes the same key.
     day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
     return f"{s.processed}{day}/{relative}.jsonl"
+
+
+MAX_KEY_BYTES = 1024    # S3's longest object key, in UTF-8 bytes
+
+
+def _check_key_lengths(*keys: str) -> None:
+    # The output's key is the source's name plus the date path and .jsonl: a source name
+    # near S3's limit has no room for it. Said at once, not as a refused PUT after parsing.
+    for key in keys:
+        size = len(key.encode("utf-8"))
+        if size > MAX_KEY_BYTES:
+            raise PermanentError(f"the name is too long to process: {key[:60]!r}... would be "
+                                 f"{size} bytes, and S3 keys hold at most {MAX_KEY_BYTES}")
 
 
 def _ms(started: float) -> int:

@@ -268,6 +268,8 @@ def _build(r: Reader, data: dict) -> PipelineConfig:
     raw_prefixes = [prefixes.incoming, prefixes.completed, prefixes.failed, prefixes.fetch]
     if len(set(raw_prefixes)) != len(raw_prefixes):
         r.problem("prefixes", "incoming, completed, failed and fetch must be different prefixes")
+    else:
+        _refuse_loops(r, prefixes, buckets)
 
     processor = _processor(r, data)
     archiver = _archiver(r, data)
@@ -304,6 +306,39 @@ def url_problem(value: str) -> str | None:
     if parts.port == 0:
         return "has a port outside 1-65535"
     return None
+
+
+# The processor's other outputs, beside prefixes.processed in the processed bucket (as
+# handlers/processor.py and deploy/policies.py have them).
+_OTHER_OUTPUTS = {"rejects": "rejects/", "thumbnails": "thumbnails/"}
+
+
+def _refuse_loops(r: Reader, p: Prefixes, buckets: Buckets) -> None:
+    """No prefix the pipeline writes to may lie under one that triggers it, nor the other
+    way round: an object written there would trigger the pipeline again, for ever (a
+    recursive loop, the runaway bill AWS warns about for S3-triggered functions)."""
+    triggers = {"incoming": (p.incoming, "processing"), "fetch": (p.fetch, "the fetcher")}
+    writes = {"completed": p.completed, "failed": p.failed,
+              "incoming": p.incoming}                      # the fetcher's responses
+    # Only the raw bucket triggers anything; the others matter when they are the raw one.
+    if buckets.raw is not None and buckets.processed == buckets.raw:
+        writes.update({"processed": p.processed, **_OTHER_OUTPUTS})
+    if buckets.raw is not None and buckets.archive == buckets.raw:
+        writes["archive"] = p.archive
+    for name, written in writes.items():
+        for trigger, (prefix, what) in triggers.items():
+            if name == trigger:
+                continue
+            where = f"prefixes.{name}" if name in Prefixes.__dataclass_fields__ else name
+            if written.startswith(prefix):
+                r.problem(where, f"'{written}' lies under prefixes.{trigger} ('{prefix}'), "
+                          f"which triggers {what}: everything written there would trigger it "
+                          "again (a recursive loop); choose a prefix outside it")
+            elif prefix.startswith(written):
+                r.problem(f"prefixes.{trigger}", f"'{prefix}' lies under {where} "
+                          f"('{written}'), which the pipeline writes to: what it writes there "
+                          f"can trigger {what} (a recursive loop); choose prefixes that do "
+                          "not contain each other")
 
 
 def _targets(r: Reader, data: dict, region: str) -> dict[str, Target]:

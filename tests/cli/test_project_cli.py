@@ -105,3 +105,19 @@ def test_results_since_must_be_a_duration_or_time(deployed, pipectl):
         in err
     code, out, _ = pipectl("-o", "json", "results", "--since", "2h")
     assert code == 0 and json.loads(out) == {"results": [], "next_token": None}
+
+
+def test_validate_refuses_a_recursive_loop_with_file_line_and_key(pipeline_dir, pipectl):
+    path = pipeline_dir / "pipeline.yaml"
+    text = path.read_text().replace("  completed: completed/", "  completed: incoming/done/", 1)
+    path.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1)
+                if row.startswith("  completed: incoming/done/"))
+
+    code, out, err = pipectl("validate")
+
+    assert code == 2
+    assert err.strip() == (
+        f"error: {path}:{line}: prefixes.completed: 'incoming/done/' lies under "
+        "prefixes.incoming ('incoming/'), which triggers processing: everything written "
+        "there would trigger it again (a recursive loop); choose a prefix outside it")

@@ -345,3 +345,22 @@ def test_pipectl_archive_carries_the_run_across_invocations_and_status_shows_it(
     shown = last_archiver_run(boto3.client("dynamodb"),
                               SimpleNamespace(results_table=world.table.name))
     assert (shown["moved"], shown["bytes"], shown["errors"]) == (3, sizes, 0)
+
+
+def test_an_output_with_a_non_ascii_name_is_archived_and_its_row_follows(world):
+    import processor
+
+    # given a processed file whose name (and so its output's `source` metadata) is not ASCII
+    key = "incoming/été/données café.csv"
+    world.upload(key, "a\n1\n")
+    assert processor.lambda_handler(world.event(world.message(key)), None) == {
+        "batchItemFailures": []}
+
+    # when the archiver runs past the retention
+    late = run(world, now=later(world, 31))
+
+    # then the output moved and the row, found through the decoded metadata, says so
+    assert late["errors"] == 0
+    row = world.row(key)
+    assert row["status"] == "ARCHIVED"
+    assert row["output"].endswith("/été/données café.csv.jsonl")

@@ -86,11 +86,11 @@ def test_rejects_and_thumbnails_age_out_by_the_same_rule_as_outputs(world):
 
     assert (late["moved"], late["errors"]) == (5, 0)
     assert contents(world) == {}
-    expected = {f"processed/{day}/orders/day1.csv.jsonl": f"archive/{day}/orders/day1.csv.jsonl",
-                f"processed/{day}/pets/cat.jpg.jsonl": f"archive/{day}/pets/cat.jpg.jsonl",
-                f"rejects/{day}/orders/day1.csv.jsonl": f"archive/rejects/{day}/orders/day1.csv.jsonl",
-                f"rejects/{day}/orders/bad.csv.jsonl": f"archive/rejects/{day}/orders/bad.csv.jsonl",
-                f"thumbnails/{day}/pets/cat.jpg": f"archive/thumbnails/{day}/pets/cat.jpg"}
+    moved = [f"{day}/orders/day1.csv.jsonl", f"{day}/pets/cat.jpg.jsonl"]
+    other = [f"rejects/{day}/orders/day1.csv.jsonl", f"rejects/{day}/orders/bad.csv.jsonl",
+             f"thumbnails/{day}/pets/cat.jpg"]
+    expected = {**{f"processed/{k}": f"archive/{k}" for k in moved},
+                **{k: f"archive/{k}" for k in other}}
     assert {o["key"]: o["archive_key"] for o in late["objects"]} == expected
     assert world.keys(ARCHIVE) == sorted(expected.values())
     for key, target in expected.items():
@@ -121,7 +121,8 @@ def test_rows_follow_their_rejects_and_thumbnails_and_nothing_else_changes(world
     counters = world.row("__counters__")
     assert (counters["ARCHIVED"], counters["PROCESSED"], counters["FAILED"]) == (2, 0, 1)
     rows = {o["key"]: o["row"] for o in summary["objects"]}
-    assert rows[f"rejects/{day}/orders/bad.csv.jsonl"] == "incoming/orders/bad.csv: rejects archived"
+    assert rows[f"rejects/{day}/orders/bad.csv.jsonl"] == \
+        "incoming/orders/bad.csv: rejects archived"
     assert rows[f"thumbnails/{day}/pets/cat.jpg"] == "incoming/pets/cat.jpg: thumbnail archived"
 
 

@@ -11,8 +11,8 @@ import fetcher
 import processor
 import pytest
 import results
-from botocore.exceptions import EndpointConnectionError
 import safe_http
+from botocore.exceptions import EndpointConnectionError
 
 RAW = "raw-bucket"          # the buckets tests/functional/conftest.py creates
 
@@ -381,3 +381,25 @@ def test_a_retry_after_the_output_was_written_does_not_call_again(world, api):
     row = world.row("fetch/crash.json")
     assert row["status"] == "PROCESSED" and row["output"] == f"s3://{RAW}/{key}"
     assert row["http_status"] == 200 and row["bytes"] == len('{"v": 1}')
+
+
+def test_a_non_ascii_request_name_is_fetched_and_its_metadata_reads_back(world, api):
+    import user_metadata
+
+    # given a request file whose name is not ASCII (metadata that botocore would refuse)
+    api.answer("/items", (200, JSON, [{"name": "Zoë"}]))
+    result = run(world, "fetch/données café.json", {"url": api.url("/items")})
+
+    # then it is fetched in one attempt, and the response's metadata names the request
+    assert result == {"batchItemFailures": []}
+    row = world.row("fetch/données café.json")
+    assert (row["status"], row["attempts"]) == ("PROCESSED", 1)
+    key = only_incoming(world)
+    found = world.s3.head_object(Bucket=RAW, Key=key)["Metadata"]
+    assert all(v.isascii() for v in found.values())
+    assert user_metadata.decode_all(found)[fetcher.META_REQUEST] == "fetch/données café.json"
+
+    # and the response flows on through the processor under its own non-ASCII name
+    assert processor.lambda_handler(world.event(world.message(key)), None) == {
+        "batchItemFailures": []}
+    assert world.row(key)["status"] == "PROCESSED"

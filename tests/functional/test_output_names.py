@@ -36,7 +36,7 @@ def _body(suffix: str) -> bytes:
 def test_sources_that_differ_only_in_suffix_get_one_output_each(aws_world):
     # given one file per supported suffix, all named "collide", uploaded the same day
     keys = [f"incoming/collide{suffix}" for suffix in SUFFIXES]
-    for key, suffix in zip(keys, SUFFIXES):
+    for key, suffix in zip(keys, SUFFIXES, strict=True):
         aws_world.upload(key, _body(suffix))
 
     # when they arrive in one batch
@@ -53,7 +53,7 @@ def test_sources_that_differ_only_in_suffix_get_one_output_each(aws_world):
         assert output.endswith("/" + key.removeprefix("incoming/") + ".jsonl")
         assert len(aws_world.versions(PROCESSED, output)) == 1
     # and each output holds its own source's record
-    for key, suffix in zip(keys, SUFFIXES):
+    for key, suffix in zip(keys, SUFFIXES, strict=True):
         record = json.loads(aws_world.read(PROCESSED, outputs[key]).splitlines()[0])
         assert record["_metadata"]["source"].endswith("/" + key)
         if suffix.removesuffix(GZIP_SUFFIX) in (".csv", ".json", ".jsonl", ".ndjson"):

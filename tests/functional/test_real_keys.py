@@ -27,13 +27,18 @@ _CHAR = st.one_of(st.characters(blacklist_categories=("Cs", "Cc")),
 _SEGMENT = st.text(_CHAR, min_size=1, max_size=40).filter(lambda s: s not in (".", ".."))
 
 
+# The output key is the source's path plus "processed/YYYY/MM/DD/" and ".jsonl": 18 bytes
+# longer than "incoming/<path>", and S3 keys hold 1,024 bytes.
+ROOM = 1024 - 18
+
+
 @st.composite
 def s3_keys(draw) -> str:
-    """incoming/<up to 12 folders>/<name>.csv, at most 1,024 UTF-8 bytes as S3 allows."""
+    """incoming/<up to 12 folders>/<name>.csv, long enough to leave only the output room."""
     folders = draw(st.lists(_SEGMENT, max_size=12))
     name = draw(st.one_of(_SEGMENT, st.text(_CHAR, min_size=200, max_size=400)))
     key = "incoming/" + "".join(f + "/" for f in folders) + name + ".csv"
-    while len(key.encode()) > 1024:
+    while len(key.encode()) > ROOM:
         key = "incoming/" + key[len("incoming/") + 1:]
     return key
 
@@ -69,7 +74,7 @@ def test_a_non_ascii_name_is_processed_and_its_output_names_the_source(aws_world
     assert record["city"] == "Zürich" and record["_metadata"]["source"] == f"s3://{RAW}/{key}"
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(key=s3_keys())
 def test_any_key_s3_accepts_goes_through_the_event_the_processor_and_the_move(aws_world, key):
@@ -113,6 +118,21 @@ def test_an_ascii_value_that_looks_encoded_survives_the_round_trip():
     looks_encoded = "incoming/=?UTF-8?B?Y2Fmw6k=?=.csv"
     assert user_metadata.encode(looks_encoded) != looks_encoded
     assert user_metadata.decode(user_metadata.encode(looks_encoded)) == looks_encoded
+
+
+def test_a_name_too_long_for_its_output_key_fails_with_the_reason(aws_world):
+    # given a name S3 accepts, with no room left for "processed/<day>/" and ".jsonl"
+    key = "incoming/" + "é" * 500 + ".csv"            # 1,013 bytes
+    aws_world.upload(key, "a\n1\n")
+
+    result = processor.lambda_handler(aws_world.event(aws_world.message(key)), None)
+
+    assert result == {"batchItemFailures": []}
+    row = aws_world.row(key)
+    assert (row["status"], row["attempts"]) == ("FAILED", 1)
+    assert row["error"].startswith("the name is too long to process: 'processed/")
+    assert row["error"].endswith("would be 1031 bytes, and S3 keys hold at most 1024")
+    assert aws_world.keys(RAW) == ["failed/" + key.removeprefix("incoming/")]
 
 
 def test_a_request_botocore_refuses_is_failed_at_once_not_retried(aws_world, monkeypatch):

@@ -59,7 +59,7 @@ def test_schema_rejects_the_sink_and_an_image_end_up_in_results(pipectl, pipelin
     rejects_uri = orders["details"]["rejects"]
     bucket, key = rejects_uri.removeprefix("s3://").split("/", 1)
     assert bucket == names["processed"] and key.startswith("rejects/")
-    assert key.endswith("/orders/day1.jsonl")
+    assert key.endswith("/orders/day1.csv.jsonl")
     lines = [json.loads(line) for line in
              s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
     assert [(line["record"]["order_id"], line["reasons"]) for line in lines] == [

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import transform
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from transform import PermanentError, kind_for_key, normalize, process_stream, snake_case
 
 META = {"processed_at": "2026-11-23T14:00:00+00:00", "environment": "test",
@@ -80,8 +82,8 @@ def test_kind_for_key():
 # --- CSV -----------------------------------------------------------------------------
 
 def test_csv_with_bom_crlf_and_empty_values():
-    # given a spreadsheet export: BOM, CRLF, quoted newline, short row, blank line
-    data = '\ufeffUser Name,Email Address,Note\r\nAnn,ann@x.io,"two\r\nlines"\r\nBob,\r\n\r\n'
+    # given a spreadsheet export: BOM, CRLF, quoted newline, empty values, blank line
+    data = '\ufeffUser Name,Email Address,Note\r\nAnn,ann@x.io,"two\r\nlines"\r\nBob,,\r\n\r\n'
 
     # when
     counts, records = run("csv", data)
@@ -103,6 +105,11 @@ def test_csv_empty_file_has_no_records():
 
 def test_csv_ragged_row_names_its_line():
     assert error("csv", "a,b\n1,2\n\n1,2,3\n") == "line 4: 3 fields but the header has 2"
+
+
+def test_csv_short_row_fails_like_a_long_one():
+    assert error("csv", "a,b,c\n1,2,3\n4,5\n") == "line 3: 2 fields but the header has 3"
+    assert error("csv", "a,b\n1\n") == "line 2: 1 field but the header has 2"
 
 
 def test_csv_invalid_utf8_names_its_byte():
@@ -251,3 +258,100 @@ def test_output_encoding_refuses_what_is_not_json(number):
     # NaN/Infinity would make invalid JSON Lines; the processor turns this into a reason
     with pytest.raises(ValueError):
         transform._encode({"x": number})
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+def test_a_float_split_across_reads_is_judged_whole(small_reads):
+    # given floats that straddle 7-character reads: the first 7-20 digits alone would be
+    # a different number (and for the long one, an exact-looking prefix)
+    data = '[{"a": 12345.678901234, "b": 0.1}, {"c": 2.5e-3}]'
+
+    assert run("json", data)[1] == [{"a": 12345.678901234, "b": 0.1}, {"c": 0.0025}]
+    long = "1." + "2" * 70
+    assert error("json", '[{"x": ' + long + "}]") == (
+        f"line 1: the number {long[:57]}... would become 1.2222222222222223 (a 64-bit float "
+        "holds about 17 significant digits); quote it to keep it exactly as written")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False))
+def test_every_double_written_the_way_python_writes_it_is_kept(value):
+    assert run("jsonl", json.dumps({"v": value}) + "\n")[1] == [{"v": value}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(digits=st.text("0123456789", min_size=18, max_size=60), exponent=st.integers(-30, 30))
+def test_a_number_is_kept_or_the_file_fails_never_rounded_silently(digits, exponent):
+    from decimal import Decimal
+
+    text = f"0.{digits}e{exponent}"
+    try:
+        (record,) = run("jsonl", '{"v": ' + text + "}\n")[1]
+    except PermanentError as e:
+        assert f"the number {text[:57]}" in str(e)
+    else:
+        assert Decimal(repr(record["v"])) == Decimal(text)
+
+
+# --- gzip bombs --------------------------------------------------------------------------
+
+def test_a_bomb_behind_ordinary_data_is_refused_before_its_output_is_parsed():
+    import gzip
+    import random
+
+    from byte_readers import STEP_BYTES
+
+    # given ordinary rows that dilute the whole-file ratio, then a member inflating 40 MB
+    # of tiny rows from about 40 KB (the crafted file that took minutes to refuse)
+    rng = random.Random(19)
+    prefix = b"n\n" + b"".join(b"%d\n" % rng.getrandbits(48) for _ in range(20_000))
+    data = gzip.compress(prefix) + gzip.compress(b"1\n" * 20_000_000)
+    seen = []
+
+    # when it is read, then it fails as a bomb
+    with pytest.raises(PermanentError, match=r"compression ratio above 100:1 after \d+ "):
+        process_stream("csv", io.BytesIO(data), lambda b: None, META, compressed=True,
+                       accept=lambda record: seen.append(record) or True)
+
+    # and at most one step of the bomb reached the parser
+    assert 20_000 < len(seen) <= 20_000 + STEP_BYTES // 2
+
+
+def test_a_small_repetitive_file_is_no_bomb():
+    import gzip
+
+    # 100 KB of one repeated row inflates about 300:1, but is smaller than one step
+    counts, _ = run_gz("csv", gzip.compress(b"a\n" + b"1\n" * 50_000))
+    assert counts.records_out == 50_000
+
+
+def run_gz(kind: str, data: bytes):
+    out = io.BytesIO()
+    counts = process_stream(kind, io.BytesIO(data), out.write, META, compressed=True)
+    return counts, out.getvalue()
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=2000), cut=st.integers(min_value=0, max_value=2000),
+       members=st.integers(min_value=1, max_value=3), padding=st.integers(0, 3))
+def test_gunzip_matches_the_standard_library_on_members_truncations_and_padding(
+        data, cut, members, padding):
+    import gzip
+
+    from byte_readers import Gunzip
+    from limits import DEFAULT_LIMITS
+
+    blob = (gzip.compress(data) * members + b"\0" * padding)[:cut or None]
+    try:
+        expected = gzip.decompress(blob)
+    except (OSError, EOFError):
+        expected = None
+    reader = Gunzip(io.BytesIO(blob), DEFAULT_LIMITS, 4096)
+    try:
+        got = b"".join(iter(lambda: reader.read(), b""))
+    except PermanentError as e:
+        assert expected is None, str(e)
+        assert "not a valid gzip stream" in str(e)
+    else:
+        assert got == expected

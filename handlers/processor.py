@@ -103,7 +103,8 @@ def handle_message(message: dict, settings: Settings, context=None,
                    deadline: float | None = None) -> bool:
     """True when the message is done with (processed, skipped or permanently failed)."""
     return each_created_object(message, context, settings.incoming, _log, lambda obj, fields:
-                               process_object(obj, settings, deadline=deadline, **fields))
+                               process_object(obj, settings, deadline=deadline, **fields),
+                               bucket=settings.raw_bucket)
 
 
 @dataclass
@@ -132,9 +133,10 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
         error = f"{type(e).__name__}: {e}"
         try:
             table = results_table(settings.results_table)
+            row_id = results.row_key(obj.bucket, obj.key)
             if lease.held:
-                results.release(table, obj.key, lease.holder)
-            results.record_transient_error(table, obj.key, error)
+                results.release(table, row_id, lease.holder)
+            results.record_transient_error(table, row_id, error)
         except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
             error += f" (and recording it failed: {row_error})"
         _log("ERROR", "transient failure; will be retried", status="RETRY",
@@ -157,39 +159,49 @@ class _Lease:
 def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
-    key, bucket = obj.key, obj.bucket
+    key, bucket, row_id = obj.key, obj.bucket, results.row_key(obj.bucket, obj.key)
     relative = key[len(s.incoming):]
     completed_key, failed_key = s.completed + relative, s.failed + relative
-    row = results.get(table, key)
+    row = results.get(table, row_id)
 
-    source = storage.open_object(s3, bucket, key)
+    # The version the event names, not whatever is current: an overwrite before this
+    # read is another version with an event of its own.
+    source = storage.open_object(s3, bucket, key, obj.version_id)
     if source is None:
+        if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
+            # This version was handled and moved; the row has moved on to a newer one.
+            return Outcome("DUPLICATE", f"version {obj.version_id} is gone; the row is for "
+                                        f"version {row['version_id']}")
         if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
                 or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
             return Outcome("DUPLICATE", "already handled: duplicate delivery")
         # Not retried: nothing will bring it back, and the row says what happened.
         error = f"object vanished from {s.incoming} before it was processed"
         now = results.now_iso()
-        results.mark_failed(table, key, error, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+        results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket,
+                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION,
+                            **({"version_id": obj.version_id} if obj.version_id else {}))
         return Outcome(results.FAILED, "failed", error=error)
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
-    same_version = bool(row) and row.get("etag") == source.etag
+    version = {"version_id": source.version_id} if source.version_id else {}
+    same_version = bool(row) and row.get("etag") == source.etag \
+        and row.get("version_id") == source.version_id
     try:
         if same_version and row.get("status") == results.PROCESSED:
             # The output and the row were written, then the move did not finish.
             source.body.close()
-            storage.move(s3, bucket, key, completed_key, source.etag, source.size, resume=True,
-                         checkpoint=_checkpoints(key))
-            results.mark_moved(table, key, completed_key)
+            storage.move(s3, bucket, key, completed_key, source.etag, source.size,
+                         version_id=source.version_id, resume=True, checkpoint=_checkpoints(key))
+            results.mark_moved(table, row_id, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
         started_at = results.now_iso()
-        lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
+        lease.held = results.claim(table, row_id, bucket=bucket, kind=row_kind,
                                    version=PROCESSOR_VERSION, started_at=started_at,
-                                   etag=source.etag, holder=lease.holder, until=lease.until)
+                                   etag=source.etag, holder=lease.holder, until=lease.until,
+                                   same_version=version or None)
         if not lease.held:
             source.body.close()
             return Outcome(BUSY, "another attempt is working on this object; retry later")
@@ -226,17 +238,17 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
         _fault("before_results", key)
         finished_at = results.now_iso()
         results.mark_processed(
-            table, key, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
+            table, row_id, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
             records_in=counts.records_in, records_out=counts.records_out,
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
-            processor_version=PROCESSOR_VERSION, **extra,
+            processor_version=PROCESSOR_VERSION, **version, **extra,
             tally={"records_rejected": extra.get("records_rejected", 0),
                    "thumbnails": int("thumbnail" in extra)})
         lease.held = False
         storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                     checkpoint=_checkpoints(key))
+                     version_id=source.version_id, checkpoint=_checkpoints(key))
         _fault("after_move", key)
         return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
     except PermanentError as e:
@@ -244,12 +256,14 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease) -> Outco
         error = str(e)
         finished_at = results.now_iso()
         # Row first, then the move: if the move fails the retry finishes it.
-        results.mark_failed(table, key, error, bucket=bucket, size=source.size,
+        results.mark_failed(table, row_id, error, bucket=bucket, size=source.size,
                             etag=source.etag, location=failed_key, finished_at=finished_at,
                             updated_at=finished_at, duration_ms=_ms(started),
-                            processor_version=PROCESSOR_VERSION, **getattr(e, "fields", {}))
+                            processor_version=PROCESSOR_VERSION, **version,
+                            **getattr(e, "fields", {}))
         lease.held = False
-        storage.move(s3, bucket, key, failed_key, source.etag, source.size)
+        storage.move(s3, bucket, key, failed_key, source.etag, source.size,
+                     version_id=source.version_id)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
 
 

@@ -44,7 +44,8 @@ _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # under fetch/ is the fetcher's, PROCESSED once its response was written to incoming/.
 QUEUES = ("processing", "fetch")
 
-IsDone = Callable[[str, str | None], bool]  # (key, ETag) -> PROCESSED for this version?
+# (bucket, key, ETag, VersionId) -> PROCESSED for this version?
+IsDone = Callable[[str | None, str, str | None, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class DeadLetter:
     action: str  # moved | skipped | failed | would move | would skip
     reason: str | None = None
     etag: str | None = None  # the object version the notification was for
+    bucket: str | None = None
+    version_id: str | None = None  # on a versioned bucket, the version itself
 
 
 @dataclass
@@ -250,19 +253,25 @@ def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None
     return report
 
 
-def describe(body: str) -> tuple[str | None, int | None, str | None]:
-    """An S3 event notification's decoded object key, size and ETag; Nones if it has none."""
+def describe(body: str) -> tuple[str | None, int | None, str | None, str | None, str | None]:
+    """An S3 event notification's decoded object key, size, ETag, bucket and VersionId;
+    Nones if it has none."""
+    nothing = None, None, None, None, None
     try:
         record = json.loads(body)["Records"][0]["s3"]
         key = record["object"]["key"]
     except (ValueError, KeyError, IndexError, TypeError):
-        return None, None, None  # s3:TestEvent has no Records; other bodies are not S3 events
+        return nothing  # s3:TestEvent has no Records; other bodies are not S3 events
     if not isinstance(key, str):
-        return None, None, None
+        return nothing
     size, etag = record["object"].get("size"), record["object"].get("eTag")
+    bucket = (record.get("bucket") or {}).get("name")
+    version = record["object"].get("versionId")
     # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
     return (unquote_plus(key), size if isinstance(size, int) else None,
-            etag if isinstance(etag, str) else None)
+            etag if isinstance(etag, str) else None,
+            bucket if isinstance(bucket, str) else None,
+            version if isinstance(version, str) and version != "null" else None)
 
 
 # --- the loop's parts ----------------------------------------------------------------------
@@ -343,7 +352,8 @@ def _skip_reason(letter: DeadLetter, options: ReplayOptions,
     if options.key_filter is not None and (
             letter.key is None or not fnmatch.fnmatchcase(letter.key, options.key_filter)):
         return "does not match --filter"
-    if is_done is not None and letter.key is not None and is_done(letter.key, letter.etag):
+    if is_done is not None and letter.key is not None and is_done(
+            letter.bucket, letter.key, letter.etag, letter.version_id):
         return "already PROCESSED"
     return None
 
@@ -354,17 +364,17 @@ def _done_check(ddb, names: Names) -> IsDone:
                        "(--skip-done reads it; run `pipectl deploy`)")
     cache: dict[str, ResultRow | None] = {}
 
-    def is_done(key: str, etag: str | None) -> bool:
+    def is_done(bucket: str | None, key: str, etag: str | None, version: str | None) -> bool:
         """PROCESSED, and for this version: a dead letter for a newer upload of a processed
-        key (another ETag) still needs processing."""
-        if key not in cache:
-            try:
-                cache[key] = results_ops.get_result(ddb, names, key)
-            except NotFound:
-                cache[key] = None
-        row = cache[key]
+        key (another VersionId, or another ETag) still needs processing."""
+        row_id = results_ops.row_id(names, key, bucket)
+        if row_id not in cache:
+            cache[row_id] = results_ops.find_result(ddb, names, row_id)
+        row = cache[row_id]
         if row is None or row.status != "PROCESSED":
             return False
+        if version is not None:
+            return row.details.get("version_id") == version
         return etag is None or row.etag is None or row.etag.strip('"') == etag.strip('"')
 
     return is_done
@@ -389,9 +399,10 @@ def _attributes_or_not_found(sqs, url: str, name: str) -> dict[str, str]:
 
 
 def _letter(message: dict) -> DeadLetter:
-    key, size, etag = describe(message.get("Body", ""))
+    key, size, etag, bucket, version = describe(message.get("Body", ""))
     attrs = message.get("Attributes", {})
     return DeadLetter(message_id=message["MessageId"], key=key, size=size, etag=etag,
+                      bucket=bucket, version_id=version,
                       sent_at=_when(attrs.get("SentTimestamp")),
                       first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
                       receive_count=int(attrs.get("ApproximateReceiveCount", 0)), action="")

@@ -254,21 +254,31 @@ def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None
 
 
 def describe(body: str) -> tuple[str | None, int | None, str | None, str | None, str | None]:
-    """An S3 event notification's decoded object key, size, ETag, bucket and VersionId;
-    Nones if it has none."""
+    """A dead letter's decoded object key, size, ETag, bucket and VersionId; Nones if it
+    names no object. Bodies as the queue receives them: an S3 notification, the same in
+    an SNS envelope (S3 -> SNS -> SQS), or an EventBridge "Object Created" event."""
     nothing = None, None, None, None, None
     try:
-        record = json.loads(body)["Records"][0]["s3"]
-        key = record["object"]["key"]
+        message = json.loads(body)
+        if isinstance(message, dict) and message.get("Type") == "Notification":
+            message = json.loads(message["Message"])
+        if isinstance(message, dict) and message.get("source") == "aws.s3":
+            # EventBridge carries the key as it is, and spells the other fields its own way.
+            detail = message["detail"]
+            bucket, obj = detail["bucket"]["name"], detail["object"]
+            key, version, etag = obj["key"], obj.get("version-id"), obj.get("etag")
+        else:
+            record = message["Records"][0]["s3"]
+            bucket, obj = (record.get("bucket") or {}).get("name"), record["object"]
+            # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
+            key, version, etag = obj["key"], obj.get("versionId"), obj.get("eTag")
+            key = unquote_plus(key) if isinstance(key, str) else key
     except (ValueError, KeyError, IndexError, TypeError):
         return nothing  # s3:TestEvent has no Records; other bodies are not S3 events
     if not isinstance(key, str):
         return nothing
-    size, etag = record["object"].get("size"), record["object"].get("eTag")
-    bucket = (record.get("bucket") or {}).get("name")
-    version = record["object"].get("versionId")
-    # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
-    return (unquote_plus(key), size if isinstance(size, int) else None,
+    size = obj.get("size")
+    return (key, size if isinstance(size, int) else None,
             etag if isinstance(etag, str) else None,
             bucket if isinstance(bucket, str) else None,
             version if isinstance(version, str) and version != "null" else None)

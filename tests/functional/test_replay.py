@@ -487,3 +487,18 @@ def test_an_unknown_queue_is_a_usage_error(names):
     with pytest.raises(UsageError, match="unknown queue 'archive' "
                                          r"\(expected one of: processing, fetch\)"):
         replay_ops.queue_pair(names, "archive")
+
+
+@pytest.mark.parametrize("name, key", [
+    ("sqs_s3_put_versioned.json", "incoming/quarterly report (2024).csv"),
+    ("sqs_sns_s3_put.json", "incoming/via sns.csv"),
+    ("sqs_eventbridge_object_created.json",
+     "incoming/eventbridge/2026-11-23T14:00:00 queued.csv"),
+])
+def test_dead_letters_of_every_queued_shape_are_described(name, key):
+    # the samples' bodies are what a dead-letter queue holds (tests/events, AWS's shapes)
+    body = json.loads((EVENTS / name).read_text())["Records"][0]["body"]
+    found_key, _, etag, bucket, version = replay_ops.describe(body)
+    assert (found_key, bucket, version) == (key, "raw-bucket",
+                                            "3HL4kqtJvjVBH40Nrjfkd.KBeURpB0vU")
+    assert etag is not None

@@ -132,7 +132,8 @@ def mark_row(s: Settings, entry: dict, copy: dict) -> str:
         source = _source_from_first_line(s, entry)
     if not source or not source.startswith("s3://") or "/" not in source[5:]:
         return "no row: the object names no source file"
-    row_key = source[5:].split("/", 1)[1]
+    # Rows are keyed by the source's bucket and key together (results.row_key).
+    row_key = results.row_key(*source[5:].split("/", 1))
     table = results_table(s.results_table)
     row = results.get(table, row_key)
     processed_uri = f"s3://{s.processed_bucket}/{entry['key']}"

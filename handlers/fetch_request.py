@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import yaml
-from safe_http import PermanentError
+from safe_http import PermanentError, ascii_url
 
 REQUEST_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 MAX_REQUEST_FILE_BYTES = 64 * 1024
@@ -86,7 +86,7 @@ def parse_request(key: str, body: bytes) -> FetchRequest:
     safe = sanitize_name(name)
     if not safe:
         raise PermanentError(f"'name' {name!r} has no usable characters ([A-Za-z0-9._-])")
-    return FetchRequest(url=url.strip(), name=safe, headers=headers, query=query,
+    return FetchRequest(url=ascii_url(url.strip()), name=safe, headers=headers, query=query,
                         records=records)
 
 

@@ -9,7 +9,7 @@ to the raw bucket as incoming/<name>-<YYYYmmddTHHMMSSZ>.json, where the processo
 own S3 notification picks it up like any upload. The timestamp is the request
 file's LastModified, so a retry of the same request writes (or finds) the same key.
 
-Results row keyed by the request file's key (kind "fetch"); the request file then
+Results row keyed by the request file's bucket and key (kind "fetch"); the request file then
 moves to completed/fetch/... or failed/fetch/... (verified copy first, delete second).
 Before calling the API an attempt claims the row (results.claim: a lease until this
 invocation's deadline, for this request version: ETag plus LastModified/VersionId).
@@ -116,7 +116,8 @@ def handle_message(message: dict, settings: Settings, context=None,
                    deadline: float | None = None) -> bool:
     """True when the message is done with (fetched, skipped or permanently failed)."""
     return each_created_object(message, context, settings.fetch, _log, lambda obj, fields:
-                               fetch_object(obj, settings, deadline, **fields))
+                               fetch_object(obj, settings, deadline, **fields),
+                               bucket=settings.raw_bucket)
 
 
 def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None,
@@ -138,10 +139,10 @@ def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None,
             return True
         error = str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
         try:
-            table = results_table(s.results_table)
+            table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
             if lease.held:    # the retry need not wait for this attempt's timeout
-                results.release(table, obj.key, lease.holder)
-            results.record_transient_error(table, obj.key, error)
+                results.release(table, row_id, lease.holder)
+            results.record_transient_error(table, row_id, error)
         except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
             error += f" (and recording it failed: {row_error})"
         _log("ERROR", "transient failure; will be retried", status="RETRY",
@@ -166,14 +167,14 @@ def _permanent_outside_the_request(obj: S3Object, s: Settings, lease: _Lease,
                                    error: str) -> dict:
     """A bug or refused request outside the fetch itself: the row says so at once, and the
     request file stays where it is (nothing proves a move is safe)."""
-    table = results_table(s.results_table)
-    row = results.get(table, obj.key)
+    table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
+    row = results.get(table, row_id)
     if row and row.get("status") == results.PROCESSED:
-        results.record_transient_error(table, obj.key, error)
+        results.record_transient_error(table, row_id, error)
         return {"status": results.PROCESSED, "message": "fetched, but finishing failed",
                 "error": error}
     now = results.now_iso()
-    results.mark_failed(table, obj.key, error, count_attempt=not lease.held, bucket=obj.bucket,
+    results.mark_failed(table, row_id, error, count_attempt=not lease.held, bucket=obj.bucket,
                         kind=KIND, finished_at=now, updated_at=now)
     lease.held = False
     return {"status": results.FAILED, "message": "failed: not retried", "error": error}
@@ -182,7 +183,7 @@ def _permanent_outside_the_request(obj: S3Object, s: Settings, lease: _Lease,
 def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
            lease: _Lease) -> dict:
     s3, table = s3_client(), results_table(s.results_table)
-    key, bucket = obj.key, obj.bucket
+    key, bucket, row_id = obj.key, obj.bucket, results.row_key(obj.bucket, obj.key)
     completed_key, failed_key = s.completed + key, s.failed + key
     refused = loop_refusal(s.fetch, {"the request file": s.completed,
                                      "a failed request file": s.failed,
@@ -190,40 +191,40 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
     if refused:
         # Nothing is fetched, written or moved: the request stays, the row says why.
         now = results.now_iso()
-        results.mark_failed(table, key, refused, count_attempt=True, bucket=bucket, kind=KIND,
-                            finished_at=now, updated_at=now)
+        results.mark_failed(table, row_id, refused, count_attempt=True, bucket=bucket,
+                            kind=KIND, finished_at=now, updated_at=now)
         return {"status": results.FAILED, "message": "refused: a recursive loop",
                 "error": refused}
-    row = results.get(table, key)
-    source = _read_request_file(s3, bucket, key)
+    row = results.get(table, row_id)
+    source = _read_request_file(s3, bucket, key, obj.version_id)
     if source is None:
         if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
                 or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
             return {"status": "DUPLICATE", "message": "already handled: duplicate delivery"}
         error = f"request file vanished from {s.fetch} before it was fetched"
         now = results.now_iso()
-        results.mark_failed(table, key, error, count_attempt=True, bucket=bucket, kind=KIND,
+        results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket, kind=KIND,
                             finished_at=now, updated_at=now)
         return {"status": results.FAILED, "message": "failed", "error": error}
-    body, etag, version, size = source
+    body, etag, version, size, version_id = source
     if _finished(row, etag, version):
         # This version was finished (row written), then the move did not happen.
         processed = row["status"] == results.PROCESSED
         storage.move(s3, bucket, key, completed_key if processed else failed_key, etag, size,
-                     resume=True)
+                     version_id=version_id, resume=True)
         if processed:
-            results.mark_moved(table, key, completed_key)
+            results.mark_moved(table, row_id, completed_key)
         return {"status": "DUPLICATE", "message": "already handled; finished the move",
                 "output": row.get("output")}
 
     # Only the attempt holding the lease calls the API: two deliveries of one request
     # (at-least-once S3 and SQS, a replayed dead letter) never both fetch it.
-    lease.held = results.claim(table, key, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
+    lease.held = results.claim(table, row_id, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
                                started_at=results.now_iso(), etag=etag, holder=lease.holder,
                                until=lease.until, same_version={"request_version": version},
                                finished=(results.PROCESSED, results.FAILED))
     if not lease.held:
-        row = results.get(table, key)
+        row = results.get(table, row_id)
         if _finished(row, etag, version):
             # Finished by another attempt since this one looked; that attempt also moves
             # the request file (or its message comes back to finish the move).
@@ -240,7 +241,7 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
         out_bucket = s.raw_bucket or bucket        # the raw bucket, where incoming/ is
         done = _fetch_and_write(s3, s, out_bucket, request, key, version, deadline)
         finished = results.now_iso()
-        results.mark_processed(table, key, bucket=bucket, kind=KIND, etag=etag,
+        results.mark_processed(table, row_id, bucket=bucket, kind=KIND, etag=etag,
                                request_version=version, size=size, url=url,
                                output=f"s3://{out_bucket}/{done['output_key']}",
                                http_status=done["http_status"], bytes=done["bytes"],
@@ -255,17 +256,17 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
         error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
         finished = results.now_iso()
         extra = {"url": url} if url else {}
-        results.mark_failed(table, key, error, bucket=bucket, kind=KIND, etag=etag,
+        results.mark_failed(table, row_id, error, bucket=bucket, kind=KIND, etag=etag,
                             request_version=version, size=size, location=failed_key,
                             finished_at=finished, updated_at=finished,
                             duration_ms=_ms(started), processor_version=FETCHER_VERSION,
                             **extra)
         lease.held = False     # mark_failed removed it
-        storage.move(s3, bucket, key, failed_key, etag, size)
+        storage.move(s3, bucket, key, failed_key, etag, size, version_id=version_id)
         return {"status": results.FAILED, "message": "failed: the request cannot be fetched",
                 "error": error, **extra}
     # The row is PROCESSED: from here an error is never the request's (fetch_object).
-    storage.move(s3, bucket, key, completed_key, etag, size)
+    storage.move(s3, bucket, key, completed_key, etag, size, version_id=version_id)
     return {"status": results.PROCESSED, "message": "fetched", "url": url,
             "http_status": done["http_status"], "bytes": done["bytes"],
             "output": f"s3://{out_bucket}/{done['output_key']}"}
@@ -277,12 +278,15 @@ def _finished(row: dict | None, etag: str, version: str) -> bool:
         and row.get("status") in (results.PROCESSED, results.FAILED)
 
 
-def _read_request_file(s3, bucket: str, key: str):
-    """(body, etag, version, size) of the request file, or None when it is gone."""
+def _read_request_file(s3, bucket: str, key: str, version_id: str | None = None):
+    """(body, etag, version, size, VersionId) of the request file (the version the event
+    names, else the current one), or None when it is gone."""
     try:
-        r = s3.get_object(Bucket=bucket, Key=key)
+        r = s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version_id}
+                                                       if version_id else {}))
     except ClientError as e:
-        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound",
+                                                        "NoSuchVersion"):
             return None
         raise
     with r["Body"] as stream:
@@ -291,7 +295,7 @@ def _read_request_file(s3, bucket: str, key: str):
     # "<LastModified>/<VersionId>" ("null" VersionId in an unversioned bucket).
     stamp = r["LastModified"].astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     version = f"{stamp}/{r.get('VersionId') or 'null'}"
-    return body, r["ETag"], version, r["ContentLength"]
+    return body, r["ETag"], version, r["ContentLength"], r.get("VersionId") or None
 
 
 def _fetch_and_write(s3, s: Settings, bucket: str, request: FetchRequest, key: str,

@@ -1,5 +1,7 @@
 """Lambda's SQS invocation: when it will be killed, its batch contract, the objects a
-message announces, and when a message another attempt is busy with should come back."""
+message announces and whether this pipeline owns them, and when a message another attempt
+is busy with should come back. An event sent straight to the function (S3, SNS,
+EventBridge) is handled as a batch of one."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ from dataclasses import dataclass
 import telemetry
 from botocore.exceptions import BotoCoreError, ClientError
 from clients import sqs_client
-from s3_event import MalformedMessage, S3Object, created_objects
+from s3_event import MalformedMessage, S3Object, UnknownEvent, created_objects, is_direct_event
 
 MAX_FUNCTION_SECONDS = 900  # Lambda's largest timeout
+
+
+class RetryLater(Exception):
+    """A directly invoked event failed transiently: raising is how an asynchronous
+    invocation asks Lambda to retry it (twice, then its on-failure destination)."""
 
 
 def invocation_deadline(context=None) -> float:
@@ -56,6 +63,10 @@ def sqs_batch(event: dict, context, handle: Callable[[dict, float], bool | Busy]
     settled by the first: one attempt, and its outcome for every copy.
     """
     deadline = invocation_deadline(context)
+    if is_direct_event(event):
+        if not handle({"messageId": None, "body": event}, deadline):
+            raise RetryLater("a transient failure; Lambda retries the invocation")
+        return {"batchItemFailures": []}
     settled: dict[tuple, bool | Busy] = {}
     failures = []
     for message in (event or {}).get("Records") or []:
@@ -81,7 +92,8 @@ def _identity(message: dict) -> tuple | None:
         objects = created_objects(message.get("body") or "")
     except MalformedMessage:
         return None
-    return tuple((o.bucket, o.key, o.event_name, o.etag, o.sequencer) for o in objects) or None
+    return tuple((o.bucket, o.key, o.version_id, o.event_name, o.etag, o.sequencer)
+                 for o in objects) or None
 
 
 def queue_url(queue_arn: str) -> str | None:
@@ -115,22 +127,34 @@ def retry_at(message: dict, until: float) -> None:
 
 
 def each_created_object(message: dict, context, prefix: str, log: Callable[..., None],
-                        handle: Callable[[S3Object, dict], bool]) -> bool:
-    """handle(obj, fields) for each object the message says was created under prefix;
-    fields are the message and request ids, for logs. True when the message is done with."""
+                        handle: Callable[[S3Object, dict], bool], bucket: str = "") -> bool:
+    """handle(obj, fields) for each object the message says was created in bucket under
+    prefix; fields are the message and request ids, for logs. True when the message is
+    done with. An object anywhere else is refused with one log line and never touched:
+    the pipeline acts only on what it deployed (its role may reach further)."""
     fields = {"message_id": message.get("messageId"),
               "request_id": getattr(context, "aws_request_id", None)}
     try:
         objects = created_objects(message.get("body") or "")
-    except MalformedMessage as e:
-        # Not retryable either, but keep it: failing it sends it to the dead-letter queue.
-        log("ERROR", "unrecognized message", error=str(e), **fields)
+    except UnknownEvent as e:
+        # Done with at once: no retry makes an unknown shape readable.
+        log("ERROR", f"refused: {e}", status="REFUSED", **fields)
+        return True
+    if objects and not bucket:
+        # Without its bucket the function cannot tell its objects from others; keep the
+        # message (it reaches the dead-letter queue, to replay once RAW_BUCKET is set).
+        log("ERROR", "RAW_BUCKET is not set: cannot tell which objects this pipeline owns",
+            status="RETRY", **fields)
         return False
     ok = True
     for obj in objects:
+        where = {"key": obj.key, "bucket": obj.bucket, "event": obj.shape, **fields}
+        if obj.bucket != bucket:
+            log("WARNING", f"refused: bucket {obj.bucket} is not this pipeline's ({bucket})",
+                status="REFUSED", **where)
+            continue
         if not obj.key.startswith(prefix) or obj.key.endswith("/"):
-            log("INFO", f"skipped: not a file under {prefix}", key=obj.key, status="SKIPPED",
-                **fields)
+            log("INFO", f"skipped: not a file under {prefix}", status="SKIPPED", **where)
             continue
         ok = handle(obj, fields) and ok
     return ok

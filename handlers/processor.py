@@ -116,7 +116,8 @@ def handle_message(message: dict, settings: Settings, context=None,
                    deadline: float | None = None) -> bool:
     """True when the message is done with (processed, skipped or permanently failed)."""
     return each_created_object(message, context, settings.incoming, _log, lambda obj, fields:
-                               process_object(obj, settings, deadline=deadline, **fields))
+                               process_object(obj, settings, deadline=deadline, **fields),
+                               bucket=settings.raw_bucket)
 
 
 @dataclass
@@ -153,9 +154,10 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
         error = f"{type(e).__name__}: {e}"
         try:
             table = results_table(settings.results_table)
+            row_id = results.row_key(obj.bucket, obj.key)
             if lease.held:
-                results.release(table, obj.key, lease.holder)
-            results.record_transient_error(table, obj.key, error)
+                results.release(table, row_id, lease.holder)
+            results.record_transient_error(table, row_id, error)
         except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
             error += f" (and recording it failed: {row_error})"
         _log("ERROR", "transient failure; will be retried", status="RETRY",
@@ -182,13 +184,13 @@ def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
                                 error: str) -> Outcome:
     """A permanent error before the file was read or after its row said PROCESSED: the row
     says so at once; the original stays where it is (nothing proves a move is safe)."""
-    table = results_table(s.results_table)
-    row = results.get(table, obj.key)
+    table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
+    row = results.get(table, row_id)
     if row and row.get("status") == results.PROCESSED:
-        results.record_transient_error(table, obj.key, error)
+        results.record_transient_error(table, row_id, error)
         return Outcome(results.PROCESSED, "processed, but finishing failed", error=error)
     now = results.now_iso()
-    results.mark_failed(table, obj.key, error, count_attempt=not lease.held, bucket=obj.bucket,
+    results.mark_failed(table, row_id, error, count_attempt=not lease.held, bucket=obj.bucket,
                         finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
     lease.held = False
     return Outcome(results.FAILED, "failed: not retried", error=error)
@@ -206,40 +208,49 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
              message_id: str | None = None) -> Outcome:
     s3 = s3_client()
     table = results_table(s.results_table)
-    key, bucket = obj.key, obj.bucket
+    key, bucket, row_id = obj.key, obj.bucket, results.row_key(obj.bucket, obj.key)
     relative = key[len(s.incoming):]
     completed_key, failed_key = s.completed + relative, s.failed + relative
     refused = _loop_refusal(s, bucket)
     if refused:
         # Nothing is written or moved: the original stays in incoming/, the row says why.
         now = results.now_iso()
-        results.mark_failed(table, key, refused, count_attempt=True, bucket=bucket,
+        results.mark_failed(table, row_id, refused, count_attempt=True, bucket=bucket,
                             finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
         return Outcome(results.FAILED, "refused: a recursive loop", error=refused)
-    row = results.get(table, key)
+    row = results.get(table, row_id)
 
-    source = storage.open_object(s3, bucket, key)
+    # The version the event names, not whatever is current: an overwrite before this
+    # read is another version with an event of its own.
+    source = storage.open_object(s3, bucket, key, obj.version_id)
     if source is None:
+        if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
+            # This version was handled and moved; the row has moved on to a newer one.
+            return Outcome("DUPLICATE", f"version {obj.version_id} is gone; the row is for "
+                                        f"version {row['version_id']}")
         if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
                 or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
             return Outcome("DUPLICATE", "already handled: duplicate delivery")
         # Not retried: nothing will bring it back, and the row says what happened.
         error = f"object vanished from {s.incoming} before it was processed"
         now = results.now_iso()
-        results.mark_failed(table, key, error, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+        results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket,
+                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION,
+                            **({"version_id": obj.version_id} if obj.version_id else {}))
         return Outcome(results.FAILED, "failed", error=error)
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
-    same_version = bool(row) and row.get("etag") == source.etag
+    version = {"version_id": source.version_id} if source.version_id else {}
+    same_version = bool(row) and row.get("etag") == source.etag \
+        and row.get("version_id") == source.version_id
     try:
         if same_version and row.get("status") == results.PROCESSED:
             # The output and the row were written, then the move did not finish.
             source.body.close()
-            storage.move(s3, bucket, key, completed_key, source.etag, source.size, resume=True,
-                         checkpoint=_checkpoints(key))
-            results.mark_moved(table, key, completed_key)
+            storage.move(s3, bucket, key, completed_key, source.etag, source.size,
+                         version_id=source.version_id, resume=True, checkpoint=_checkpoints(key))
+            results.mark_moved(table, row_id, completed_key)
             return Outcome(results.PROCESSED, "finished moving an already processed object",
                            row.get("records_in"), row.get("records_out"))
         crashes = results.crashed_attempts(row, source.etag, message_id)
@@ -249,16 +260,16 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
                      + (f" (the function's timeout is {timeout} s)" if timeout else "")
                      + "; replay it once the cause is fixed")
-            results.give_up(table, key, error, message_id, crashes)
+            results.give_up(table, row_id, error, message_id, crashes)
             return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
-        lease.held = results.claim(table, key, bucket=bucket, kind=row_kind,
+        lease.held = results.claim(table, row_id, bucket=bucket, kind=row_kind,
                                    version=PROCESSOR_VERSION, started_at=started_at,
                                    etag=source.etag, holder=lease.holder, until=lease.until,
-                                   crashes=crashes)
+                                   crashes=crashes, same_version=version or None)
         if not lease.held:
             source.body.close()
-            holder = results.get(table, key) or {}
+            holder = results.get(table, row_id) or {}
             return Outcome(BUSY, "another attempt is working on this object; retry when its "
                            "lease ends", lease_until=holder.get(results.LEASE_UNTIL))
         _fault("after_download", key)
@@ -295,12 +306,12 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
         _fault("before_results", key)
         finished_at = results.now_iso()
         results.mark_processed(
-            table, key, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
+            table, row_id, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
             records_in=counts.records_in, records_out=counts.records_out,
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
-            processor_version=PROCESSOR_VERSION, **extra,
+            processor_version=PROCESSOR_VERSION, **version, **extra,
             tally={"records_rejected": extra.get("records_rejected", 0),
                    "thumbnails": int("thumbnail" in extra)})
         lease.held = False
@@ -312,16 +323,18 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
         error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
         finished_at = results.now_iso()
         # Row first, then the move: if the move fails the retry finishes it.
-        results.mark_failed(table, key, error, bucket=bucket, size=source.size,
+        results.mark_failed(table, row_id, error, bucket=bucket, size=source.size,
                             etag=source.etag, location=failed_key, finished_at=finished_at,
                             updated_at=finished_at, duration_ms=_ms(started),
-                            processor_version=PROCESSOR_VERSION, **getattr(e, "fields", {}))
+                            processor_version=PROCESSOR_VERSION, **version,
+                            **getattr(e, "fields", {}))
         lease.held = False
-        storage.move(s3, bucket, key, failed_key, source.etag, source.size)
+        storage.move(s3, bucket, key, failed_key, source.etag, source.size,
+                     version_id=source.version_id)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
     # The row is PROCESSED: from here an error is never the file's (process_object).
     storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                 checkpoint=_checkpoints(key))
+                 version_id=source.version_id, checkpoint=_checkpoints(key))
     _fault("after_move", key)
     return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
 

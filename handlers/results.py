@@ -1,5 +1,8 @@
 """The results table: one row per source object, always changed with UpdateItem.
 
+A row is keyed by bucket and key together (`row_key`: the object's s3:// URI), as the
+same key can name objects in two buckets; every row also carries both as attributes.
+
 UpdateItem (never PutItem) keeps what earlier attempts wrote, `attempts` above all.
 The schema is shared with pipectl/naming.py (handlers never import pipectl).
 
@@ -45,6 +48,19 @@ class Contention(Exception):
     """A row kept changing under this attempt (transient: the message comes back later)."""
 
     transient = True
+
+
+def row_key(bucket: str, key: str) -> str:
+    """The partition key of the row for s3://bucket/key (pipectl/naming.py has the same)."""
+    return f"s3://{bucket}/{key}"
+
+
+def _identity(row: str) -> dict:
+    """The bucket and key attributes of a row keyed by row_key (none for other items)."""
+    if not row.startswith("s3://"):
+        return {}
+    bucket, _, key = row[len("s3://"):].partition("/")
+    return {"bucket": bucket, "key": key}
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,7 @@ def update_expression(values: dict, add: dict | None, remove: tuple[str, ...]) -
 def _update(table, key: str, values: dict, add: dict | None = None,
             remove: tuple[str, ...] = ()) -> dict:
     """Change a row without changing its status (status changes go through _transition)."""
-    values = dict(values, updated_at=values.get("updated_at") or now_iso())
+    values = {**_identity(key), **values, "updated_at": values.get("updated_at") or now_iso()}
     r = table.update_item(Key={RESULTS_PARTITION_KEY: key}, ReturnValues="ALL_NEW",
                           **update_expression(values, add, remove))
     return r.get("Attributes", {})
@@ -115,7 +131,7 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
     conditional on it; False when the guard no longer allows the change.
     """
     new = values["status"]
-    values = dict(values, updated_at=values.get("updated_at") or now_iso())
+    values = {**_identity(key), **values, "updated_at": values.get("updated_at") or now_iso()}
     client = table.meta.client
     for _ in range(TRANSITION_ATTEMPTS):
         row = get(table, key)

@@ -11,6 +11,9 @@ Proxies from the environment are ignored, so the checked address is the one call
 
 Failures are Permanent (the request or the API says no: retrying cannot help) or
 Transient (connection errors, timeouts, 429, 5xx after the retries: SQS retries later).
+
+HTTP sends URLs in ASCII: `ascii_url` IDNA-encodes an internationalized host and
+percent-encodes (UTF-8) the rest, so a URL with "ü" in it is called, not failed on.
 """
 
 from __future__ import annotations
@@ -56,6 +59,39 @@ class Response:
     body: bytes
     content_type: str
     attempts: int
+
+
+# What RFC 3986 lets a path, query or fragment carry as it is ("%" too: escapes already
+# there stay as they are); everything else is percent-encoded as UTF-8.
+URL_SAFE = "/:@!$&'()*+,;=-._~%"
+# Python's "idna" codec is IDNA 2003, which maps these away (straße -> strasse); IDNA 2008,
+# which registries use now, keeps them: a different domain. Refused rather than guessed.
+IDNA_DEVIATIONS = ("\u00df", "\u03c2", "\u200c", "\u200d")
+
+
+def ascii_url(url: str) -> str:
+    """The URL as it goes on the wire: a non-ASCII host as IDNA (xn--...), the path, query
+    and fragment percent-encoded. PermanentError when the host is no valid domain name."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("[") or ":" not in hostport:
+        host, port = hostport, ""
+    else:
+        host, colon, port = hostport.rpartition(":")
+        port = colon + port
+    if not host.isascii():
+        if any(c in host for c in IDNA_DEVIATIONS):
+            raise PermanentError(f"host {host!r} has a character IDNA 2003 and 2008 encode "
+                                 "differently (ß, ς, ZWJ, ZWNJ): write it as its xn-- name")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise PermanentError(f"host {host!r} is not a valid internationalized domain "
+                                 "name (IDNA)") from None
+    netloc = urllib.parse.quote(userinfo, safe=URL_SAFE) + at + host + port
+    return urllib.parse.urlunsplit((parts.scheme, netloc,
+                                    *(urllib.parse.quote(part, safe=URL_SAFE + "?")
+                                      for part in (parts.path, parts.query, parts.fragment))))
 
 
 def public_url(url: str) -> str:
@@ -216,6 +252,9 @@ def get(url: str, headers: dict[str, str], *, timeout: float, max_bytes: int,
             last = f"connection failed: {e.reason}"
         except TimeoutError:
             last = f"timed out after {timeout:g}s"
+        except (http.client.InvalidURL, UnicodeError) as e:
+            # The URL itself: the same URL fails the same way every time.
+            raise PermanentError(f"cannot send {public_url(url)}: {e}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as e:
             last = f"connection failed: {type(e).__name__}: {e}"
         if attempt == max_attempts:

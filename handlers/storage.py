@@ -1,5 +1,9 @@
 """S3 for the handlers: streamed reads, a bounded-memory JSON Lines writer, verified moves.
 
+Every object version is its own input: reads and moves name the version they act on
+(GetObject/CopyObject/DeleteObject VersionId), so an overwrite between the event and
+the read neither swaps the bytes nor loses the older version.
+
 "Not found" comes back as None / False; every other ClientError propagates (the
 processor treats it as transient and lets SQS retry).
 """
@@ -26,7 +30,8 @@ class VerifyError(Exception):
 
 
 def _not_found(e: ClientError) -> bool:
-    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound",
+                                                            "NoSuchVersion")
 
 
 @dataclass
@@ -35,18 +40,22 @@ class Source:
     size: int
     etag: str
     last_modified: datetime
+    version_id: str | None = None   # None in a bucket that never had versioning
 
 
-def open_object(s3, bucket: str, key: str) -> Source | None:
-    """GetObject, streamed; None when the object does not exist."""
+def open_object(s3, bucket: str, key: str, version_id: str | None = None) -> Source | None:
+    """GetObject, streamed, of that version (else the current one); None when it does
+    not exist. The Source names the version it read, so the move takes that one."""
+    extra = {"VersionId": version_id} if version_id else {}
     try:
-        r = s3.get_object(Bucket=bucket, Key=key)
+        r = s3.get_object(Bucket=bucket, Key=key, **extra)
     except ClientError as e:
         if _not_found(e):
             return None
         raise
+    # An unversioned bucket answers no VersionId; a suspended one, "null" (still a version).
     return Source(body=r["Body"], size=r["ContentLength"], etag=r["ETag"],
-                  last_modified=r["LastModified"])
+                  last_modified=r["LastModified"], version_id=r.get("VersionId") or None)
 
 
 def head(s3, bucket: str, key: str) -> dict | None:
@@ -147,19 +156,28 @@ class ObjectWriter:
 
 
 def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int, *,
-         resume: bool = False, checkpoint: Callable[[str], None] | None = None) -> None:
+         version_id: str | None = None, resume: bool = False,
+         checkpoint: Callable[[str], None] | None = None) -> None:
     """Copy key -> dest_key only if it is still the version we read, verify, then delete.
 
     The original is deleted only after the copy is verified, so a crash at any
     point leaves it in place for the next attempt. With resume (finishing an
     earlier attempt's move), a verified copy already there is not made again, so
     the versioned bucket does not gain a second version of it.
+
+    With version_id, exactly that version is copied and then deleted (DeleteObject
+    with VersionId removes the version; without it, a versioned bucket would only
+    stack a delete marker on top of whatever version is current, hiding a newer
+    upload that is still waiting for its own event).
     """
     source = {"Bucket": bucket, "Key": key}
+    if version_id:
+        source["VersionId"] = version_id
+    which = {"VersionId": version_id} if version_id else {}
     checkpoint = checkpoint or (lambda step: None)
     if resume and _is_copy(head(s3, bucket, dest_key), etag, size):
         checkpoint("before_delete")
-        s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_object(Bucket=bucket, Key=key, **which)
         return
     if size <= COPY_OBJECT_LIMIT:
         s3.copy_object(Bucket=bucket, Key=dest_key, CopySource=source, CopySourceIfMatch=etag,
@@ -176,7 +194,7 @@ def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int, *,
         raise VerifyError(f"copy s3://{bucket}/{dest_key} has ETag {copy['ETag']}, "
                           f"expected {etag}")
     checkpoint("before_delete")
-    s3.delete_object(Bucket=bucket, Key=key)
+    s3.delete_object(Bucket=bucket, Key=key, **which)
 
 
 def _is_copy(found: dict | None, etag: str, size: int) -> bool:

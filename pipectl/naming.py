@@ -118,6 +118,14 @@ class Names:
 # The results table's schema is shared with handlers/results.py (handlers never
 # import pipectl; tests/unit/test_contract.py keeps the two in step).
 RESULTS_PARTITION_KEY = "object_key"
+
+
+def row_key(bucket: str, key: str) -> str:
+    """A result row's partition key: bucket and key together, as one key may name objects
+    in two buckets (the row also carries `bucket` and `key` attributes)."""
+    return f"s3://{bucket}/{key}"
+
+
 # Items in the results table that are not results: no `status`, so not in the index.
 COUNTERS_KEY = "__counters__"  # PROCESSING/PROCESSED/FAILED/ARCHIVED counts, kept by handlers
 ARCHIVER_KEY = "__archiver__"  # the last archiver run: last_run_at, moved, bytes, errors

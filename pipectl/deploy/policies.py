@@ -69,12 +69,15 @@ def processor_policy(config: PipelineConfig, names: Names) -> dict:
     p = config.prefixes
     return {"Version": VERSION, "Statement": [
         _list(names, "raw", [p.incoming, p.completed, p.failed]),
-        {"Sid": "ReadRaw", "Effect": "Allow", "Action": "s3:GetObject",
+        # The *Version actions: a handler reads, copies and deletes the version its event
+        # names (GetObject/CopyObject/DeleteObject with VersionId need them).
+        {"Sid": "ReadRaw", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
          "Resource": [_objects(names, "raw", p.incoming), _objects(names, "raw", p.completed),
                       _objects(names, "raw", p.failed)]},
         {"Sid": "MoveOriginals", "Effect": "Allow", "Action": "s3:PutObject",
          "Resource": [_objects(names, "raw", p.completed), _objects(names, "raw", p.failed)]},
-        {"Sid": "DeleteIncoming", "Effect": "Allow", "Action": "s3:DeleteObject",
+        {"Sid": "DeleteIncoming", "Effect": "Allow",
+         "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
          "Resource": _objects(names, "raw", p.incoming)},
         {"Sid": "WriteOutput", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
@@ -118,7 +121,9 @@ def fetcher_policy(config: PipelineConfig, names: Names) -> dict:
     return {"Version": VERSION, "Statement": [
         # incoming/ too: before fetching (and on a retry) it looks for its own earlier output.
         _list(names, "raw", [p.fetch, p.incoming, p.completed, p.failed]),
-        {"Sid": "ReadRequests", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
+        {"Sid": "ReadRequests", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
+                    "s3:DeleteObjectVersion"],
          "Resource": _objects(names, "raw", p.fetch)},
         {"Sid": "WriteResponsesAndMoveRequests", "Effect": "Allow", "Action": "s3:PutObject",
          "Resource": [_objects(names, "raw", p.incoming), _objects(names, "raw", p.completed),

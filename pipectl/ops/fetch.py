@@ -2,6 +2,7 @@
 
 The fetcher function (handlers/fetcher.py) does the calling; this only builds and
 checks the request, so a bad URL or option is a usage error before any AWS call.
+A URL with non-ASCII characters is written as HTTP sends it (see ascii_url).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pipectl.aws import s3
 from pipectl.errors import UsageError
@@ -21,6 +22,9 @@ from pipectl.errors import UsageError
 FETCH_PREFIX = "fetch/"      # the fetcher's S3 notification filter; see handlers/fetcher.py
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")     # as the fetcher sanitizes names
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# As handlers/safe_http.py encodes URLs (tests/unit/test_contract.py keeps them alike).
+URL_SAFE = "/:@!$&'()*+,;=-._~%"
+IDNA_DEVIATIONS = ("\u00df", "\u03c2", "\u200c", "\u200d")   # ß ς ZWNJ ZWJ
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def build_request(url: str, *, name: str | None = None, records: str | None = No
         raise UsageError(f"'{url}' is not an http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
         raise UsageError("credentials in the URL are not supported: use --header")
+    url = ascii_url(url)
     if records is not None and records and not records.startswith("/"):
         raise UsageError(f"--records: '{records}' is not a JSON pointer (e.g. /data/items)")
     chosen = sanitize_name(name if name is not None else _name_from(parts.path, parts.hostname))
@@ -82,6 +87,33 @@ def submit(client: Any, bucket: str, request: FetchRequest,
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         s3.upload_file(client, path, bucket, key)
     return FetchSubmission(bucket=bucket, request_key=key, request=document)
+
+
+def ascii_url(url: str) -> str:
+    """The URL as HTTP sends it: a non-ASCII host IDNA-encoded (xn--...), path, query and
+    fragment percent-encoded as UTF-8; UsageError for a host that has no such form."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("[") or ":" not in hostport:
+        host, port = hostport, ""
+    else:
+        host, colon, port = hostport.rpartition(":")
+        port = colon + port
+    if not host.isascii():
+        # Python's codec is IDNA 2003, which maps these away (straße -> strasse); IDNA
+        # 2008, which registries use, keeps them: another domain. Refused, not guessed.
+        if any(c in host for c in IDNA_DEVIATIONS):
+            raise UsageError(f"'{host}': IDNA 2003 and 2008 encode ß, ς, ZWJ and ZWNJ "
+                             "differently; write the host as its xn-- name")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UsageError(f"'{host}' is not a valid internationalized domain name "
+                             "(IDNA)") from None
+    netloc = quote(userinfo, safe=URL_SAFE) + at + host + port
+    return urlunsplit((parts.scheme, netloc, *(quote(part, safe=URL_SAFE + "?")
+                                               for part in (parts.path, parts.query,
+                                                            parts.fragment))))
 
 
 def sanitize_name(name: str) -> str:

@@ -50,7 +50,8 @@ QUEUES = ("processing", "fetch")
 REPLAYS_ATTRIBUTE = "pipectl-replays"
 DEFAULT_MAX_REPLAYS = 3
 
-IsDone = Callable[[str, str | None], bool]  # (key, ETag) -> PROCESSED for this version?
+# (bucket, key, ETag, VersionId) -> PROCESSED for this version?
+IsDone = Callable[[str | None, str, str | None, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class DeadLetter:
     etag: str | None = None  # the object version the notification was for
     replays: int = 0  # times pipectl replayed it before (REPLAYS_ATTRIBUTE)
     last_error: str | None = None  # the results row's, in a dry run
+    bucket: str | None = None
+    version_id: str | None = None  # on a versioned bucket, the version itself
 
 
 @dataclass
@@ -205,7 +208,7 @@ def move(sqs, route: Route, options: ReplayOptions, *,
 
 def preview(sqs, route: Route, options: ReplayOptions, *,
             is_done: IsDone | None = None,
-            last_error: Callable[[str], str | None] | None = None) -> ReplayReport:
+            last_error: Callable[[str | None, str], str | None] | None = None) -> ReplayReport:
     """What move() would do, without consuming anything.
 
     Every message seen is hidden until the scan ends (so each is listed once) and then
@@ -221,7 +224,8 @@ def preview(sqs, route: Route, options: ReplayOptions, *,
                 why = _skip_reason(letter, options, is_done)
                 if last_error is not None and letter.key is not None:
                     letter = DeadLetter(**{**letter.__dict__,
-                                           "last_error": last_error(letter.key)})
+                                           "last_error": last_error(letter.bucket,
+                                                                    letter.key)})
                 report.messages.append(_with(letter, "would skip" if why else "would move",
                                              why))
                 report.skipped += 1 if why else 0
@@ -285,19 +289,35 @@ def native_wait(waiting: int) -> float:
     return max(300.0, waiting / 500 * 10)
 
 
-def describe(body: str) -> tuple[str | None, int | None, str | None]:
-    """An S3 event notification's decoded object key, size and ETag; Nones if it has none."""
+def describe(body: str) -> tuple[str | None, int | None, str | None, str | None, str | None]:
+    """A dead letter's decoded object key, size, ETag, bucket and VersionId; Nones if it
+    names no object. Bodies as the queue receives them: an S3 notification, the same in
+    an SNS envelope (S3 -> SNS -> SQS), or an EventBridge "Object Created" event."""
+    nothing = None, None, None, None, None
     try:
-        record = json.loads(body)["Records"][0]["s3"]
-        key = record["object"]["key"]
+        message = json.loads(body)
+        if isinstance(message, dict) and message.get("Type") == "Notification":
+            message = json.loads(message["Message"])
+        if isinstance(message, dict) and message.get("source") == "aws.s3":
+            # EventBridge carries the key as it is, and spells the other fields its own way.
+            detail = message["detail"]
+            bucket, obj = detail["bucket"]["name"], detail["object"]
+            key, version, etag = obj["key"], obj.get("version-id"), obj.get("etag")
+        else:
+            record = message["Records"][0]["s3"]
+            bucket, obj = (record.get("bucket") or {}).get("name"), record["object"]
+            # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
+            key, version, etag = obj["key"], obj.get("versionId"), obj.get("eTag")
+            key = unquote_plus(key) if isinstance(key, str) else key
     except (ValueError, KeyError, IndexError, TypeError):
-        return None, None, None  # s3:TestEvent has no Records; other bodies are not S3 events
+        return nothing  # s3:TestEvent has no Records; other bodies are not S3 events
     if not isinstance(key, str):
-        return None, None, None
-    size, etag = record["object"].get("size"), record["object"].get("eTag")
-    # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
-    return (unquote_plus(key), size if isinstance(size, int) else None,
-            etag if isinstance(etag, str) else None)
+        return nothing
+    size = obj.get("size")
+    return (key, size if isinstance(size, int) else None,
+            etag if isinstance(etag, str) else None,
+            bucket if isinstance(bucket, str) else None,
+            version if isinstance(version, str) and version != "null" else None)
 
 
 # --- the loop's parts ----------------------------------------------------------------------
@@ -382,7 +402,8 @@ def _skip_reason(letter: DeadLetter, options: ReplayOptions,
     if options.key_filter is not None and (
             letter.key is None or not fnmatch.fnmatchcase(letter.key, options.key_filter)):
         return "does not match --filter"
-    if is_done is not None and letter.key is not None and is_done(letter.key, letter.etag):
+    if is_done is not None and letter.key is not None and is_done(
+            letter.bucket, letter.key, letter.etag, letter.version_id):
         return "already PROCESSED"
     if options.max_replays is not None and letter.replays >= options.max_replays:
         return f"replayed {letter.replays} time(s) already (--max-replays {options.max_replays})"
@@ -397,18 +418,19 @@ def _replays(message: dict) -> int:
         return 0  # not ours: someone else's attribute of the same name
 
 
-def _last_error(ddb, names: Names) -> Callable[[str], str | None] | None:
+def _last_error(ddb, names: Names) -> Callable[[str | None, str], str | None] | None:
     """The row's error (FAILED) or last_error (retrying) per key, cached; None without a
     results table (the dry run still lists the messages)."""
     if dynamodb.describe_table(ddb, names.results_table) is None:
         return None
     cache: dict[str, str | None] = {}
 
-    def last_error(key: str) -> str | None:
-        if key not in cache:
-            row = results_ops.find_result(ddb, names, key)
-            cache[key] = (row.error or row.last_error) if row else None
-        return cache[key]
+    def last_error(bucket: str | None, key: str) -> str | None:
+        row_id = results_ops.row_id(names, key, bucket)
+        if row_id not in cache:
+            row = results_ops.find_result(ddb, names, row_id)
+            cache[row_id] = (row.error or row.last_error) if row else None
+        return cache[row_id]
 
     return last_error
 
@@ -419,17 +441,17 @@ def _done_check(ddb, names: Names) -> IsDone:
                        "(--skip-done reads it; run `pipectl deploy`)")
     cache: dict[str, ResultRow | None] = {}
 
-    def is_done(key: str, etag: str | None) -> bool:
+    def is_done(bucket: str | None, key: str, etag: str | None, version: str | None) -> bool:
         """PROCESSED, and for this version: a dead letter for a newer upload of a processed
-        key (another ETag) still needs processing."""
-        if key not in cache:
-            try:
-                cache[key] = results_ops.get_result(ddb, names, key)
-            except NotFound:
-                cache[key] = None
-        row = cache[key]
+        key (another VersionId, or another ETag) still needs processing."""
+        row_id = results_ops.row_id(names, key, bucket)
+        if row_id not in cache:
+            cache[row_id] = results_ops.find_result(ddb, names, row_id)
+        row = cache[row_id]
         if row is None or row.status != "PROCESSED":
             return False
+        if version is not None:
+            return row.details.get("version_id") == version
         return etag is None or row.etag is None or row.etag.strip('"') == etag.strip('"')
 
     return is_done
@@ -457,9 +479,10 @@ def _attributes_or_not_found(sqs, url: str, name: str) -> dict[str, str]:
 
 
 def _letter(message: dict) -> DeadLetter:
-    key, size, etag = describe(message.get("Body", ""))
+    key, size, etag, bucket, version = describe(message.get("Body", ""))
     attrs = message.get("Attributes", {})
     return DeadLetter(message_id=message["MessageId"], key=key, size=size, etag=etag,
+                      bucket=bucket, version_id=version,
                       sent_at=_when(attrs.get("SentTimestamp")),
                       first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
                       receive_count=int(attrs.get("ApproximateReceiveCount", 0)),

@@ -21,6 +21,7 @@ from pipectl.naming import (
     STATUS_INDEX_KEYS,
     TALLIES,
     Names,
+    row_key,
 )
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -51,6 +52,7 @@ class ResultRow:
     details: dict = field(default_factory=dict)
 
 
+# The row's bucket stays in details; `key` is the object key (the partition key is both).
 _COMMON = {f.name for f in fields(ResultRow)} | {RESULTS_PARTITION_KEY}
 
 
@@ -60,7 +62,8 @@ def row(item: dict) -> ResultRow:
         return None if value is None else int(value)
 
     return ResultRow(
-        key=item[RESULTS_PARTITION_KEY], status=item.get("status", "UNKNOWN"),
+        key=item.get("key") or _object_key(item[RESULTS_PARTITION_KEY]),
+        status=item.get("status", "UNKNOWN"),
         kind=item.get("kind"), records_in=number("records_in"),
         records_out=number("records_out"), dropped_values=number("dropped_values"),
         output=item.get("output"), location=item.get("location"), error=item.get("error"),
@@ -70,6 +73,11 @@ def row(item: dict) -> ResultRow:
         updated_at=item.get("updated_at"),
         details={k: v for k, v in sorted(item.items()) if k not in _COMMON},
     )
+
+
+def _object_key(row_id: str) -> str:
+    # s3://bucket/key -> key; a row written before rows were keyed by bucket is its key.
+    return row_id[len("s3://"):].partition("/")[2] if row_id.startswith("s3://") else row_id
 
 
 def parse_time(text: str, option: str = "--since", now: datetime | None = None) -> datetime:
@@ -133,7 +141,8 @@ def query_results(ddb, names: Names, *, status: str | None = None, since: str | 
             sort_between=("updated_at", since, until),
             # A filter, not a key condition: object_key is not part of the index key,
             # so DynamoDB still reads (and bills) the rows the prefix leaves out.
-            key_prefix=(RESULTS_PARTITION_KEY, prefix) if prefix else None,
+            key_prefix=(RESULTS_PARTITION_KEY, row_key(names.bucket("raw"), prefix))
+            if prefix else None,
             limit=limit, start_key=cursors.get(s))
     merged = heapq.merge(*([(s, i) for i in items] for s, (items, _) in fetched.items()),
                          key=lambda pair: pair[1].get("updated_at") or "", reverse=True)
@@ -164,22 +173,33 @@ def list_results(ddb, names: Names, *, status: str | None = None, since: str | N
     return query_results(ddb, names, status=status, since=since, limit=limit).results
 
 
+def row_id(names: Names, key: str, bucket: str | None = None) -> str:
+    """The partition key of an object's row: an s3:// URI as given, else a key in bucket
+    (the raw bucket by default, where every file the pipeline serves arrives)."""
+    if key.startswith("s3://"):
+        return key
+    return row_key(bucket or names.bucket("raw"), key)
+
+
 def get_result(ddb, names: Names, key: str) -> ResultRow:
     _require_table(ddb, names)
     item = None
     if key not in (COUNTERS_KEY, ARCHIVER_KEY):  # bookkeeping items, not results
-        item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: key})
+        item = dynamodb.get_item(ddb, names.results_table,
+                                 {RESULTS_PARTITION_KEY: row_id(names, key)})
     if item is None:
         raise NotFound(f"no result for '{key}' in table '{names.results_table}' (keys are "
                        "the uploaded object key, e.g. incoming/orders.csv)")
     return row(item)
 
 
-def find_result(ddb, names: Names, key: str) -> ResultRow | None:
-    """The row for key, or None (no row, or a bookkeeping item); the table must exist."""
+def find_result(ddb, names: Names, key: str, bucket: str | None = None) -> ResultRow | None:
+    """The row for key (in bucket, the raw one by default), or None (no row, or a
+    bookkeeping item); the table must exist."""
     if key in (COUNTERS_KEY, ARCHIVER_KEY):
         return None
-    item = dynamodb.get_item(ddb, names.results_table, {RESULTS_PARTITION_KEY: key})
+    item = dynamodb.get_item(ddb, names.results_table,
+                             {RESULTS_PARTITION_KEY: row_id(names, key, bucket)})
     return row(item) if item else None
 
 

@@ -42,7 +42,21 @@ def test_fetch_json_output_and_name(s3, pipectl):
     assert stored(s3, "fetch/daily-orders-v2.json")["name"] == "daily-orders-v2"
 
 
+def test_a_non_ascii_url_is_written_as_http_sends_it(s3, pipectl):
+    code, out, err = pipectl("fetch", "https://bücher.example/v1/straße?stadt=Zürich")
+
+    assert code == 0, err
+    # the host as IDNA (punycode), the path and query percent-encoded UTF-8; the name from
+    # the path as written
+    assert stored(s3, out.strip())["url"] == (
+        "https://xn--bcher-kva.example/v1/stra%C3%9Fe?stadt=Z%C3%BCrich")
+
+
 @pytest.mark.parametrize("args, message", [
+    (["https://straße.example/x"], "error: 'straße.example': IDNA 2003 and 2008 encode ß, ς, "
+                                   "ZWJ and ZWNJ differently; write the host as its xn-- name"),
+    (["https://" + "ü" * 64 + ".example/x"],
+     f"error: '{'ü' * 64}.example' is not a valid internationalized domain name (IDNA)"),
     (["file:///etc/passwd"], "error: 'file:///etc/passwd' is not an http:// or https:// URL"),
     (["ftp://example.com/x"], "error: 'ftp://example.com/x' is not an http:// or https:// URL"),
     (["https://example.com/x", "--header", "no colon"],

@@ -86,7 +86,8 @@ def test_json_has_stable_keys(queues, pipectl):
         ("moved", "incoming/my file+(1).csv"), ("skipped", None)]
     assert set(data["messages"][0]) == {"message_id", "key", "size", "etag", "sent_at",
                                         "first_received_at", "receive_count", "replays",
-                                        "last_error", "action", "reason"}
+                                        "last_error", "action", "reason", "bucket",
+                                        "version_id"}
 
 
 def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):

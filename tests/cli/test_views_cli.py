@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 
 from pipectl.aws.logs import ensure_stream
-from pipectl.naming import RESULTS_PARTITION_KEY
+from pipectl.naming import RESULTS_PARTITION_KEY, row_key
 
 ACCOUNT = "123456789012"
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
@@ -20,8 +20,10 @@ STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "fu
 
 
 def put_item(names, key: str, **attrs) -> None:
+    # Result rows are keyed by bucket and key; bookkeeping items by their own names.
+    row_id = key if key.startswith("__") else row_key(names.bucket("raw"), key)
     boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=names.results_table, Item={RESULTS_PARTITION_KEY: {"S": key}, **{
+        TableName=names.results_table, Item={RESULTS_PARTITION_KEY: {"S": row_id}, **{
             k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attrs.items()}})
 
 

@@ -24,12 +24,16 @@ class World:
         data = body.encode() if isinstance(body, str) else body
         return self.s3.put_object(Bucket=RAW, Key=key, Body=data)["ETag"]
 
-    def message(self, key: str, encode_slash: bool = False) -> dict:
-        """An SQS message carrying S3's notification for `key`, encoded as S3 encodes it."""
+    def message(self, key: str, encode_slash: bool = False, version_id: str | None = None,
+                bucket: str = RAW) -> dict:
+        """An SQS message carrying S3's notification for `key`, encoded as S3 encodes it
+        (with the versionId a versioned bucket's notifications carry, when given)."""
         template = json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]
         body = json.loads(template["body"])
         record = body["Records"][0]
-        record["s3"]["bucket"]["name"] = RAW
+        record["s3"]["bucket"]["name"] = bucket
+        if version_id is not None:
+            record["s3"]["object"]["versionId"] = version_id
         # AWS: space -> "+", "+" -> "%2B", "/" kept; moto also encodes "/" as %2F.
         record["s3"]["object"]["key"] = quote_plus(key, safe="" if encode_slash else "/")
         message = copy.deepcopy(template)
@@ -42,8 +46,10 @@ class World:
     def event(*messages: dict) -> dict:
         return {"Records": list(messages)}
 
-    def row(self, key: str) -> dict | None:
-        return self.table.get_item(Key={"object_key": key}, ConsistentRead=True).get("Item")
+    def row(self, key: str, bucket: str = RAW) -> dict | None:
+        """The results row of bucket/key (rows are keyed by both); __counters__ as it is."""
+        row_id = key if key.startswith("__") else f"s3://{bucket}/{key}"
+        return self.table.get_item(Key={"object_key": row_id}, ConsistentRead=True).get("Item")
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         r = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)

@@ -196,7 +196,7 @@ def test_a_multipart_output_is_verified_by_sha256(world):
     big_entry = next(o for o in summary["objects"] if o["key"].endswith("big.jsonl"))
     assert big_entry["status"] == "moved"
     # no metadata on this one: the row key came from the first record, and there is no row
-    assert big_entry["row"] == "no row for incoming/big.csv"
+    assert big_entry["row"] == f"no row for s3://{RAW}/incoming/big.csv"
     assert world.read(ARCHIVE, "archive/2024/05/17/big.jsonl") == big
 
 
@@ -229,7 +229,7 @@ def test_failed_deletes_are_errors_and_the_next_run_finishes_them(world, monkeyp
 def test_a_row_processed_again_since_keeps_its_newer_output(world):
     row = world.row("incoming/orders.csv")
     world.table.update_item(
-        Key={"object_key": "incoming/orders.csv"}, UpdateExpression="SET #o = :o",
+        Key={"object_key": f"s3://{RAW}/incoming/orders.csv"}, UpdateExpression="SET #o = :o",
         ExpressionAttributeNames={"#o": "output"},
         ExpressionAttributeValues={":o": f"s3://{PROCESSED}/elsewhere.jsonl"})
 

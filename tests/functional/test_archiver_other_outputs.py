@@ -121,15 +121,16 @@ def test_rows_follow_their_rejects_and_thumbnails_and_nothing_else_changes(world
     counters = world.row("__counters__")
     assert (counters["ARCHIVED"], counters["PROCESSED"], counters["FAILED"]) == (2, 0, 1)
     rows = {o["key"]: o["row"] for o in summary["objects"]}
-    assert rows[f"rejects/{day}/orders/bad.csv.jsonl"] == \
-        "incoming/orders/bad.csv: rejects archived"
-    assert rows[f"thumbnails/{day}/pets/cat.jpg"] == "incoming/pets/cat.jpg: thumbnail archived"
+    assert rows[f"rejects/{day}/orders/bad.csv.jsonl"] == (
+        f"s3://{RAW}/incoming/orders/bad.csv: rejects archived")
+    assert rows[f"thumbnails/{day}/pets/cat.jpg"] == (
+        f"s3://{RAW}/incoming/pets/cat.jpg: thumbnail archived")
 
 
 def test_a_row_that_links_elsewhere_now_is_left_alone(world):
     day = day_of(world)
     elsewhere = f"s3://{PROCESSED}/thumbnails/2099/01/01/pets/cat.jpg"
-    world.table.update_item(Key={"object_key": "incoming/pets/cat.jpg"},
+    world.table.update_item(Key={"object_key": f"s3://{RAW}/incoming/pets/cat.jpg"},
                             UpdateExpression="SET thumbnail = :t",
                             ExpressionAttributeValues={":t": elsewhere})
 
@@ -139,7 +140,7 @@ def test_a_row_that_links_elsewhere_now_is_left_alone(world):
     assert world.row("incoming/pets/cat.jpg")["thumbnail"] == elsewhere
     thumb = next(o for o in summary["objects"] if o["key"].startswith("thumbnails/"))
     assert (thumb["status"], thumb["row"]) == (
-        "moved", f"incoming/pets/cat.jpg: left alone, its thumbnail is now {elsewhere}")
+        "moved", f"s3://{RAW}/incoming/pets/cat.jpg: left alone, its thumbnail is now {elsewhere}")
     assert f"archive/thumbnails/{day}/pets/cat.jpg" in world.keys(ARCHIVE)
 
 

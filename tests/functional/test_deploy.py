@@ -362,3 +362,22 @@ def test_notification_merge_keeps_rules_pipectl_does_not_own(aws, cfg, names):
         "QueueConfigurations"]}
     assert "audit-trail" in ids
     assert names.notification_id(".txt") in ids
+
+
+def test_handlers_may_read_and_delete_only_the_versions_they_move(cfg, names):
+    # GetObject/CopyObject/DeleteObject with VersionId need the *Version actions; they are
+    # granted where a handler takes originals from (incoming/, fetch/) and nowhere else.
+    from pipectl.deploy import policies
+
+    raw = f"arn:aws:s3:::{names.bucket('raw')}/"
+    for policy, taken in ((policies.processor_policy(cfg, names), "incoming/"),
+                          (policies.fetcher_policy(cfg, names), "fetch/")):
+        granted = {}
+        for statement in policy["Statement"]:
+            actions = statement["Action"]
+            for action in actions if isinstance(actions, list) else [actions]:
+                resources = statement["Resource"]
+                granted.setdefault(action, set()).update(
+                    resources if isinstance(resources, list) else [resources])
+        assert raw + taken + "*" in granted["s3:GetObjectVersion"]
+        assert granted["s3:DeleteObjectVersion"] == {raw + taken + "*"}

@@ -96,8 +96,8 @@ def test_a_lease_held_elsewhere_keeps_the_api_uncalled_until_it_expires(world, a
     key = "fetch/items.json"
     etag = request(world, api, key)
     now = time.time()
-    assert results.claim(world.table, key, bucket=RAW, kind="fetch", version="1.0.0",
-                         started_at=results.now_iso(), etag=etag, holder="other",
+    assert results.claim(world.table, results.row_key(RAW, key), bucket=RAW, kind="fetch",
+                         version="1.0.0", started_at=results.now_iso(), etag=etag, holder="other",
                          until=int(now) + 60, now=now)
     message = world.message(key)
 
@@ -112,7 +112,7 @@ def test_a_lease_held_elsewhere_keeps_the_api_uncalled_until_it_expires(world, a
     assert (row["status"], row["in_progress_by"]) == ("PROCESSING", "other")
 
     # when the other attempt died and its lease ran out
-    world.table.update_item(Key={"object_key": key},
+    world.table.update_item(Key={"object_key": results.row_key(RAW, key)},
                             UpdateExpression="SET in_progress_until = :past",
                             ExpressionAttributeValues={":past": int(now) - 1})
     result = fetcher.lambda_handler(world.event(message), Context("req-here"))
@@ -177,8 +177,8 @@ def test_a_delivery_that_lost_the_race_to_a_finished_attempt_is_a_no_op(
     real_read = fetcher._read_request_file
     outcome, reads = {}, []
 
-    def read_then_lose_the_race(s3, bucket, read_key):
-        found = real_read(s3, bucket, read_key)
+    def read_then_lose_the_race(s3, bucket, read_key, version_id=None):
+        found = real_read(s3, bucket, read_key, version_id)
         reads.append(read_key)
         if len(reads) == 1:   # the second delivery's read: the first one runs to the end now
             outcome["first"] = fetcher.lambda_handler(world.event(first), Context("req-first"))

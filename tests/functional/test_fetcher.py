@@ -403,3 +403,36 @@ def test_a_non_ascii_request_name_is_fetched_and_its_metadata_reads_back(world, 
     assert processor.lambda_handler(world.event(world.message(key)), None) == {
         "batchItemFailures": []}
     assert world.row(key)["status"] == "PROCESSED"
+# --- URLs with non-ASCII characters (HTTP sends ASCII) ---------------------------------
+
+def test_a_non_ascii_path_and_query_are_percent_encoded_and_fetched(world, api):
+    # given an API path with non-ASCII characters, and a request file that writes it as is
+    api.answer("/v1/b%C3%BCcher/%E6%97%A5%E6%9C%AC", (200, JSON, [{"id": 1}]))
+
+    # when the fetcher handles it
+    result = run(world, "fetch/books.json",
+                 {"url": api.url("/v1/bücher/日本?stadt=Zürich&q=a b")})
+
+    # then the API got the UTF-8 percent-encoded form, and the response flowed on
+    assert result == {"batchItemFailures": []}
+    assert [(r["path"], r["query"]) for r in api.requests] == [
+        ("/v1/b%C3%BCcher/%E6%97%A5%E6%9C%AC", "stadt=Z%C3%BCrich&q=a%20b")]
+    row = world.row("fetch/books.json")
+    assert (row["status"], row["http_status"]) == ("PROCESSED", 200)
+    assert row["url"] == api.url("/v1/b%C3%BCcher/%E6%97%A5%E6%9C%AC")
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("ü" * 64 + ".example", "is not a valid internationalized domain name (IDNA)"),
+    ("straße.example", "has a character IDNA 2003 and 2008 encode differently"),
+])
+def test_a_host_with_no_ascii_form_fails_at_once_not_as_transient(world, host, reason):
+    # when a request names a host that IDNA cannot encode (or would encode ambiguously)
+    result = run(world, "fetch/idn.json", {"url": f"https://{host}/items"})
+
+    # then the request is FAILED on its first delivery with the reason, never retried
+    assert result == {"batchItemFailures": []}
+    row = world.row("fetch/idn.json")
+    assert (row["status"], row["attempts"]) == ("FAILED", 1)
+    assert reason in row["error"] and "last_error" not in row
+    assert world.keys(RAW, "failed/") == ["failed/fetch/idn.json"]

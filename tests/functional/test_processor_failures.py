@@ -2,11 +2,13 @@
 
 A bad file (or an object that vanished) ends FAILED with its reason and is not
 retried; a transient AWS error leaves the file in incoming/ and reports only its
-message as a batch item failure; a message that is not an S3 notification is
-reported failed too, so that SQS dead-letters it.
+message as a batch item failure; a message that is not an event about an object is
+refused at once with one log line (tests/events has every shape).
 """
 
 from __future__ import annotations
+
+import json
 
 import processor
 
@@ -95,13 +97,16 @@ def test_object_that_vanished_before_processing_fails_permanently(aws_world):
     assert row["error"] == "object vanished from incoming/ before it was processed"
 
 
-def test_unrecognized_message_goes_to_the_dead_letter_queue(aws_world):
+def test_unrecognized_message_is_refused_at_once_with_one_log_line(aws_world, capsys):
     # given a message that is not an S3 notification
     message = dict(aws_world.message("incoming/x.csv"), body="not json")
 
     # when
     result = processor.lambda_handler(aws_world.event(message), None)
 
-    # then it is reported failed, so SQS eventually dead-letters it instead of dropping it
-    assert result == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
-
+    # then it is done with now (three receives would not make it readable), and says why
+    assert result == {"batchItemFailures": []}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["status"], line["message"][:40]) for line in lines] == [
+        ("REFUSED", "refused: message body is not JSON (Expec")]
+    assert aws_world.row("incoming/x.csv") is None

@@ -158,8 +158,8 @@ def test_a_live_lease_makes_the_message_retry_and_an_expired_one_is_taken_over(a
     key = "incoming/leased.csv"
     etag = aws_world.upload(key, "a\n1\n")
     now = time.time()
-    assert results.claim(aws_world.table, key, bucket=RAW, kind="csv", version="1.0.0",
-                         started_at=results.now_iso(), etag=etag, holder="other",
+    assert results.claim(aws_world.table, results.row_key(RAW, key), bucket=RAW, kind="csv",
+                         version="1.0.0", started_at=results.now_iso(), etag=etag, holder="other",
                          until=int(now) + 60, now=now)
     message = aws_world.message(key)
 
@@ -172,7 +172,7 @@ def test_a_live_lease_makes_the_message_retry_and_an_expired_one_is_taken_over(a
     assert aws_world.row(key)["in_progress_by"] == "other"
 
     # when the other attempt died and its lease expired
-    aws_world.table.update_item(Key={"object_key": key},
+    aws_world.table.update_item(Key={"object_key": results.row_key(RAW, key)},
                                 UpdateExpression="SET in_progress_until = :past",
                                 ExpressionAttributeValues={":past": int(now) - 1})
     result = processor.lambda_handler(aws_world.event(message), None)

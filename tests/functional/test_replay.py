@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from pipectl.aws import dynamodb
 from pipectl.aws.sqs import CLOCK_SKEW_MS as CLOCK_SKEW
 from pipectl.errors import PipectlError, UsageError
-from pipectl.naming import RESULTS_PARTITION_KEY, STATUS_INDEX, STATUS_INDEX_KEYS, Names
+from pipectl.naming import (
+    RESULTS_PARTITION_KEY,
+    STATUS_INDEX,
+    STATUS_INDEX_KEYS,
+    Names,
+    row_key,
+)
 from pipectl.ops import replay as replay_ops
 from pipectl.ops.replay import ReplayOptions
 
@@ -31,6 +37,7 @@ class Queues:
 
     def __init__(self, names: Names, queue: str = "processing"):
         dlq, source = replay_ops.queue_pair(names, queue)
+        self.bucket = names.bucket("raw")
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.dlq = self.sqs.create_queue(QueueName=dlq)["QueueUrl"]
         self.queue = self.sqs.create_queue(QueueName=source, Attributes={
@@ -39,7 +46,7 @@ class Queues:
 
     def dead_letters(self, *keys: str | None, attributes: dict | None = None) -> None:
         """Put S3 notifications for `keys` into the DLQ (None: an s3:TestEvent)."""
-        entries = [{"Id": str(i), "MessageBody": event_body(key),
+        entries = [{"Id": str(i), "MessageBody": event_body(key, self.bucket),
                     **({"MessageAttributes": attributes} if attributes else {})}
                    for i, key in enumerate(keys)]
         for start in range(0, len(entries), 10):
@@ -64,13 +71,15 @@ class Queues:
                       for m in self.drain(url))
 
 
-def event_body(key: str | None) -> str:
+def event_body(key: str | None, bucket: str | None = None) -> str:
     if key is None:
         return json.loads((EVENTS / "sqs_s3_test_event.json").read_text())["Records"][0]["body"]
     body = json.loads(json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]["body"])
     record = copy.deepcopy(body)
     # S3 encodes keys: space -> "+", "+" -> "%2B", parentheses too; "/" kept.
     record["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    if bucket:
+        record["Records"][0]["s3"]["bucket"]["name"] = bucket
     return json.dumps(record)
 
 
@@ -120,7 +129,7 @@ def test_replay_moves_all_with_identical_bodies_and_attributes(aws, names, queue
     attributes = {"trace": {"DataType": "String", "StringValue": "abc"},
                   "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
     queues.dead_letters(*keys, attributes=attributes)
-    sent_bodies = sorted(event_body(k) for k in keys)
+    sent_bodies = sorted(event_body(k, queues.bucket) for k in keys)
 
     # when replaying
     report = run(aws, names)
@@ -184,7 +193,8 @@ def results_table(names: Names, rows: dict[str, str], kind: str = "csv") -> None
                           indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
     for key, status in rows.items():
         ddb.put_item(TableName=names.results_table, Item={
-            "object_key": {"S": key}, "status": {"S": status}, "kind": {"S": kind},
+            "object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
+            "bucket": {"S": names.bucket("raw")}, "status": {"S": status}, "kind": {"S": kind},
             "updated_at": {"S": "2026-11-23T14:00:00+00:00"}})
 
 
@@ -206,11 +216,12 @@ def test_skip_done_replays_a_newer_version_of_a_processed_key(aws, names, queues
     # given a key PROCESSED for the version with ETag "v1"
     results_table(names, {"incoming/orders.csv": "PROCESSED"})
     boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=names.results_table, Key={"object_key": {"S": "incoming/orders.csv"}},
+        TableName=names.results_table,
+        Key={"object_key": {"S": row_key(names.bucket("raw"), "incoming/orders.csv")}},
         UpdateExpression="SET etag = :e", ExpressionAttributeValues={":e": {"S": '"v1"'}})
     sqs = queues.sqs
     for etag in ("v1", "v2"):      # S3 notifications carry the ETag without quotes
-        body = json.loads(event_body("incoming/orders.csv"))
+        body = json.loads(event_body("incoming/orders.csv", queues.bucket))
         body["Records"][0]["s3"]["object"]["eTag"] = etag
         sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
 
@@ -223,6 +234,43 @@ def test_skip_done_replays_a_newer_version_of_a_processed_key(aws, names, queues
             for m in queues.drain(queues.queue)] == ["v2"]
     assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["eTag"]
             for m in queues.drain(queues.dlq)] == ["v1"]
+
+
+def test_skip_done_tells_versions_apart_even_with_the_same_etag(aws, names, queues):
+    # given a key PROCESSED for version "v1" of a versioned bucket; "v2" re-uploaded the
+    # same bytes (same ETag), so only the versionId tells the two dead letters apart
+    results_table(names, {"incoming/orders.csv": "PROCESSED"})
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=names.results_table,
+        Key={"object_key": {"S": row_key(names.bucket("raw"), "incoming/orders.csv")}},
+        UpdateExpression="SET etag = :e, version_id = :v",
+        ExpressionAttributeValues={":e": {"S": '"same"'}, ":v": {"S": "v1"}})
+    for version in ("v1", "v2"):
+        body = json.loads(event_body("incoming/orders.csv", queues.bucket))
+        body["Records"][0]["s3"]["object"].update(eTag="same", versionId=version)
+        queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
+
+    # when replaying with --skip-done
+    report = run(aws, names, skip_done=True)
+
+    # then v1's dead letter stays and v2's moves
+    assert (report.moved, report.skipped) == (1, 1)
+    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["versionId"]
+            for m in queues.drain(queues.queue)] == ["v2"]
+
+
+def test_a_dead_letter_for_another_bucket_never_counts_as_done(aws, names, queues):
+    # given a PROCESSED row for incoming/orders.csv in the pipeline's raw bucket
+    results_table(names, {"incoming/orders.csv": "PROCESSED"})
+    # and a dead letter for the same key in a bucket the pipeline does not own
+    queues.sqs.send_message(QueueUrl=queues.dlq,
+                            MessageBody=event_body("incoming/orders.csv", "someone-else"))
+
+    # when replaying with --skip-done
+    report = run(aws, names, skip_done=True)
+
+    # then the row of the raw bucket's object does not vouch for the other bucket's one
+    assert (report.moved, report.skipped) == (1, 0)
 
 
 def test_skip_done_without_a_results_table_is_not_found(aws, names, queues):
@@ -611,7 +659,8 @@ def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     for key, field, error in (("incoming/café.csv", "last_error", "ParamValidationError: x"),
                               ("incoming/bad.csv", "error", "line 3: unterminated")):
-        ddb.update_item(TableName=names.results_table, Key={"object_key": {"S": key}},
+        ddb.update_item(TableName=names.results_table,
+                        Key={"object_key": {"S": row_key(names.bucket("raw"), key)}},
                         UpdateExpression="SET #f = :e", ExpressionAttributeNames={"#f": field},
                         ExpressionAttributeValues={":e": {"S": error}})
     queues.dead_letters("incoming/café.csv", "incoming/bad.csv", "incoming/no-row.csv", None)
@@ -621,3 +670,16 @@ def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
     assert sorted((m.key or "", m.last_error or "") for m in report.messages) == [
         ("", ""), ("incoming/bad.csv", "line 3: unterminated"),
         ("incoming/café.csv", "ParamValidationError: x"), ("incoming/no-row.csv", "")]
+@pytest.mark.parametrize("name, key", [
+    ("sqs_s3_put_versioned.json", "incoming/quarterly report (2024).csv"),
+    ("sqs_sns_s3_put.json", "incoming/via sns.csv"),
+    ("sqs_eventbridge_object_created.json",
+     "incoming/eventbridge/2026-11-23T14:00:00 queued.csv"),
+])
+def test_dead_letters_of_every_queued_shape_are_described(name, key):
+    # the samples' bodies are what a dead-letter queue holds (tests/events, AWS's shapes)
+    body = json.loads((EVENTS / name).read_text())["Records"][0]["body"]
+    found_key, _, etag, bucket, version = replay_ops.describe(body)
+    assert (found_key, bucket, version) == (key, "raw-bucket",
+                                            "3HL4kqtJvjVBH40Nrjfkd.KBeURpB0vU")
+    assert etag is not None

@@ -23,7 +23,9 @@ def write_rows(names: Names, count: int, *, status: str = "PROCESSED", start: in
                at: datetime = START) -> None:
     """count result rows, one second apart from `at` on, 25 per BatchWriteItem."""
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    items = [{"object_key": {"S": f"incoming/f{start + i:06d}.csv"}, "status": {"S": status},
+    raw = names.bucket("raw")     # rows are keyed by bucket and key
+    items = [{"object_key": {"S": f"s3://{raw}/incoming/f{start + i:06d}.csv"},
+              "key": {"S": f"incoming/f{start + i:06d}.csv"}, "status": {"S": status},
               "updated_at": {"S": (at + timedelta(seconds=i)).isoformat()},
               "error": {"S": f"bad file {start + i}"}} for i in range(count)]
     for first in range(0, count, 25):

@@ -149,8 +149,8 @@ def test_missing_log_group_and_unknown_function(aws, names):
 # --- trace ---------------------------------------------------------------------------
 
 def put_row(names, key: str, **attrs):
-    item = {"object_key": {"S": key}, **{k: {"N": str(v)} if isinstance(v, int) else {"S": v}
-                                         for k, v in attrs.items()}}
+    item = {"object_key": {"S": f"s3://{names.bucket('raw')}/{key}"}, "key": {"S": key},
+            **{k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attrs.items()}}
     ddb().put_item(TableName=names.results_table, Item=item)
 
 

@@ -64,7 +64,8 @@ def test_fetched_response_is_processed_like_any_upload(allow_private, pipectl, c
     assert row["status"] == "PROCESSED" and row["kind"] == "fetch"
     # `pipectl results` shows the common fields; the fetch ones are in the row itself.
     item = client("dynamodb").get_item(TableName=names["table"],
-                                       Key={"object_key": {"S": "fetch/items.json"}})["Item"]
+                                       Key={"object_key": {
+                                           "S": f"s3://{names['raw']}/fetch/items.json"}})["Item"]
     assert item["http_status"] == {"N": "200"} and item["url"] == {"S": f"{base}/items"}
     assert hits == ["/items"]
     incoming_key = row["output"].split("/", 3)[3]

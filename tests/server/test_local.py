@@ -82,7 +82,7 @@ def test_dev_serves_uploads_and_stops_cleanly_on_ctrl_c(pipeline_dir, subprocess
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and status != "PROCESSED":
             item = ddb.get_item(TableName="pipectl-demo-dev-results",
-                                Key={"object_key": {"S": "incoming/hello.csv"}}).get("Item")
+                                Key={"object_key": {"S": f"s3://{raw}/incoming/hello.csv"}}).get("Item")
             status = item["status"]["S"] if item else None
             time.sleep(0.2)  # polling the emulator for the outcome, bounded by the deadline
         assert status == "PROCESSED"

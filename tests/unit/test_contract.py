@@ -4,6 +4,8 @@ import ast
 from pathlib import Path
 
 import results as handler_results
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipectl import naming
 
@@ -17,6 +19,16 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
     assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
     assert tuple(handler_results.TALLIES) == naming.TALLIES
+
+
+@given(bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
+       key=st.text(min_size=1, max_size=200))
+@settings(max_examples=50, deadline=None)
+def test_rows_are_keyed_alike_by_pipectl_and_the_handlers(bucket, key):
+    # pipectl reads the rows the handlers write, by the same bucket-and-key partition key
+    assert handler_results.row_key(bucket, key) == naming.row_key(bucket, key)
+    assert handler_results._identity(naming.row_key(bucket, key)) == {"bucket": bucket,
+                                                                       "key": key}
 
 
 def test_configured_limits_are_the_ones_the_processor_reads():

@@ -7,8 +7,9 @@ Neither cost exists on AWS, but both decide whether the embedded emulator holds 
   only the items it names, and restores those (and the table's stream) on failure.
 - SQS ReceiveMessage recomputes all of the queue's attributes (three O(depth) counts,
   each reading the clock through datetime once or twice per message) for every message
-  it returns, to read one number: MessageRetentionPeriod. Here the receive reads it
-  once per call, and the visibility checks read the clock once per pass over the queue.
+  it returns, to read one number: MessageRetentionPeriod. Here the receive reads that
+  number once per call, and the counts and the visible-message list read the clock once
+  per pass over the queue instead of once or twice per message.
 
 Each replacement is moto's own code with only that change, so it can go upstream as
 is. It applies only to the moto release it was written for and only while moto's code
@@ -20,6 +21,7 @@ runs plain moto on purpose (the benchmarks' baseline).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import inspect
 import os
@@ -98,16 +100,33 @@ def _original(p: Patch) -> Any:
 
 
 def _install(p: Patch) -> Any:
-    """The replacement, keeping the DynamoDB lock around it if one was already there."""
+    """The replacement, keeping the DynamoDB lock around it if one was already there;
+    `replaces` keeps what it replaced (tests compare the two)."""
     current = _current(p)
+    replaces = p.owner.__dict__[p.name]
     replacement = p.replacement
     if getattr(current, "atomic", False):
         from pipectl.local.emulator import locked
 
         replacement = locked(replacement)
     target = replacement.fget if isinstance(replacement, property) else replacement
-    target.moto_patch = True
+    if isinstance(replacement, property):
+        replacement = property(_marked(target, replaces))
+    else:
+        replacement = _marked(target, replaces)
     return replacement
+
+
+def _marked(function: Callable, replaces: Any) -> Callable:
+    """A fresh wrapper per install, so each remembers what it replaced."""
+
+    @functools.wraps(function)
+    def patched(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    patched.moto_patch = True
+    patched.replaces = replaces
+    return patched
 
 
 def _source_digest(function: Any) -> str:
@@ -276,7 +295,8 @@ def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout
                     visibility_timeout: int,
                     message_attribute_names: list[str] | None = None) -> list[Any]:
     """moto 5.2.1's SQSBackend.receive_message, reading MessageRetentionPeriod once per
-    call instead of all the queue's attributes once per message (marked: "pipectl:")."""
+    call instead of computing all the queue's attributes once per message (marked:
+    "pipectl:")."""
     from moto.core.utils import unix_time
     from moto.sqs.models import _filter_message_attributes
 
@@ -288,9 +308,9 @@ def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout
 
     polling_end = unix_time() + wait_seconds_timeout
     currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
-    # pipectl: is_message_valid_based_on_retention_period's attribute read, done once.
-    retention_period = self.get_queue_attributes(
-        queue_name, ["MessageRetentionPeriod"])["MessageRetentionPeriod"]
+    # pipectl: is_message_valid_based_on_retention_period read this through
+    # get_queue_attributes (all attributes, three O(depth) counts) once per message.
+    retention_period = queue.message_retention_period
 
     # queue.messages only contains visible messages
     while True:

@@ -35,13 +35,13 @@ def aws_credentials(monkeypatch):
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """One moto server for the session; tests reset its state through moto's API. Its
-    DynamoDB is made atomic as pipectl's own emulator's is (AWS's guarantee, not a shortcut)."""
+    DynamoDB is made atomic and the burst patches applied as in pipectl's own emulator
+    (AWS's guarantees, not shortcuts)."""
     from moto.server import ThreadedMotoServer
 
-    from pipectl.local.emulator import atomic_dynamodb, lifecycle_size_filters
+    from pipectl.local.emulator import prepare_moto
 
-    atomic_dynamodb()
-    lifecycle_size_filters()
+    prepare_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

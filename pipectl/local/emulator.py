@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import socket
 import threading
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 
 from pipectl.errors import PipectlError, UsageError
+from pipectl.local.moto_patches import patch_moto
 
 HOST = "127.0.0.1"
 
@@ -17,10 +19,12 @@ HOST = "127.0.0.1"
 class Emulator:
     """A moto server in a background thread. Use as a context manager: nothing outlives it."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, notice: Callable[[str], None] | None = None):
         self.requested_port = port
         self.port: int | None = None
+        self.patched = False  # moto_patches applied: see pipectl/local/moto_patches.py
         self._server = None
+        self._notice = notice or logging.getLogger(__name__).warning
 
     @property
     def endpoint(self) -> str:
@@ -35,8 +39,7 @@ class Emulator:
         ensure_free(port)
         # werkzeug logs every request at INFO; the operator wants the pipeline's logs.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        atomic_dynamodb()
-        lifecycle_size_filters()
+        self.patched = prepare_moto(notice=self._notice)
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         self._server.start()
         self.port = port
@@ -68,6 +71,28 @@ _DYNAMODB_OPERATIONS = ("put_item", "get_item", "update_item", "delete_item", "q
 _dynamodb_lock = threading.RLock()
 
 
+def prepare_moto(patch: Callable[[object, str, object], None] = setattr,
+                 notice: Callable[[str], None] | None = None) -> bool:
+    """What every moto server pipectl runs needs: the burst patches (when they fit this
+    moto), then the DynamoDB lock around whatever runs. True when patched."""
+    patched = patch_moto(patch, notice)
+    atomic_dynamodb(patch)
+    lifecycle_size_filters(patch)
+    return patched
+
+
+def locked(function: Callable) -> Callable:
+    """`function` run under the one DynamoDB lock."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        with _dynamodb_lock:
+            return function(*args, **kwargs)
+
+    run.atomic = True
+    return run
+
+
 def atomic_dynamodb(patch: Callable[[object, str, object], None] = setattr) -> None:
     """Make moto's DynamoDB operations take one lock (idempotent). `patch` lets a test
     undo it (pytest's monkeypatch.setattr)."""
@@ -75,15 +100,8 @@ def atomic_dynamodb(patch: Callable[[object, str, object], None] = setattr) -> N
 
     for name in _DYNAMODB_OPERATIONS:
         original = getattr(DynamoDBBackend, name)
-        if getattr(original, "atomic", False):
-            continue
-
-        def locked(self, *args, _original=original, **kwargs):
-            with _dynamodb_lock:
-                return _original(self, *args, **kwargs)
-
-        locked.atomic = True
-        patch(DynamoDBBackend, name, locked)
+        if not getattr(original, "atomic", False):
+            patch(DynamoDBBackend, name, locked(original))
 
 
 # S3 lifecycle filters may name object sizes (ObjectSizeGreaterThan / LessThan, alone or

@@ -48,3 +48,14 @@ def test_concurrent_transactions_count_exactly_and_undo_nobody_elses_writes():
         counted = next(int(r["n"]["N"]) for r in rows if r["pk"]["S"] == "__counters__")
         assert won == 150
         assert (counted, len(rows) - 1) == (150, 150)
+
+
+def test_the_embedded_emulator_runs_moto_patched_for_bursts():
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
+
+    with Emulator(port=0) as emulator:
+        assert emulator.patched
+        assert DynamoDBBackend.transact_write_items.moto_patch
+        assert DynamoDBBackend.transact_write_items.atomic  # still under the one lock
+        assert SQSBackend.receive_message.moto_patch

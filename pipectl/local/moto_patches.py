@@ -1,0 +1,400 @@
+"""Version-guarded fixes for two moto costs that grow with the data it holds.
+
+Neither cost exists on AWS, but both decide whether the embedded emulator holds a burst:
+- DynamoDB TransactWriteItems deep-copies every table the transaction names (once per
+  item naming it) to undo a failed transaction, so a transaction costs O(table) and
+  the copies stay on the heap until the cyclic collector finds them. Here it saves
+  only the items it names, and restores those (and the table's stream) on failure.
+- SQS ReceiveMessage recomputes all of the queue's attributes (three O(depth) counts,
+  each reading the clock through datetime once or twice per message) for every message
+  it returns, to read one number: MessageRetentionPeriod. Here the receive reads that
+  number once per call, and the counts and the visible-message list read the clock once
+  per pass over the queue instead of once or twice per message.
+
+Each replacement is moto's own code with only that change, so it can go upstream as
+is. It applies only to the moto release it was written for and only while moto's code
+is the code it was written against (a digest of each replaced function's source);
+otherwise plain moto runs and the caller gets one warning line. PIPECTL_MOTO_PATCHES=0
+runs plain moto on purpose (the benchmarks' baseline).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+WRITTEN_FOR = "5.2.1"
+SWITCH = "PIPECTL_MOTO_PATCHES"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One attribute of a moto class replaced; `digest` is of the source it replaces."""
+    owner: type
+    name: str
+    digest: str
+    replacement: Any
+
+
+def patch_moto(patch: Callable[[object, str, object], None] = setattr,
+               notice: Callable[[str], None] | None = None) -> bool:
+    """Apply every patch, or none (idempotent). True when moto runs patched. `patch`
+    lets a test undo it (pytest's monkeypatch.setattr)."""
+    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    import moto
+
+    patches = _patches()
+    stale = [p for p in patches if _source_digest(_original(p)) != p.digest
+             and not getattr(_current(p), "moto_patch", False)]
+    if moto.__version__ != WRITTEN_FOR or stale:
+        if notice is not None:
+            notice(f"moto {moto.__version__} is not the release pipectl's emulator patches "
+                   f"were written for ({WRITTEN_FOR}): running plain moto, which slows "
+                   "down as queues and tables fill")
+        return False
+    for p in patches:
+        if not getattr(_current(p), "moto_patch", False):
+            patch(p.owner, p.name, _install(p))
+    return True
+
+
+def _patches() -> list[Patch]:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import Queue, SQSBackend
+
+    return [
+        Patch(DynamoDBBackend, "transact_write_items",
+              "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4",
+              transact_write_items),
+        Patch(SQSBackend, "receive_message",
+              "065f3e5e7d2144089ce3b5d16d9306243ccd2f3ee11b44beb851292fadb7652f",
+              receive_message),
+        Patch(Queue, "messages",
+              "03a531dbcbcf9aee2e61c7254c08946a499f5c57f2447a8f2e534aa85b067dea",
+              property(queue_messages)),
+        Patch(Queue, "approximate_number_of_messages_delayed",
+              "c3c1dadb0c42ed5f8f5e1fddc8384de67db2df9a4055504f10903bd0b55e8d2f",
+              property(approximate_number_of_messages_delayed)),
+        Patch(Queue, "approximate_number_of_messages_not_visible",
+              "5dbecc4dda174358d2aefa96e4b769def47fd6bb2c315241c451e8518c3fabab",
+              property(approximate_number_of_messages_not_visible)),
+    ]
+
+
+def _current(p: Patch) -> Any:
+    value = p.owner.__dict__[p.name]
+    return value.fget if isinstance(value, property) else value
+
+
+def _original(p: Patch) -> Any:
+    """moto's function, under the DynamoDB lock emulator.atomic_dynamodb may have added."""
+    function = _current(p)
+    return getattr(function, "__wrapped__", function)
+
+
+def _install(p: Patch) -> Any:
+    """The replacement, keeping the DynamoDB lock around it if one was already there;
+    `replaces` keeps what it replaced (tests compare the two)."""
+    current = _current(p)
+    replaces = p.owner.__dict__[p.name]
+    replacement = p.replacement
+    if getattr(current, "atomic", False):
+        from pipectl.local.emulator import locked
+
+        replacement = locked(replacement)
+    target = replacement.fget if isinstance(replacement, property) else replacement
+    if isinstance(replacement, property):
+        replacement = property(_marked(target, replaces))
+    else:
+        replacement = _marked(target, replaces)
+    return replacement
+
+
+def _marked(function: Callable, replaces: Any) -> Callable:
+    """A fresh wrapper per install, so each remembers what it replaced."""
+
+    @functools.wraps(function)
+    def patched(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    patched.moto_patch = True
+    patched.replaces = replaces
+    return patched
+
+
+def _source_digest(function: Any) -> str:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+# --- DynamoDB: a transaction saves only the items it names --------------------------------
+
+class _ItemSnapshot:
+    """The items a transaction touches as they were before it, and each table's stream
+    length, so a cancelled transaction puts back exactly those and nothing else."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, Any, Any], tuple[Any, Any, Any, Any]] = {}
+        self._streams: dict[int, tuple[Any, list, int]] = {}
+
+    def save(self, table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+        slot = (id(table), hash_value, range_value)
+        if slot not in self._items:
+            self._items[slot] = (table, hash_value, range_value, copy.deepcopy(item))
+        shard = table.stream_shard
+        if shard is not None and id(table) not in self._streams:
+            self._streams[id(table)] = (shard, shard.items, len(shard.items))
+
+    def restore(self) -> None:
+        for table, hash_value, range_value, item in self._items.values():
+            if range_value:  # as Table.put_item tells range tables apart
+                if item is None:
+                    table.items[hash_value].pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = item
+            elif item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
+        for shard, records, length in self._streams.values():
+            # StreamShard.add may have handed its records to a Lambda mapping and started
+            # a new list; the saved list still holds the ones from before.
+            shard.items = records[:length]
+
+
+def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2.1's DynamoDBBackend.transact_write_items, saving the items it names
+    instead of deep-copying every table it names (marked: "pipectl:")."""
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import get_filter_expression
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    # pipectl: the items this transaction touches, saved as each is first named.
+    saved = _ItemSnapshot()
+
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        # Check transact writes are not performing multiple operations on the same item
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            expression_attribute_names = op.get("ExpressionAttributeNames")
+            expression_attribute_values = op.get("ExpressionAttributeValues")
+            return_values_on_condition_check_failure = op.get(
+                "ReturnValuesOnConditionCheckFailure")
+
+            if op_type == "Put":
+                attrs = op["Item"]
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+
+            check_unicity(table_name, key)
+
+            # pipectl: self.get_item(table_name, key), spelled out to save the item.
+            table = self.get_table(table_name)
+            hash_value, range_value = self.get_keys_value(table, key)
+            current = table.get_item(hash_value, range_value)
+            if op_type != "ConditionCheck":
+                saved.save(table, hash_value, range_value, current)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(
+                    condition_expression,
+                    expression_attribute_names,
+                    expression_attribute_values,
+                )
+                if not condition_op.expr(current):
+                    if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+
+            if op_type == "Put":
+                attrs = op["Item"]
+                self.put_item(
+                    table_name,
+                    attrs,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            elif op_type == "Update":
+                update_expression = op["UpdateExpression"]
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=update_expression,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            # Rollback to the original state, and reraise the error
+            saved.restore()  # pipectl
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore
+        except Exception as e:  # noqa: E722 Do not use bare except
+            # For other exceptions, capture their details
+            errors.append((type(e).__name__, str(e), original_item))  # type: ignore
+
+    if any(code is not None for code, _, _ in errors):
+        # Rollback to the original state, and reraise the errors
+        saved.restore()  # pipectl
+        raise TransactionCanceledException(errors)
+
+
+# --- SQS: one attribute read per receive, one clock read per pass -------------------------
+
+def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
+                    visibility_timeout: int,
+                    message_attribute_names: list[str] | None = None) -> list[Any]:
+    """moto 5.2.1's SQSBackend.receive_message, reading MessageRetentionPeriod once per
+    call instead of computing all the queue's attributes once per message (marked:
+    "pipectl:")."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import _filter_message_attributes
+
+    if message_attribute_names is None:
+        message_attribute_names = []
+    queue = self.get_queue(queue_name)
+    result: list[Any] = []
+    previous_result_count = len(result)
+
+    polling_end = unix_time() + wait_seconds_timeout
+    currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
+    # pipectl: is_message_valid_based_on_retention_period read this through
+    # get_queue_attributes (all attributes, three O(depth) counts) once per message.
+    retention_period = queue.message_retention_period
+
+    # queue.messages only contains visible messages
+    while True:
+        if result or (wait_seconds_timeout and unix_time() > polling_end):
+            break
+
+        messages_to_dlq: list[Any] = []
+
+        for message in queue.messages:
+            if not message.visible:
+                continue
+
+            if message in queue.pending_messages:
+                # The message is pending but is visible again, so the
+                # consumer must have timed out.
+                queue.pending_messages.remove(message)
+                currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
+
+            if message.group_id and queue.fifo_queue:
+                if message.group_id in currently_pending_groups:
+                    # A previous call is still processing messages in this group, so we
+                    # cannot deliver this one.
+                    continue
+
+            if (
+                queue.dead_letter_queue is not None
+                and queue.redrive_policy
+                and message.approximate_receive_count
+                >= queue.redrive_policy["maxReceiveCount"]
+            ):
+                messages_to_dlq.append(message)
+                continue
+
+            queue.pending_messages.add(message)
+            message.mark_received(visibility_timeout=visibility_timeout)
+            # Create deepcopy to not mutate the message state when filtering for attributes
+            message_copy = copy.deepcopy(message)
+            _filter_message_attributes(message_copy, message_attribute_names)
+            # pipectl: is_message_valid_based_on_retention_period, inlined.
+            if retention_period + message.sent_timestamp / 1000 <= unix_time():
+                break
+            result.append(message_copy)
+            if len(result) >= count:
+                break
+
+        for message in messages_to_dlq:
+            queue._messages.remove(message)
+            queue.dead_letter_queue.add_message(message)
+
+        if previous_result_count == len(result):
+            if wait_seconds_timeout == 0:
+                # There is no timeout and no additional results,
+                # so break to avoid an infinite loop.
+                break
+
+            queue.wait_for_messages(1)
+            continue
+
+        previous_result_count = len(result)
+
+    return result
+
+
+# Message.visible and Message.delayed read the clock through datetime on every call; these
+# counts make that one read per pass (same comparisons: visible when now > visible_at,
+# delayed while now < delayed_until).
+
+def queue_messages(self: Any) -> list[Any]:
+    """Queue.messages: the visible, undelayed messages."""
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def approximate_number_of_messages_delayed(self: Any) -> int:
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def approximate_number_of_messages_not_visible(self: Any) -> int:
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)

@@ -34,7 +34,7 @@ from pipectl.local.emulator import HOST, ensure_free, free_port
 
 SERVICES = ("s3", "sqs", "iam", "sts", "logs", "events", "cloudwatch", "lambda", "sns")
 READY_SECONDS = 180
-STOP_SECONDS = 15
+STOP_SECONDS = 10
 PLUGIN = Path(__file__).with_name("localstack_plugin.py")
 # The plugin's entry point, as an installed distribution would declare it: plux (LocalStack's
 # plugin loader) finds entry points through importlib.metadata on sys.path.

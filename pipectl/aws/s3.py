@@ -14,34 +14,52 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import botocore.exceptions
-import s3transfer.exceptions
-from boto3.s3.transfer import TransferConfig
-from s3transfer.futures import TransferFuture
-from s3transfer.manager import TransferManager
-from s3transfer.subscribers import BaseSubscriber
-from s3transfer.utils import ChunksizeAdjuster
 
 from pipectl.aws.session import error_code
 from pipectl.errors import AwsError, NotFound, PipectlError
+
+if TYPE_CHECKING:
+    # s3transfer (and boto3's transfer module) cost about 150 ms to import: loaded on
+    # first use, so `pipectl --help` and `--version` do not pay for them.
+    from boto3.s3.transfer import TransferConfig
+    from s3transfer.futures import TransferFuture
+    from s3transfer.manager import TransferManager
 
 MiB = 1024 * 1024
 # Part size 8 MiB: S3 allows at most 10,000 parts, so a single object up to ~78 GiB
 # (s3transfer grows the part size beyond that, and part_size() follows it). One manager
 # serves the whole command, so max_concurrency is requests in flight across all files;
 # the client's connection pool (32) must hold them.
-DEFAULT_TRANSFER_CONFIG = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
-                                         max_concurrency=10, use_threads=True)
+DEFAULT_CONCURRENCY = 10
 
 
-def transfer_config(max_concurrency: int) -> TransferConfig:
-    """DEFAULT_TRANSFER_CONFIG with another number of requests in flight (--jobs)."""
-    return TransferConfig(multipart_threshold=DEFAULT_TRANSFER_CONFIG.multipart_threshold,
-                          multipart_chunksize=DEFAULT_TRANSFER_CONFIG.multipart_chunksize,
+@cache
+def transfer_config(max_concurrency: int = DEFAULT_CONCURRENCY) -> TransferConfig:
+    """The transfer settings, with max_concurrency requests in flight (--jobs)."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
                           max_concurrency=max_concurrency, use_threads=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_TRANSFER_CONFIG":   # built on first use, see TYPE_CHECKING above
+        return transfer_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def transfer_errors() -> tuple[type[BaseException], ...]:
+    """The transfer manager's own per-file errors: a transfer cancelled after another
+    one's fatal error."""
+    import s3transfer.exceptions
+
+    return s3transfer.exceptions.CancelledError, s3transfer.exceptions.FatalError
 
 
 # S3 computes the SHA-256 of what it receives and rejects the PUT (or each part, and the
@@ -160,7 +178,7 @@ def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def upload_file(client: Any, path: Path, bucket: str, key: str, *,
-                config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
+                config: TransferConfig | None = None,
                 callback: Callable[[int], None] | None = None) -> None:
     """Upload one file, multipart above config.multipart_threshold, checksummed by S3."""
     import boto3.exceptions  # loaded with the client already; see DEFAULT_TRANSFER_CONFIG
@@ -182,7 +200,7 @@ def upload_file(client: Any, path: Path, bucket: str, key: str, *,
 
 
 def download_file(client: Any, bucket: str, key: str, path: Path, *,
-                  config: TransferConfig | None = DEFAULT_TRANSFER_CONFIG,
+                  config: TransferConfig | None = None,
                   callback: Callable[[int], None] | None = None) -> None:
     """Download one object. boto3 writes to a temporary file next to path and renames it
     into place only when complete, so path never holds a partial object."""
@@ -200,16 +218,18 @@ def download_file(client: Any, bucket: str, key: str, path: Path, *,
 
 # ---------------------------------------------------------------- checksums
 
-def part_size(size: int, config: TransferConfig = DEFAULT_TRANSFER_CONFIG) -> int | None:
+def part_size(size: int, config: TransferConfig | None = None) -> int | None:
     """The part size the transfer manager will use for a file of this size; None for a
     single PutObject (below the multipart threshold)."""
+    from s3transfer.utils import ChunksizeAdjuster
+
+    config = config or transfer_config()
     if size < config.multipart_threshold:
         return None
     return ChunksizeAdjuster().adjust_chunksize(config.multipart_chunksize, size)
 
 
-def file_checksum(path: Path, size: int, config: TransferConfig = DEFAULT_TRANSFER_CONFIG
-                  ) -> str:
+def file_checksum(path: Path, size: int, config: TransferConfig | None = None) -> str:
     """The ChecksumSHA256 S3 reports for this file uploaded with config: the base64 SHA-256
     of the bytes for a single PUT; for a multipart upload the COMPOSITE form AWS documents,
     the SHA-256 of the parts' SHA-256 digests, then "-<parts>" (S3 offers no full-object
@@ -252,9 +272,10 @@ def object_checksum(client: Any, bucket: str, key: str) -> tuple[int, str | None
 
 # ---------------------------------------------------------------- one transfer manager
 
-class _Reporter(BaseSubscriber):
+class _Reporter:
     """Tells the manager the size we already know (so it needs no HeadObject or stat of its
-    own) and forwards progress."""
+    own) and forwards progress. s3transfer calls a subscriber's on_<event> methods by name
+    (s3transfer.utils.get_callbacks), so this needs no BaseSubscriber at import time."""
 
     def __init__(self, size: int, callback: Callable[[int], None] | None):
         self.size, self.callback = size, callback
@@ -288,8 +309,8 @@ class Transfers:
 
     _OPERATIONS = ("PutObject", "CompleteMultipartUpload")
 
-    def __init__(self, client: Any, config: TransferConfig = DEFAULT_TRANSFER_CONFIG):
-        self.client, self.config = client, config
+    def __init__(self, client: Any, config: TransferConfig | None = None):
+        self.client, self.config = client, config or transfer_config()
         self._responses: dict[tuple[str, str], dict[str, Any]] = {}
         self._sent: dict[tuple[str, str], str | None] = {}
         self._hook_id = f"pipectl-transfers-{next(_ids)}"
@@ -304,6 +325,8 @@ class Transfers:
                             unique_id=f"{self._hook_id}-after-{operation}")
         events.register_last("before-send.s3.PutObject", _no_continue_for_small_bodies,
                              unique_id=f"{self._hook_id}-expect")
+        from s3transfer.manager import TransferManager
+
         self._manager = TransferManager(self.client, self.config)
         return self
 
@@ -382,6 +405,8 @@ _ids = itertools.count()
 
 def wait(future: TransferFuture, bucket: str, key: str, action: str) -> None:
     """The outcome of one submitted transfer, as a pipectl error naming the object."""
+    import s3transfer.exceptions
+
     try:
         future.result()
     except botocore.exceptions.ClientError as exc:

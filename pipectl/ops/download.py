@@ -13,9 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
-
-from boto3.s3.transfer import TransferConfig
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipectl.aws import s3
 from pipectl.errors import NotFound, PipectlError, UsageError
@@ -23,7 +21,6 @@ from pipectl.ops.transfer import (
     DEFAULT_JOBS,
     FAILED,
     OK,
-    PER_FILE_ERRORS,
     PLANNED,
     REFUSED,
     SKIPPED,
@@ -34,8 +31,12 @@ from pipectl.ops.transfer import (
     Progress,
     TransferReport,
     failure,
+    per_file_errors,
     run_parallel,
 )
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What to do with an existing local file that differs from the object.
@@ -163,7 +164,7 @@ def _check_existing(client: Any, item: _Item, bucket: str, clobber: str) -> None
         elif clobber == REFUSE:
             item.result.status, item.result.error = REFUSED, (
                 f"{item.path} exists and differs: --force replaces it, --no-clobber keeps it")
-    except PER_FILE_ERRORS as exc:
+    except per_file_errors() as exc:
         item.result.status, item.result.error = FAILED, failure(exc)
 
 
@@ -226,7 +227,7 @@ def _settle(item: _Item, future: Any, bucket: str) -> None:
             raise PipectlError(f"{item.result.uri}: got {written} bytes, S3 says {item.size} "
                                "(did it change during the download?)")
         item.result.status = OK
-    except PER_FILE_ERRORS as exc:
+    except per_file_errors() as exc:
         item.result.status, item.result.error = FAILED, failure(exc)
 
 
@@ -248,7 +249,7 @@ def stream(client: Any, source: Location, out: BinaryIO, *,
     counted = _Counter(progress)
     progress.started(1, size)
     try:
-        with s3.Transfers(client, config or s3.DEFAULT_TRANSFER_CONFIG) as transfers:
+        with s3.Transfers(client, config or s3.transfer_config()) as transfers:
             future = transfers.download(source.bucket, source.key, out, size,
                                         callback=counted)
             s3.wait(future, source.bucket, source.key, "downloading")
@@ -259,7 +260,7 @@ def stream(client: Any, source: Location, out: BinaryIO, *,
         result.status = OK
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {counted.total} of {size} bytes") from None
-    except PER_FILE_ERRORS as exc:
+    except per_file_errors() as exc:
         result.status, result.error = FAILED, failure(exc)
     progress.finished(result)
     return TransferReport("download", [result])

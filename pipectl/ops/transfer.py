@@ -17,15 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
-import s3transfer.exceptions
-from boto3.s3.transfer import TransferConfig
 
 from pipectl.aws import s3
 from pipectl.errors import ExitStatus, PipectlError, UsageError
 from pipectl.naming import BUCKET_ROLES
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
 
 # Requests in flight for the whole command (aws s3 cp uses 10).
 DEFAULT_JOBS = 10
@@ -207,8 +208,8 @@ def failure(exc: Exception) -> str:
 # Errors one file can hit without the others being affected: S3's answer (already a
 # pipectl error), a dropped connection mid-transfer, the local disk; the manager's own
 # (a cancelled transfer after another one's fatal error).
-PER_FILE_ERRORS = (PipectlError, botocore.exceptions.BotoCoreError, OSError,
-                   s3transfer.exceptions.CancelledError, s3transfer.exceptions.FatalError)
+def per_file_errors() -> tuple[type[BaseException], ...]:
+    return (PipectlError, botocore.exceptions.BotoCoreError, OSError, *s3.transfer_errors())
 
 
 # ---------------------------------------------------------------- upload
@@ -315,7 +316,7 @@ def _plan_upload(client: Any, local: LocalFile, key: str, bucket: str,
                 local_sum = item.checksum or s3.file_checksum(local.path, local.size, config)
                 if s3.same_checksum(there[1], local_sum):
                     item.result.status, item.result.reason = SKIPPED, "unchanged"
-    except PER_FILE_ERRORS as exc:
+    except per_file_errors() as exc:
         item.result.status, item.result.error = FAILED, failure(exc)
     return item
 
@@ -403,5 +404,5 @@ def _settle(p: _Planned, future: Any, transfers: s3.Transfers, bucket: str) -> N
             raise PipectlError(f"{p.result.uri}: S3 stored SHA-256 {returned}, pipectl sent "
                                f"{sent} for {p.local.path}")
         p.result.status = OK
-    except PER_FILE_ERRORS as exc:
+    except per_file_errors() as exc:
         p.result.status, p.result.error = FAILED, failure(exc)

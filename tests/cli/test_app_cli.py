@@ -81,7 +81,7 @@ def test_every_global_option_after_the_command(aws_pipeline, pipectl, monkeypatc
     # The profile is not configured (AWS_CONFIG_FILE is /dev/null), and --debug shows the
     # traceback: the options after the command were read.
     assert (code, out) == (2, "")
-    assert err.startswith("Traceback (most recent call last):")
+    assert "Traceback (most recent call last):" in err
     assert err.strip().endswith("error: AWS profile 'ops' is not configured "
                                 "(see `aws configure list-profiles`)")
 

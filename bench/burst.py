@@ -103,7 +103,12 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:
+            # plain moto, still computing, can take minutes to wind down on a busy machine
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
 
 
 def _status_kb(pid: int, field_name: str) -> int:

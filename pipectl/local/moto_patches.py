@@ -55,9 +55,11 @@ def patch_moto(patch: Callable[[object, str, object], None] = setattr,
              and not getattr(_current(p), "moto_patch", False)]
     if moto.__version__ != WRITTEN_FOR or stale:
         if notice is not None:
-            notice(f"moto {moto.__version__} is not the release pipectl's emulator patches "
-                   f"were written for ({WRITTEN_FOR}): running plain moto, which slows "
-                   "down as queues and tables fill")
+            why = (f"moto {moto.__version__} is not the release pipectl's emulator patches "
+                   f"were written for ({WRITTEN_FOR})" if moto.__version__ != WRITTEN_FOR
+                   else f"moto's {', '.join(p.name for p in stale)} is not the code "
+                   "pipectl's emulator patches were written against")
+            notice(f"{why}: running plain moto, which slows down as queues and tables fill")
         return False
     for p in patches:
         if not getattr(_current(p), "moto_patch", False):
@@ -104,17 +106,14 @@ def _install(p: Patch) -> Any:
     `replaces` keeps what it replaced (tests compare the two)."""
     current = _current(p)
     replaces = p.owner.__dict__[p.name]
-    replacement = p.replacement
+    is_property = isinstance(p.replacement, property)
+    function = p.replacement.fget if is_property else p.replacement
     if getattr(current, "atomic", False):
         from pipectl.local.emulator import locked
 
-        replacement = locked(replacement)
-    target = replacement.fget if isinstance(replacement, property) else replacement
-    if isinstance(replacement, property):
-        replacement = property(_marked(target, replaces))
-    else:
-        replacement = _marked(target, replaces)
-    return replacement
+        function = locked(function)
+    function = _marked(function, replaces)
+    return property(function) if is_property else function
 
 
 def _marked(function: Callable, replaces: Any) -> Callable:

@@ -42,10 +42,11 @@ def destroy(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would go, change nothing"),
     yes: bool = typer.Option(False, "--yes", "-y", help="destroy without asking"),
-    purge: bool = typer.Option(False, "--purge", help="also delete buckets that hold objects, "
-                                                      "with every object version in them"),
+    purge: bool = typer.Option(False, "--purge", help="also delete what holds data: buckets "
+                                                      "with objects (every version), tables "
+                                                      "with rows, queues with messages"),
 ) -> None:
-    """Remove what deploy made; buckets that hold objects are kept unless --purge."""
+    """Remove what deploy made; whatever holds data is kept unless --purge."""
     app = context.get(ctx)
     plan = destroyer.build_destroy_plan(app.aws, app.config, purge=purge)
     _show_and_apply(app, plan, dry_run=dry_run, yes=yes, question=(

@@ -137,7 +137,8 @@ def test_destroy_keeps_data_then_purge_and_deploy_again_creates_everything(
     # the s3:TestEvent messages are consumed, so only the row and the dead letter hold data
     assert pipectl("run", "--until-idle", "--timeout", "120").code == 0
     client("dynamodb").put_item(TableName=names["table"], Item={
-        "object_key": {"S": "incoming/x.csv"}, "status": {"S": "PROCESSED"}})
+        "object_key": {"S": f"s3://{names['raw']}/incoming/x.csv"},
+        "key": {"S": "incoming/x.csv"}, "status": {"S": "PROCESSED"}})
     sqs = client("sqs")
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=names["dlq"])["QueueUrl"],
                      MessageBody=s3_event(names["raw"], "incoming/x.csv"))

@@ -86,8 +86,9 @@ def test_a_copy_that_finds_a_live_lease_comes_back_when_the_lease_ends(aws_world
     key = "incoming/leased.csv"
     etag = aws_world.upload(key, "a\n1\n")
     until = int(time.time()) + 4
-    assert results.claim(aws_world.table, results.row_key(RAW, key), bucket=RAW, kind="csv", version="1.0.0",
-                         started_at=results.now_iso(), etag=etag, holder="other", until=until)
+    assert results.claim(aws_world.table, results.row_key(RAW, key), bucket=RAW, kind="csv",
+                         version="1.0.0", started_at=results.now_iso(), etag=etag,
+                         holder="other", until=until)
     (message,) = _received(aws_world, key, 1)
     url = boto3.client("sqs").get_queue_url(QueueName=QUEUE)["QueueUrl"]
 

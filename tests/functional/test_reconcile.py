@@ -9,7 +9,7 @@ import boto3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipectl.naming import Names
+from pipectl.naming import Names, row_key
 from pipectl.ops.reconcile import reconcile
 
 # Any key S3 accepts (UTF-8, up to 1,024 bytes): unicode, spaces, "+", "%", "#".
@@ -26,7 +26,8 @@ def processed_file(names: Names, name: str) -> str:
     s3.put_object(Bucket=names.bucket("raw"), Key=f"completed/{name}", Body=b"a\n")
     boto3.client("dynamodb", region_name="us-east-1").put_item(
         TableName=names.results_table, Item={
-            "object_key": {"S": key}, "status": {"S": "PROCESSED"},
+            "object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
+            "status": {"S": "PROCESSED"},
             "updated_at": {"S": "2030-01-01T00:00:00+00:00"},
             "output": {"S": f"s3://{names.bucket('processed')}/{output}"},
             "output_etag": {"S": etag}, "location": {"S": f"completed/{name}"}})
@@ -71,7 +72,8 @@ def test_rows_without_output_etag_are_checked_against_the_source_version(aws, de
                   Metadata={"source-etag": "v2"})
     boto3.client("dynamodb", region_name="us-east-1").put_item(
         TableName=deployed.results_table, Item={
-            "object_key": {"S": "incoming/old.csv"}, "status": {"S": "PROCESSED"},
+            "object_key": {"S": row_key(deployed.bucket("raw"), "incoming/old.csv")},
+            "key": {"S": "incoming/old.csv"}, "status": {"S": "PROCESSED"},
             "updated_at": {"S": "2030-01-01T00:00:00+00:00"}, "etag": {"S": '"v1"'},
             "output": {"S": f"s3://{deployed.bucket('processed')}/{output}"}})
 

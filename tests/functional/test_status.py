@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipectl.naming import Names
+from pipectl.naming import Names, row_key
 from pipectl.ops.results import ResultRow
 from pipectl.ops.status import group_retries, pipeline_status
 
@@ -170,7 +170,8 @@ def test_nothing_deployed_names_every_missing_resource(aws, names):
 
 
 def put_retrying(names: Names, key: str, error: str | None, attempts: int) -> None:
-    item = {"object_key": {"S": key}, "status": {"S": "PROCESSING"},
+    item = {"object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
+            "status": {"S": "PROCESSING"},
             "updated_at": {"S": START.isoformat()}, "attempts": {"N": str(attempts)}}
     if error is not None:
         item["last_error"] = {"S": error}

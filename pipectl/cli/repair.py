@@ -110,10 +110,10 @@ def render(app: AppContext, report: ReplayReport) -> None:
 
 def as_data(report: ReplayReport) -> dict:
     return {"source": report.source, "target": report.target, "dry_run": report.dry_run,
-            "method": report.method,
             "moved": report.moved, "skipped": report.skipped, "failed": report.failed,
-            "warnings": list(report.warnings),
-            "messages": [vars(m) for m in report.messages]}
+            "messages": [vars(m) for m in report.messages],
+            # batched | native (StartMessageMoveTask), and what a native move left to say
+            "method": report.method, "warnings": list(report.warnings)}
 
 
 @contextlib.contextmanager

@@ -79,7 +79,8 @@ def test_json_has_stable_keys(queues, pipectl):
     assert code == 0, err
     data = json.loads(out)
     assert list(data) == ["source", "target", "dry_run", "moved", "skipped", "failed",
-                          "messages"]
+                          "messages", "method", "warnings"]
+    assert (data["method"], data["warnings"]) == ("batched", [])
     assert (data["source"], data["target"], data["dry_run"]) == (DLQ, QUEUE, False)
     assert (data["moved"], data["skipped"], data["failed"]) == (1, 1, 0)
     assert sorted((m["action"], m["key"]) for m in data["messages"]) == [

@@ -202,7 +202,7 @@ def processed_rows(ddb) -> int:
 def windows_from(samples: list[tuple[float, int]], files: int) -> list[tuple[int, float]]:
     """files/s per window of WINDOW files done, from (time, done) samples, interpolated."""
     def crossing(target: int) -> float:
-        for (t0, d0), (t1, d1) in zip(samples, samples[1:]):
+        for (t0, d0), (t1, d1) in zip(samples, samples[1:], strict=False):
             if d1 >= target:
                 return t0 + (t1 - t0) * (target - d0) / max(d1 - d0, 1)
         return samples[-1][0]
@@ -210,7 +210,7 @@ def windows_from(samples: list[tuple[float, int]], files: int) -> list[tuple[int
     bounds = list(range(0, files, WINDOW)) + [files]
     times = [crossing(b) for b in bounds]
     return [(files - start, (end - start) / max(t1 - t0, 1e-9))
-            for start, end, t0, t1 in zip(bounds, bounds[1:], times, times[1:])]
+            for start, end, t0, t1 in zip(bounds, bounds[1:], times, times[1:], strict=False)]
 
 
 def one_run(label: str, files: int, patched: bool, concurrency: int | None) -> Run:

@@ -214,7 +214,7 @@ class _ProgressView:
     def started(self, files: int, total_bytes: int) -> None:
         if self.bar is not None:
             self.task = self.bar.add_task(self.operation, total=total_bytes)
-        self.plain = _PlainProgress(self.operation, total_bytes)
+        self.plain = None if self.quiet else _PlainProgress(self.operation, total_bytes)
 
     def transferred(self, nbytes: int) -> None:
         if self.bar is not None and self.task is not None:

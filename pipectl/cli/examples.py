@@ -38,6 +38,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": ("pipectl demo", "pipectl demo -o json"),
     "replay-dlq": ("pipectl replay-dlq --dry-run", "pipectl replay-dlq --max 10 --yes",
                    "pipectl replay-dlq --queue fetch --filter 'fetch/*.yaml'"),
+    "reconcile": ("pipectl reconcile", "pipectl reconcile --stuck-after 1h -o json"),
     "archive": ("pipectl archive --dry-run", "pipectl archive --older-than 30d --yes",
                 "pipectl archive --lifecycle"),
     "fetch": ("pipectl fetch https://api.example.com/v1/orders --records /data",

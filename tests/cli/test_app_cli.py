@@ -322,18 +322,6 @@ def test_deploy_says_what_it_is_doing_before_the_plan(aws_pipeline, pipectl):
                                     "observing 27 resources on target 'aws' (AWS us-east-1)"]
 
 
-def test_off_a_terminal_a_long_upload_prints_a_line_every_tenth(s3, pipectl, tmp_path):
-    (tmp_path / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
-    code, _, err = pipectl("upload", str(tmp_path / "big.bin"))
-    assert code == 0, err
-    # s3transfer reports as it reads the file, in chunks: a line at each new tenth reached
-    percents = [int(line.split()[1].rstrip("%")) for line in err.splitlines()
-                if line.startswith("upload: ")]
-    assert len(percents) >= 2 and all(10 <= p < 100 for p in percents)
-    assert len({p // 10 for p in percents}) == len(percents) and percents == sorted(percents)
-    assert "(3.0 MiB)" in err.splitlines()[-1]                 # then the summary line
-
-
 def test_plain_progress_speaks_every_30_seconds_when_the_bytes_crawl(capsys):
     from pipectl.cli.buckets import _PlainProgress
 

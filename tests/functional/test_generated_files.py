@@ -10,6 +10,7 @@ import json
 import time
 
 import processor
+import results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,4 +91,4 @@ def test_any_file_ends_processed_or_failed_in_one_attempt(aws_world, file):
     if row["status"] == "FAILED":
         assert row["error"].strip() and not row["error"].startswith("not retried")
     aws_world.s3.delete_object(Bucket=RAW, Key=place + key.removeprefix("incoming/"))
-    aws_world.table.delete_item(Key={"object_key": key})
+    aws_world.table.delete_item(Key={"object_key": results.row_key(RAW, key)})

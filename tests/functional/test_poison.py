@@ -47,7 +47,7 @@ def deliver(aws_world, messages: list[dict]) -> list[str] | None:
 
 def lease_runs_out(aws_world, key: str) -> None:
     """The dead attempt's timeout passes (its lease ends with it)."""
-    aws_world.table.update_item(Key={"object_key": key},
+    aws_world.table.update_item(Key={"object_key": results.row_key(RAW, key)},
                                 UpdateExpression="SET in_progress_until = :past",
                                 ExpressionAttributeValues={":past": int(time.time()) - 1})
 

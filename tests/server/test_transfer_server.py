@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -92,3 +93,16 @@ def test_download_to_stdout_and_into_a_new_directory(bucket, pipectl, pipeline_d
     into = pipectl("download", f"s3://{BUCKET}/dir/blob.bin", "fresh/dir/")
     assert into.code == 0, into.err
     assert (pipeline_dir / "fresh" / "dir" / "blob.bin").read_bytes() == body
+
+
+def test_off_a_terminal_a_long_upload_prints_a_line_every_tenth(bucket, pipectl, pipeline_dir):
+    # over HTTP, as a user's upload goes: s3transfer reports as the body is sent, in chunks
+    # (mock_aws in-process reads a body whole, so this belongs to the server tier)
+    (pipeline_dir / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    done = pipectl("upload", "big.bin", "--to", f"s3://{BUCKET}/big/")
+    assert done.code == 0, done.err
+    percents = [int(line.split()[1].rstrip("%")) for line in done.err.splitlines()
+                if line.startswith("upload: ")]
+    assert len(percents) >= 2 and all(10 <= p < 100 for p in percents)
+    assert len({p // 10 for p in percents}) == len(percents) and percents == sorted(percents)
+    assert "(3.0 MiB)" in done.err.splitlines()[-1]                 # then the summary line

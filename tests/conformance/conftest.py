@@ -9,31 +9,21 @@ gets a skip that says how to get it.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import boto3
 import pytest
 
 from pipectl.local.localstack import LocalStack
+from tests.server.conftest import Result
 
 PYTHON_VARIABLE = "PIPECTL_LOCALSTACK_PYTHON"
 HOW = ("LocalStack is not installed: `.ci/run` shows how (localstack-core under Python "
        f"3.13 in a venv of its own), then set {PYTHON_VARIABLE} to that venv's python")
 _ENVIRONMENTS = itertools.count(1)
 
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
 
 
 def pytest_collection_modifyitems(items):

@@ -70,3 +70,14 @@ def names():
 def subprocess_env() -> dict[str, str]:
     """The environment a pipectl subprocess gets: fake keys, nothing from the developer's shell."""
     return pipectl_env()
+
+
+def deploy_and_process(pipectl, client, names, uploads: dict[str, bytes]):
+    """The pipeline deployed, `uploads` put into the raw bucket and processed; the S3 client."""
+    assert pipectl("deploy", "--yes").code == 0
+    s3 = client("s3")
+    for key, body in uploads.items():
+        s3.put_object(Bucket=names["raw"], Key=key, Body=body)
+    done = pipectl("run", "--until-idle", "--timeout", "90")
+    assert done.code == 0, done.err
+    return s3

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.server.conftest import deploy_and_process
+
 pytestmark = pytest.mark.server
 
 UPLOADS = {
@@ -19,12 +21,7 @@ UPLOADS = {
 @pytest.fixture
 def processed(pipectl, client, names):
     """The pipeline deployed, four files uploaded and processed."""
-    assert pipectl("deploy", "--yes").code == 0
-    s3 = client("s3")
-    for key, body in UPLOADS.items():
-        s3.put_object(Bucket=names["raw"], Key=key, Body=body)
-    done = pipectl("run", "--until-idle", "--timeout", "90")
-    assert done.code == 0, done.err
+    s3 = deploy_and_process(pipectl, client, names, UPLOADS)
     assert len(keys(s3, names["processed"])) == len(UPLOADS)
     return s3
 

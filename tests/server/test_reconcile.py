@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.server.conftest import deploy_and_process
+
 pytestmark = pytest.mark.server
 
 UPLOADS = {f"incoming/r{i}.csv": f"Id,Name\n{i},x\n".encode() for i in range(4)}
@@ -12,13 +14,7 @@ UPLOADS["incoming/odd + name (1).json"] = b'{"A": 1}'
 
 @pytest.fixture
 def processed(pipectl, client, names):
-    assert pipectl("deploy", "--yes").code == 0
-    s3 = client("s3")
-    for key, body in UPLOADS.items():
-        s3.put_object(Bucket=names["raw"], Key=key, Body=body)
-    done = pipectl("run", "--until-idle", "--timeout", "90")
-    assert done.code == 0, done.err
-    return s3
+    return deploy_and_process(pipectl, client, names, UPLOADS)
 
 
 def test_a_consistent_pipeline_reconciles_with_exit_0(pipectl, processed):

@@ -12,6 +12,7 @@ from pipectl.aws.session import Aws
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
 from pipectl.ops.status import UNMATCHED_WHY, matched, processing_rules
+from pipectl.output import human_bytes
 
 DLQ_PEEK_ROUNDS = 10  # receives of up to 10 messages: the DLQ's first 100 messages at most
 DLQ_HOLD_SECONDS = 30
@@ -70,7 +71,7 @@ def _object(stage: str, client, bucket: str, key: str) -> Stage:
     if head is None:
         return Stage(stage, False, None, f"not in {where}")
     return Stage(stage, True, head["LastModified"].astimezone(timezone.utc).isoformat(),
-                 f"{where} ({head.get('ContentLength', 0)} bytes)")
+                 f"{where} ({human_bytes(head.get('ContentLength', 0))})")
 
 
 def _row(row: results_ops.ResultRow | None) -> Stage:

@@ -322,7 +322,7 @@ def test_trace_found_and_not_found(deployed, pipectl):
     assert data["stages"][0] == {"stage": "incoming", "found": True,
                                  "at": data["stages"][0]["at"],
                                  "detail": f"s3://{deployed.bucket('raw')}/incoming/w.csv "
-                                           "(2 bytes)"}
+                                           "(2 B)"}
     assert missing[0] == 1 and "incoming/nope.csv was not found at any stage" in missing[2]
 
 

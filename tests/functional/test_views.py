@@ -173,7 +173,7 @@ def test_trace_of_a_processed_file(aws, deployed):
     assert stages["result"].detail.startswith("PROCESSED, attempts 1")
     assert stages["output"].found and stages["completed"].found
     assert stages["completed"].detail == \
-        f"s3://{deployed.bucket('raw')}/completed/a b.csv (4 bytes)"
+        f"s3://{deployed.bucket('raw')}/completed/a b.csv (4 B)"
     assert not stages["dead-letter queue"].found
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
 import time
 from datetime import datetime, timezone
 
 NAMESPACE = "pipectl"
+# The archiver logs from its copy threads: print() writes the text and the newline
+# separately, so two records could share a line and neither would parse (CloudWatch reads
+# one JSON record, with its metrics, per line).
+_WRITE = threading.Lock()
 
 
 def log(level: str, message: str, *, first: tuple[str, ...] = (),
@@ -25,7 +31,10 @@ def log(level: str, message: str, *, first: tuple[str, ...] = (),
     record.update({k: v for k, v in fields.items() if v is not None})
     if metrics:
         record.update(emf(metrics))
-    print(json.dumps(record, default=str), flush=True)
+    line = json.dumps(record, default=str) + "\n"
+    with _WRITE:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def emf(metrics: dict[str, tuple[float, str]]) -> dict:

@@ -21,6 +21,7 @@ from pipectl.errors import PipectlError
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 INIT_TIMEOUT = 10.0  # Lambda's limit on an on-demand function's init phase
 GRACE = 2.0  # how long a stopping environment may take to exit before it is killed
+REPORT_WAIT = 30.0  # how long invoke() waits for on_log to reach the invocation's REPORT line
 # The only AWS_* variables inherited from pipectl's own environment. Profiles, keys and
 # endpoints reach the function through `env`, as a Lambda function sees only its own
 # configuration and its execution role; never the operator's credentials.
@@ -142,7 +143,10 @@ class Worker:
                 raise
             if reply is None:
                 raise WorkerCrashed(self._discard(grace=GRACE))
-            self._reported.wait(GRACE)  # the REPORT line is in the pipe already; let it through
+            # The REPORT line is in the pipe before the reply: wait until on_log has seen
+            # every line (a slow sink, such as the log shipper on a loaded machine, can take
+            # seconds), bounded in case a sink hangs.
+            self._reported.wait(REPORT_WAIT)
         if "error" in reply:
             error = reply["error"]
             raise HandlerError(error["errorType"], error["errorMessage"], error["stackTrace"])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "handlers"))
 
-from transform import PermanentError, process_stream  # noqa: E402
+from processing.transform import PermanentError, process_stream  # noqa: E402
 
 
 def bombs() -> dict[str, tuple[str, bytes]]:

@@ -146,7 +146,7 @@ def handler_child(endpoint: str, key: str) -> None:
 def duckdb_child(path: str, out: str) -> None:
     sys.path.insert(0, str(HANDLERS))
     import duckdb
-    from transform import snake_case
+    from processing.transform import snake_case
 
     con = duckdb.connect()
     con.execute("SET threads=1")
@@ -175,7 +175,7 @@ def duckdb_child(path: str, out: str) -> None:
 
 def core_digest(path: Path) -> str:
     sys.path.insert(0, str(HANDLERS))
-    import transform
+    from processing import transform
 
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -96,7 +96,7 @@ def naive(kind: str, path: Path) -> tuple[int, str]:
 
 
 def core(kind: str, path: Path) -> tuple[int, str]:
-    import transform
+    from processing import transform
 
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -107,7 +107,7 @@ def core(kind: str, path: Path) -> tuple[int, str]:
 # --- measurement (one child process per figure) -------------------------------------
 
 def child(impl: str, kind: str, path: str, trace: bool) -> None:
-    import transform  # noqa: F401 - imports are not part of the measurement
+    from processing import transform  # noqa: F401 - imports are not part of the measurement
 
     run = core if impl == "core" else naive
     if trace:

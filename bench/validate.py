@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-import schema  # noqa: E402
+from processing import schema  # noqa: E402
 
 SCHEMA = schema.Schema(
     match="incoming/orders/*", required=("order_id", "email_address"),

@@ -25,11 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import results
-import telemetry
-from archive_layout import Settings, archive_key, area_of, areas
-from archive_move import delete_originals, ensure_copy, mark_row
-from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
+from archiving.layout import Settings, archive_key, area_of, areas
+from archiving.move import delete_originals, ensure_copy, mark_row
+from common import results, telemetry
+from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
 ARCHIVER_KEY = "__archiver__"  # the last run, read by `pipectl status` (see pipectl/naming.py)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys

@@ -34,24 +34,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import timezone
 
-import failures
-import results
-import safe_http
-import storage
-import telemetry
-import user_metadata
 from botocore.exceptions import ClientError
-from clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
-from fetch_request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
-from invocation import (
+from common import failures, results, storage, telemetry, user_metadata
+from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
+from common.invocation import (
     Busy,
     each_created_object,
     invocation_deadline,
     loop_refusal,
     sqs_batch,
 )
-from s3_event import S3Object
-from safe_http import PermanentError, TransientError
+from common.s3_event import S3Object
+from fetching import safe_http
+from fetching.request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
+from fetching.safe_http import PermanentError, TransientError
 
 # Environment variables and their defaults.
 RAW_BUCKET = "RAW_BUCKET"

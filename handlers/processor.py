@@ -26,29 +26,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import failures
-import images
-import results
-import schema
-import sink
-import storage
-import telemetry
-import user_metadata
-from clients import (  # noqa: F401 (tests reset and reach them here)
+from common import failures, results, storage, telemetry, user_metadata
+from common.clients import (  # noqa: F401 (tests reset and reach them here)
     dynamodb_client,
     reset_clients,
     results_table,
     s3_client,
 )
-from invocation import (
+from common.invocation import (
     Busy,
     each_created_object,
     invocation_deadline,
     loop_refusal,
     sqs_batch,
 )
-from s3_event import S3Object
-from transform import (
+from common.s3_event import S3Object
+from processing import images, schema, sink
+from processing.transform import (
     LIMIT_DEFAULTS,
     Counts,
     Limits,

@@ -54,12 +54,43 @@ def modules_for(handlers_dir: Path, entry: str) -> list[Path]:
     return _walk(handlers_dir, entry)[0]
 
 
+def _local_modules(handlers_dir: Path) -> dict[str, Path]:
+    """Dotted module name -> file, for handlers/'s modules and packages (zip-root layout)."""
+    found = {}
+    for path in handlers_dir.rglob("*.py"):
+        parts = path.relative_to(handlers_dir).with_suffix("").parts
+        if _SKIP_PARTS & set(parts) or any(not (handlers_dir.joinpath(*parts[:i]) /
+                                                "__init__.py").is_file()
+                                           for i in range(1, len(parts))):
+            continue    # not importable from the zip root: a directory without __init__.py
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imported_names(node: ast.AST, package: str) -> list[str]:
+    """The dotted modules an import statement may load, with every parent package."""
+    if isinstance(node, ast.Import):
+        targets = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+            base = ".".join([*filter(None, anchor), *filter(None, [base])])
+        # `from pkg import name`: name is a submodule or an attribute; both are tried.
+        targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    else:
+        return []
+    return [".".join(t.split(".")[:i + 1]) for t in targets if t
+            for i in range(len(t.split(".")))]
+
+
 def _walk(handlers_dir: Path, entry: str) -> tuple[list[Path], set[str]]:
     """(the handlers/ modules entry needs, the other top-level modules they import)."""
-    local = {p.stem: p for p in handlers_dir.glob("*.py")}
+    local = _local_modules(handlers_dir)
     if entry not in local:
         raise UsageError(f"{handlers_dir / (entry + '.py')} not found: the {entry} function's "
                          "handler (run `pipectl init` to write the default handlers)")
+    local_tops = {name.split(".")[0] for name in local}
     found: dict[str, Path] = {}
     external: set[str] = set()
     pending = [entry]
@@ -67,20 +98,17 @@ def _walk(handlers_dir: Path, entry: str) -> tuple[list[Path], set[str]]:
         name = pending.pop()
         if name in found:
             continue
-        found[name] = local[name]
+        path = found[name] = local[name]
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         try:
-            tree = ast.parse(local[name].read_text(encoding="utf-8"), filename=str(local[name]))
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except SyntaxError as exc:
-            raise UsageError(f"{local[name]}:{exc.lineno}: syntax error: {exc.msg}") from None
+            raise UsageError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module.split(".")[0]]
-            else:
-                continue
+            names = _imported_names(node, package)
             pending += [n for n in names if n in local and n not in found]
-            external |= {n for n in names if n not in local}
+            external |= {n.split(".")[0] for n in names
+                         if n.split(".")[0] not in local_tops}
     return sorted(found.values()), external
 
 
@@ -96,7 +124,7 @@ def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture:
     digest = hashlib.sha256(f"pipectl-zip {PACKAGE_FORMAT} {runtime} {architecture}\n".encode())
     for path in _walk(handlers_dir, entry)[0]:
         content = path.read_bytes()
-        digest.update(f"{path.name} {len(content)}\n".encode() + content)
+        digest.update(f"{_zip_name(handlers_dir, path)} {len(content)}\n".encode() + content)
     requirements = handlers_dir / REQUIREMENTS
     if requirements.is_file():
         digest.update("\n".join(["requirements", *_requirement_lines(requirements)]).encode())
@@ -106,7 +134,7 @@ def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture:
 def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
           cache_dir: Path) -> Package:
     modules, imported = _walk(handlers_dir, entry)
-    members: dict[str, bytes] = {p.name: p.read_bytes() for p in modules}
+    members = {_zip_name(handlers_dir, p): p.read_bytes() for p in modules}
     requirements = handlers_dir / REQUIREMENTS
     if requirements.is_file() and _requirement_lines(requirements):
         deps = install_dependencies(requirements, runtime=runtime, architecture=architecture,
@@ -117,6 +145,11 @@ def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
                 members.setdefault(name, path.read_bytes())
     return Package(function=entry, zip_bytes=_zip(members), files=tuple(sorted(members)),
                    unzipped_bytes=sum(map(len, members.values())))
+
+
+def _zip_name(handlers_dir: Path, module: Path) -> str:
+    """Where a handlers/ module sits in the zip: the same path, from the zip's root."""
+    return module.relative_to(handlers_dir).as_posix()
 
 
 def check_lambda_quotas(built: Package) -> None:

@@ -180,7 +180,7 @@ def test_a_copy_that_does_not_match_is_replaced_before_the_original_goes(world):
 
 
 def test_a_multipart_output_is_verified_by_sha256(world):
-    import storage
+    from common import storage
 
     big = (json.dumps({"n": 1, "_metadata": {"source": f"s3://{RAW}/incoming/big.csv"}})
            + "\n") * 200_000

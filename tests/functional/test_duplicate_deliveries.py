@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 
 import boto3
-import invocation
 import processor
-import results
+from common import invocation, results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -205,7 +205,7 @@ def test_without_raw_bucket_nothing_is_processed_and_the_message_is_kept(aws_wor
 # --- versions ----------------------------------------------------------------------
 
 def test_a_direct_event_that_fails_transiently_raises_so_lambda_retries_it(aws_world):
-    import invocation
+    from common import invocation
 
     aws_world.s3.delete_bucket(Bucket=PROCESSED)       # the output cannot be written
     version, etag = upload(aws_world, "incoming/direct upload.csv", "a\n1\n")

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fetcher
 import pytest
-import results
-import safe_http
+from common import results
+from fetching import safe_http
 
 RAW = "raw-bucket"          # the bucket tests/functional/conftest.py creates
 

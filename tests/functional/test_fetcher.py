@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import fetcher
 import processor
 import pytest
-import results
-import safe_http
 from botocore.exceptions import EndpointConnectionError
+from common import results
+from fetching import safe_http
 
 RAW = "raw-bucket"          # the buckets tests/functional/conftest.py creates
 
@@ -384,7 +384,7 @@ def test_a_retry_after_the_output_was_written_does_not_call_again(world, api):
 
 
 def test_a_non_ascii_request_name_is_fetched_and_its_metadata_reads_back(world, api):
-    import user_metadata
+    from common import user_metadata
 
     # given a request file whose name is not ASCII (metadata that botocore would refuse)
     api.answer("/items", (200, JSON, [{"name": "Zoë"}]))

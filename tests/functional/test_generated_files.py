@@ -10,7 +10,7 @@ import json
 import time
 
 import processor
-import results
+from common import results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-import images
 import pytest
-import results
+from common import results
 from PIL import Image
+from processing import images
 
 
 def encode(image: Image.Image, fmt: str, **save) -> bytes:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-import storage
 from botocore.exceptions import ClientError
+from common import storage
 
 from tests.functional.conftest import PROCESSED
 

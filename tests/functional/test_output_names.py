@@ -10,7 +10,7 @@ import json
 
 import processor
 from PIL import Image
-from transform import GZIP_SUFFIX, KINDS
+from processing.transform import GZIP_SUFFIX, KINDS
 
 from tests.functional.conftest import PROCESSED
 

@@ -13,7 +13,7 @@ import time
 
 import processor
 import pytest
-import results
+from common import results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,15 +10,15 @@ import threading
 import time
 
 import processor
-import results
-from invocation import Busy
+from common import results
+from common.invocation import Busy
 
 from tests.functional.conftest import PROCESSED, RAW
 from tests.functional.s3_faults import fail_calls, slow_calls
 
 
 def _obj(key: str):
-    from s3_event import S3Object
+    from common.s3_event import S3Object
     return S3Object(bucket=RAW, key=key, event_name="ObjectCreated:Put")
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-import failures
 import processor
 import pytest
-import user_metadata
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
+from common import failures, user_metadata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

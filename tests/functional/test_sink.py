@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import boto3
 import pytest
-import results
-import sink
+from common import results
 from moto import mock_aws
+from processing import sink
 
 TABLE = "orders-records"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import safe_http
+from fetching import safe_http
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

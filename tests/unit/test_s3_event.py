@@ -11,7 +11,7 @@ import json
 from urllib.parse import quote, quote_plus
 
 import pytest
-import s3_event
+from common import s3_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

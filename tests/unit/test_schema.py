@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import schema
+from processing import schema
 
 from pipectl.config import parse
 from pipectl.deploy.desired import function_environment

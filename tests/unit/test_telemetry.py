@@ -3,7 +3,7 @@ carry metrics (CloudWatch turns those into metrics with no PutMetricData call)."
 
 import json
 
-import telemetry
+from common import telemetry
 
 
 def test_a_plain_line_is_json_with_the_first_fields_first(capsys):

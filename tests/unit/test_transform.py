@@ -6,10 +6,10 @@ import io
 import json
 
 import pytest
-import transform
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transform import PermanentError, kind_for_key, normalize, process_stream, snake_case
+from processing import transform
+from processing.transform import PermanentError, kind_for_key, normalize, process_stream, snake_case
 
 META = {"processed_at": "2026-11-23T14:00:00+00:00", "environment": "test",
         "processor_version": "1.0.0", "source": "s3://raw/incoming/x"}
@@ -300,7 +300,7 @@ def test_a_bomb_behind_ordinary_data_is_refused_before_its_output_is_parsed():
     import gzip
     import random
 
-    from byte_readers import STEP_BYTES
+    from processing.byte_readers import STEP_BYTES
 
     # given ordinary rows that dilute the whole-file ratio, then a member inflating 40 MB
     # of tiny rows from about 40 KB (the crafted file that took minutes to refuse)
@@ -339,8 +339,8 @@ def test_gunzip_matches_the_standard_library_on_members_truncations_and_padding(
         data, cut, members, padding):
     import gzip
 
-    from byte_readers import Gunzip
-    from limits import DEFAULT_LIMITS
+    from processing.byte_readers import Gunzip
+    from processing.limits import DEFAULT_LIMITS
 
     blob = (gzip.compress(data) * members + b"\0" * padding)[:cut or None]
     try:

@@ -26,13 +26,11 @@ import hashlib
 import json
 from collections.abc import Callable
 
-import results
-import storage
-import telemetry
-import user_metadata
-from archive_layout import Settings, area_of
 from botocore.exceptions import ClientError
-from clients import results_table, s3_client
+from common import results, storage, telemetry, user_metadata
+from common.clients import results_table, s3_client
+
+from archiving.layout import Settings, area_of
 
 HEAD_BYTES = 64 * 1024  # enough of a JSON Lines file to read its first record
 

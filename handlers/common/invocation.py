@@ -11,10 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import telemetry
 from botocore.exceptions import BotoCoreError, ClientError
-from clients import sqs_client
-from s3_event import MalformedMessage, S3Object, UnknownEvent, created_objects, is_direct_event
+
+from common import telemetry
+from common.clients import sqs_client
+from common.s3_event import (
+    MalformedMessage,
+    S3Object,
+    UnknownEvent,
+    created_objects,
+    is_direct_event,
+)
 
 MAX_FUNCTION_SECONDS = 900  # Lambda's largest timeout
 

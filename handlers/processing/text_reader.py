@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from byte_readers import Utf8Chunks
+from processing.byte_readers import Utf8Chunks
 
 
 def text_stats(source: BinaryIO, read_size: int) -> dict:

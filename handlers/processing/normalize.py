@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from limits import LIMIT_DEFAULTS, PermanentError
+from processing.limits import LIMIT_DEFAULTS, PermanentError
 
 # --- field names -----------------------------------------------------------------
 

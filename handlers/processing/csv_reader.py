@@ -6,10 +6,10 @@ import csv
 from collections.abc import Callable
 from typing import BinaryIO
 
-from byte_readers import text_lines
-from jsonl_writer import Counts, LineWriter, encode_strings
-from limits import Limits, PermanentError
-from normalize import snake_case
+from processing.byte_readers import text_lines
+from processing.jsonl_writer import Counts, LineWriter, encode_strings
+from processing.limits import Limits, PermanentError
+from processing.normalize import snake_case
 
 
 def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limits,

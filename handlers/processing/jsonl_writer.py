@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from limits import PermanentError
+
+from processing.limits import PermanentError
 
 encode_strings = orjson.dumps   # a record whose keys and values are all str -> UTF-8 JSON
 

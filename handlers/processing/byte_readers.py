@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from limits import RATIO_FLOOR_BYTES, Limits, PermanentError
+from processing.limits import RATIO_FLOOR_BYTES, Limits, PermanentError
 
 
 def _check_start(data: bytes) -> None:

@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import yaml
-from safe_http import PermanentError, ascii_url
+
+from fetching.safe_http import PermanentError, ascii_url
 
 REQUEST_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 MAX_REQUEST_FILE_BYTES = 64 * 1024

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-import user_metadata
 from botocore.exceptions import ClientError
+
+from common import user_metadata
 
 PART_SIZE = 8 * 1024 * 1024          # multipart part size (S3 minimum is 5 MiB)
 COPY_OBJECT_LIMIT = 5 * 1024 ** 3    # CopyObject copies at most 5 GB in one request

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import BinaryIO
 
-from byte_readers import Utf8Chunks, text_lines
-from limits import DEFAULT_LIMITS, Limits, PermanentError
+from processing.byte_readers import Utf8Chunks, text_lines
+from processing.limits import DEFAULT_LIMITS, Limits, PermanentError
 
 
 class _NotANumber(ValueError):

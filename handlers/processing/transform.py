@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import BinaryIO
 
-from byte_readers import Gunzip
-from csv_reader import process_csv
-from json_reader import Where, json_records, jsonl_records
-from jsonl_writer import Counts, LineWriter
-from jsonl_writer import encode_json as _encode  # noqa: F401 (tests reach the encoder here)
-from limits import DEFAULT_LIMITS, LIMIT_DEFAULTS, Limits, PermanentError
-from normalize import TooDeep, normalize, snake_case
-from text_reader import text_stats
+from processing.byte_readers import Gunzip
+from processing.csv_reader import process_csv
+from processing.json_reader import Where, json_records, jsonl_records
+from processing.jsonl_writer import Counts, LineWriter
+from processing.jsonl_writer import encode_json as _encode  # noqa: F401 (tests reach the encoder here)
+from processing.limits import DEFAULT_LIMITS, LIMIT_DEFAULTS, Limits, PermanentError
+from processing.normalize import TooDeep, normalize, snake_case
+from processing.text_reader import text_stats
 
 __all__ = ["DEFAULT_LIMITS", "LIMIT_DEFAULTS", "Counts", "Limits", "PermanentError",
            "is_gzip", "kind_for_key", "normalize", "process_stream", "snake_case"]

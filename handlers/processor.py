@@ -52,7 +52,6 @@ from processing.transform import (
     process_stream,
 )
 
-PROCESSOR_VERSION = "1.0.0"
 # Lambda's longest timeout: the lease when neither the context nor the environment
 # says how long this invocation may run.
 # Added to a lease so a slightly fast clock elsewhere does not take it over early.
@@ -81,6 +80,7 @@ class Settings:
     sink_table: str = ""                 # SINK_TABLE: accepted records also go there
     sink_key: str = ""
     image_limits: images.ImageLimits = images.ImageLimits()
+    version: str = results.UNVERSIONED   # PROCESSOR_VERSION: deploy derives it
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,7 +95,8 @@ class Settings:
                    pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""),
                    limits=Limits.from_env(env), schemas=tuple(schema.load(env)),
                    sink_table=env.get("SINK_TABLE", ""), sink_key=env.get("SINK_KEY", ""),
-                   image_limits=images.ImageLimits.from_env(env))
+                   image_limits=images.ImageLimits.from_env(env),
+                   version=env.get(results.VERSION_VARIABLE) or results.UNVERSIONED)
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
         return Outcome(results.PROCESSED, "processed, but finishing failed", error=error)
     now = results.now_iso()
     results.mark_failed(table, row_id, error, count_attempt=not lease.held, bucket=obj.bucket,
-                        finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+                        finished_at=now, updated_at=now, processor_version=s.version)
     lease.held = False
     return Outcome(results.FAILED, "failed: not retried", error=error)
 
@@ -210,13 +211,23 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
         # Nothing is written or moved: the original stays in incoming/, the row says why.
         now = results.now_iso()
         results.mark_failed(table, row_id, refused, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
+                            finished_at=now, updated_at=now, processor_version=s.version)
         return Outcome(results.FAILED, "refused: a recursive loop", error=refused)
     row = results.get(table, row_id)
+    rerun = obj.reprocess        # `pipectl reprocess` sent it (see reprocessing in README)
+    if rerun and results.rerun_done(row, rerun):
+        _finish_rerun_move(s3, bucket, row, failed_key, completed_key)
+        return Outcome("DUPLICATE", f"already re-run: {row['status']} by version "
+                                    f"{row.get('processor_version')}")
 
     # The version the event names, not whatever is current: an overwrite before this
     # read is another version with an event of its own.
-    source = storage.open_object(s3, bucket, key, obj.version_id)
+    source, source_key = storage.open_object(s3, bucket, key, obj.version_id), key
+    if source is None and rerun and results.rerun_source(row):
+        # A re-run reads the original where it lies and moves it only if its outcome says
+        # so (failed/ -> completed/): the row keeps naming the upload (key, version).
+        source_key = results.rerun_source(row)
+        source = storage.open_object(s3, bucket, source_key)
     if source is None:
         if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
             # This version was handled and moved; the row has moved on to a newer one.
@@ -229,17 +240,17 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
         error = f"object vanished from {s.incoming} before it was processed"
         now = results.now_iso()
         results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION,
+                            finished_at=now, updated_at=now, processor_version=s.version,
                             **({"version_id": obj.version_id} if obj.version_id else {}))
         return Outcome(results.FAILED, "failed", error=error)
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
-    version = {"version_id": source.version_id} if source.version_id else {}
+    version = {"version_id": source.version_id} if source.version_id and source_key == key else {}
     same_version = bool(row) and row.get("etag") == source.etag \
         and row.get("version_id") == source.version_id
     try:
-        if same_version and row.get("status") == results.PROCESSED:
+        if same_version and row.get("status") == results.PROCESSED and not rerun:
             # The output and the row were written, then the move did not finish.
             source.body.close()
             storage.move(s3, bucket, key, completed_key, source.etag, source.size,
@@ -258,9 +269,9 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
         lease.held = results.claim(table, row_id, bucket=bucket, kind=row_kind,
-                                   version=PROCESSOR_VERSION, started_at=started_at,
+                                   version=s.version, started_at=started_at,
                                    etag=source.etag, holder=lease.holder, until=lease.until,
-                                   crashes=crashes, same_version=version or None)
+                                   crashes=crashes, same_version=version or None, rerun=rerun)
         if not lease.held:
             source.body.close()
             holder = results.get(table, row_id) or {}
@@ -275,14 +286,16 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             raise PermanentError(f"unsupported file type: {relative!r} "
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt, "
                                  "optionally followed by .gz)")
-        output_key = _output_key(s, relative, source.last_modified)
+        output_key = (rerun and results.rerun_output(row, s.processed_bucket)) \
+            or _output_key(s, relative, source.last_modified)
         _check_key_lengths(output_key, completed_key)
         metadata = {"processed_at": started_at, "environment": s.environment,
-                    "processor_version": PROCESSOR_VERSION, "source": obj.uri}
+                    "processor_version": s.version, "source": obj.uri}
         version_tag = source.etag.strip('"')
         compressed = is_gzip(key)
         try:
-            if same_version and _has_output(s3, s.processed_bucket, output_key, version_tag):
+            if (same_version or rerun) and _has_output(s3, s.processed_bucket, output_key,
+                                                       version_tag, s.version):
                 # An earlier attempt wrote the output and died before the row: count the
                 # records again but do not write a second version of the output.
                 counts, extra = _write_output(s3, s, output_key, source, kind, metadata,
@@ -290,7 +303,9 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             else:
                 counts, extra = _write_output(s3, s, output_key, source, kind, metadata, limits,
                                               compressed, {"source": obj.uri,
-                                                           "source-etag": version_tag}, key=key)
+                                                           "source-etag": version_tag,
+                                                           "processor-version": s.version},
+                                              key=key)
         finally:
             source.body.close()
         _fault("after_output", key)
@@ -305,7 +320,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
-            processor_version=PROCESSOR_VERSION, **version, **extra,
+            processor_version=s.version, **version, **extra,
             tally={"records_rejected": extra.get("records_rejected", 0),
                    "thumbnails": int("thumbnail" in extra)})
         lease.held = False
@@ -320,15 +335,17 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
         results.mark_failed(table, row_id, error, bucket=bucket, size=source.size,
                             etag=source.etag, location=failed_key, finished_at=finished_at,
                             updated_at=finished_at, duration_ms=_ms(started),
-                            processor_version=PROCESSOR_VERSION, **version,
+                            processor_version=s.version, **version,
                             **getattr(e, "fields", {}))
         lease.held = False
-        storage.move(s3, bucket, key, failed_key, source.etag, source.size,
-                     version_id=source.version_id)
+        if source_key != failed_key:
+            storage.move(s3, bucket, source_key, failed_key, source.etag, source.size,
+                         version_id=source.version_id)
         return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
     # The row is PROCESSED: from here an error is never the file's (process_object).
-    storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                 version_id=source.version_id, checkpoint=_checkpoints(key))
+    if source_key != completed_key:
+        storage.move(s3, bucket, source_key, completed_key, source.etag, source.size,
+                     version_id=source.version_id, checkpoint=_checkpoints(key))
     _fault("after_move", key)
     return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
 
@@ -429,10 +446,22 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
     return Counts(records_in=1, records_out=1), extra
 
 
-def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
+def _has_output(s3, bucket: str, key: str, version_tag: str, version: str) -> bool:
     found = storage.head(s3, bucket, key)
-    return found is not None and \
-        user_metadata.decode_all(found.get("Metadata")).get("source-etag") == version_tag
+    written = user_metadata.decode_all(found.get("Metadata")) if found else {}
+    return written.get("source-etag") == version_tag \
+        and written.get("processor-version") == version
+
+
+def _finish_rerun_move(s3, bucket: str, row: dict, failed_key: str, completed_key: str) -> None:
+    """A re-run of a FAILED file wrote the row PROCESSED, then died before moving the
+    original from failed/: finish that move (the original is never lost on the way)."""
+    if row.get("status") != results.PROCESSED or row.get("location") != completed_key:
+        return
+    found = storage.head(s3, bucket, failed_key)
+    if found is not None and found.get("ETag") == row.get("etag"):
+        storage.move(s3, bucket, failed_key, completed_key, row["etag"], found["ContentLength"],
+                     version_id=found.get("VersionId"), resume=True)
 
 
 def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:

@@ -134,3 +134,9 @@ STATUS_INDEX_KEYS = ("status", "updated_at")
 RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
 # Totals kept in the counters item too, added when a row becomes PROCESSED.
 TALLIES = ("records_rejected", "thumbnails", "responses_fetched")
+# The processor's environment variable holding its version (deploy/desired.py derives
+# it), and the row attributes that say which version wrote the row and which before it.
+PROCESSOR_VERSION_VARIABLE = "PROCESSOR_VERSION"
+VERSION_FIELD, PREVIOUS_VERSION_FIELD = "processor_version", "previous_version"
+# The key a reprocess message adds to its S3 notification record (handlers/common/s3_event.py).
+REPROCESS_MARKER = "pipectlReprocess"

@@ -99,7 +99,8 @@ def _identity(message: dict) -> tuple | None:
         objects = created_objects(message.get("body") or "")
     except MalformedMessage:
         return None
-    return tuple((o.bucket, o.key, o.version_id, o.event_name, o.etag, o.sequencer)
+    return tuple((o.bucket, o.key, o.version_id, o.event_name, o.etag, o.sequencer,
+                  o.reprocess)
                  for o in objects) or None
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from common.s3_event import Reprocess as Rerun
+
 RESULTS_PARTITION_KEY = "object_key"
 STATUS_INDEX = "by-status"
 STATUS_INDEX_KEYS = ("status", "updated_at")
@@ -42,6 +44,11 @@ CRASHES = "crashed_attempts"
 # The message whose delivery stopped attempting the object (see give_up): its later
 # deliveries stop at once too; another message (a replay) starts afresh.
 GIVEN_UP_BY = "given_up_by_message"
+# The processor's version (PROCESSOR_VERSION in its environment, derived by deploy), the
+# version that wrote the row before a re-run, and the reprocess run that re-ran it last.
+VERSION_VARIABLE = "PROCESSOR_VERSION"
+UNVERSIONED = "unversioned"   # a processor started without PROCESSOR_VERSION (a bare test)
+VERSION, PREVIOUS_VERSION, REPROCESS_RUN = "processor_version", "previous_version", "reprocess_run"
 
 
 class Contention(Exception):
@@ -216,7 +223,7 @@ def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
           etag: str, holder: str, until: int, now: float | None = None,
           same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,),
-          crashes: int | None = None) -> bool:
+          crashes: int | None = None, rerun: Rerun | None = None) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -233,6 +240,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     matching version is done and not claimed again (the fetcher adds FAILED: its
     outcome depends on a remote API, so a second attempt would call it again).
     crashes: crashed_attempts() as read before the claim, recorded with it.
+    rerun: a `pipectl reprocess` message's marker: a done version is claimed again (see
+    rerun_guard), and the row keeps the version it had as previous_version.
     """
     now = time.time() if now is None else now
     same = {"etag": etag, **(same_version or {})}
@@ -257,6 +266,13 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
 
     condition = "(attribute_not_exists(#g_lease) OR #g_lease < :g_now)"
     names, guard_values = {"#g_lease": LEASE_UNTIL}, {":g_now": int(now)}
+    if rerun is not None:
+        values[REPROCESS_RUN] = rerun.run_id
+        before = get(table, key)
+        if before and before.get("status") in (PROCESSED, FAILED) and before.get(VERSION):
+            values[PREVIOUS_VERSION] = before[VERSION]
+        guard = rerun_guard(same, rerun, now)
+        return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
     if finished:
         # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
         differs = []
@@ -272,6 +288,79 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
     return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
+
+
+def rerun_guard(same: dict, rerun: Rerun, now: float) -> Guard:
+    """The claim of a re-run: no live lease, and not done already. Done is PROCESSED by the
+    target version (this version of the object: `same`), or PROCESSED or FAILED by this
+    very run (a FAILED file that fails again is not retried by a duplicate message), or
+    ARCHIVED (the output left the processed bucket; re-running would write a second)."""
+    def missing_or(name: str, test: str) -> str:
+        # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
+        return f"(attribute_not_exists({name}) OR {test})"
+
+    names = {"#g_lease": LEASE_UNTIL, "#g_status": "status", "#g_ver": VERSION,
+             "#g_run": REPROCESS_RUN}
+    values = {":g_now": int(now), ":g_target": rerun.version, ":g_run": rerun.run_id,
+              ":g_processed": PROCESSED, ":g_failed": FAILED, ":g_archived": ARCHIVED}
+    differs = ["attribute_not_exists(#g_ver) OR #g_ver <> :g_target",
+               "attribute_not_exists(#g_status) OR #g_status <> :g_processed"]
+    for i, (name, value) in enumerate(same.items()):
+        names[f"#g_v{i}"], values[f":g_v{i}"] = name, value
+        differs.append(f"attribute_not_exists(#g_v{i}) OR #g_v{i} <> :g_v{i}")
+    condition = " AND ".join([
+        missing_or("#g_lease", "#g_lease < :g_now"),
+        "(" + " OR ".join(differs) + ")",
+        missing_or("#g_run", "#g_run <> :g_run OR (#g_status <> :g_processed AND "
+                             "#g_status <> :g_failed)"),
+        missing_or("#g_status", "#g_status <> :g_archived")])
+
+    def allows(row: dict | None) -> bool:
+        return row is None or rerun_allows(row, same, rerun, now)
+
+    return Guard(condition=condition, names=names, values=values, allows=allows)
+
+
+def rerun_allows(row: dict, same: dict, rerun: Rerun, now: float | None = None) -> bool:
+    """Whether a re-run may claim this row: rerun_guard's condition, for a row read."""
+    now = time.time() if now is None else now
+    lease = row.get(LEASE_UNTIL)
+    status = row.get("status")
+    if lease is not None and lease >= now:
+        return False
+    if status == ARCHIVED:
+        return False
+    if status in (PROCESSED, FAILED) and row.get(REPROCESS_RUN) == rerun.run_id:
+        return False
+    return not (status == PROCESSED and row.get(VERSION) == rerun.version
+                and all(row.get(name) == value for name, value in same.items()))
+
+
+def rerun_done(row: dict | None, rerun: Rerun, now: float | None = None) -> bool:
+    """Whether a re-run finds its work done already (no claim to try): the row is PROCESSED
+    by the target version, or finished by this run, or ARCHIVED; never while a live lease
+    is held (that attempt decides, and this one's claim waits for it)."""
+    now = time.time() if now is None else now
+    if row is None or (row.get(LEASE_UNTIL) is not None and row[LEASE_UNTIL] >= now):
+        return False
+    return not rerun_allows(row, {}, rerun, now)
+
+
+def rerun_source(row: dict | None) -> str | None:
+    """Where a re-run finds the original when it is no longer in incoming/: where the row
+    says it went (completed/ or failed/; a re-run that crashed left the row PROCESSING with
+    that location unchanged)."""
+    return (row or {}).get("location") or None
+
+
+def rerun_output(row: dict | None, bucket: str) -> str | None:
+    """The output key a re-run overwrites: the one the PROCESSED row names (the same key, so
+    nothing else points at a stale one), or None to name it afresh."""
+    home = f"s3://{bucket}/"
+    output = (row or {}).get("output") or ""
+    if (row or {}).get("status") == PROCESSED and output.startswith(home):
+        return output[len(home):]
+    return None
 
 
 def release(table, key: str, holder: str) -> None:

@@ -29,6 +29,20 @@ class UnknownEvent(Exception):
 
 MalformedMessage = UnknownEvent  # the name callers used before the other shapes existed
 
+# `pipectl reprocess` sends ordinary S3 notification records with this one extra key
+# (pipectl/naming.py has the same). S3 never writes it, so a live event never carries it.
+REPROCESS_MARKER = "pipectlReprocess"
+
+
+@dataclass(frozen=True)
+class Reprocess:
+    """A reprocess message's marker: run it again, though its row says it is done, unless
+    the row is at `version` already (the deployed version pipectl targeted), so the
+    same selection sent twice, or one message delivered twice, does the work once."""
+
+    run_id: str
+    version: str
+
 
 @dataclass(frozen=True)
 class S3Object:
@@ -40,6 +54,7 @@ class S3Object:
     sequencer: str | None = None
     version_id: str | None = None   # the version the event is about (versioned buckets)
     shape: str = "S3 notification"  # which envelope it came in, for logs
+    reprocess: Reprocess | None = None  # sent by `pipectl reprocess`, not by S3
 
     @property
     def uri(self) -> str:
@@ -135,7 +150,19 @@ def _s3_record(record, via: str) -> list[S3Object]:
                      size=_int(obj.get("size")), etag=_text(obj.get("eTag")),
                      sequencer=_text(obj.get("sequencer")),
                      version_id=_version(obj.get("versionId")),
-                     shape=f"{via}S3 notification")]
+                     shape=f"{via}S3 notification", reprocess=_reprocess(record, via))]
+
+
+def _reprocess(record: dict, via: str) -> Reprocess | None:
+    marker = record.get(REPROCESS_MARKER)
+    if marker is None:
+        return None
+    run_id = marker.get("runId") if isinstance(marker, dict) else None
+    version = marker.get("version") if isinstance(marker, dict) else None
+    if not (isinstance(run_id, str) and run_id and isinstance(version, str) and version):
+        raise UnknownEvent(f"{via}a {REPROCESS_MARKER} marker without runId and version "
+                           "strings")
+    return Reprocess(run_id=run_id, version=version)
 
 
 def _eventbridge(event: dict, via: str) -> list[S3Object]:

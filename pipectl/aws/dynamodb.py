@@ -114,11 +114,13 @@ def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,
 def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
                sort_between: tuple[str, str | None, str | None] | None = None,
                key_prefix: tuple[str, str] | None = None, newest_first: bool = True,
-               limit: int, start_key: dict | None = None) -> tuple[list[dict], dict | None]:
+               limit: int, start_key: dict | None = None,
+               equals: tuple[str, str, bool] | None = None) -> tuple[list[dict], dict | None]:
     """Up to `limit` items from one index partition, following pages until limit or the end.
 
     sort_between: (sort key name, lowest or None, highest or None), both inclusive.
-    key_prefix: (attribute, prefix) applied as a FilterExpression. DynamoDB applies a
+    key_prefix: (attribute, prefix) applied as a FilterExpression; equals: (attribute,
+    value, True for equal | False for differing or missing), also a filter. DynamoDB applies a
     filter after reading, so the filtered-out items are still read (and paid for), and
     Limit counts items read, not items returned. Returns the items and the key to resume
     after (None at the end), in DynamoDB's own (typed) form, ready for ExclusiveStartKey.
@@ -141,10 +143,17 @@ def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
     kwargs = {"TableName": table, "IndexName": index, "KeyConditionExpression": condition,
               "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
               "ScanIndexForward": not newest_first}
+    filters = []
     if key_prefix:
         names["#k"] = key_prefix[0]
         values[":k"] = {"S": key_prefix[1]}
-        kwargs["FilterExpression"] = "begins_with(#k, :k)"
+        filters.append("begins_with(#k, :k)")
+    if equals:
+        names["#e"] = equals[0]
+        values[":e"] = {"S": equals[1]}
+        filters.append("#e = :e" if equals[2] else "(attribute_not_exists(#e) OR #e <> :e)")
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
     if start_key:
         kwargs["ExclusiveStartKey"] = start_key
     items: list[dict] = []

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from pipectl import output
 from pipectl.cli import context
-from pipectl.errors import ExitStatus
+from pipectl.errors import ExitStatus, UsageError
 from pipectl.ops import results as results_ops
 from pipectl.ops.drift import LocalCode
 from pipectl.ops.status import (
@@ -82,9 +82,16 @@ def results(
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="rows per page"),
     page_token: str | None = typer.Option(None, "--page-token",
                                              help="continue where the last page ended"),
+    version: str | None = typer.Option(None, "--processor-version",
+                                          help="only rows this processor version wrote"),
+    not_version: str | None = typer.Option(
+        None, "--not-processor-version", help="only rows another version wrote (or none "
+                                              "recorded), e.g. the deployed one's"),
 ) -> None:
     """Rows of the results table, newest first, or one key in full."""
     app = context.get(ctx)
+    if version is not None and not_version is not None:
+        raise UsageError("--processor-version and --not-processor-version exclude each other")
     ddb = app.aws.client("dynamodb")
     if key is not None:
         row = results_ops.get_result(ddb, app.names, key)
@@ -98,7 +105,9 @@ def results(
         ddb, app.names, status=results_ops.check_status(status_filter),
         since=results_ops.parse_since(since) if since else None,
         until=results_ops.parse_since(until, option="--until") if until else None,
-        prefix=prefix, limit=limit, page_token=page_token)
+        prefix=prefix, limit=limit, page_token=page_token,
+        version=(version, True) if version is not None else
+        (not_version, False) if not_version is not None else None)
     if app.json:
         output.print_json(page)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from pipectl.deploy.policies import ROLE_POLICIES, trust_policy
 from pipectl.naming import (
     BUCKET_ROLES,
     FUNCTIONS,
+    PROCESSOR_VERSION_VARIABLE,
     RESULTS_PARTITION_KEY,
     STATUS_INDEX,
     STATUS_INDEX_KEYS,
@@ -274,6 +276,7 @@ def function_environment(config: PipelineConfig, names: Names, kind: str) -> dic
               "RESULTS_TABLE": names.results_table}
     if kind == "processor":
         return {**shared, **_record_environment(config),
+                PROCESSOR_VERSION_VARIABLE: processor_version(config),
                 "RAW_BUCKET": names.bucket("raw"),
                 "PROCESSED_BUCKET": names.bucket("processed"),
                 "INCOMING_PREFIX": p.incoming,
@@ -301,6 +304,27 @@ def function_environment(config: PipelineConfig, names: Names, kind: str) -> dic
                 "FETCH_MAX_BYTES": str(f.max_bytes),
                 "FETCH_MAX_ATTEMPTS": str(f.max_attempts)}
     raise ValueError(f"unknown function {kind!r}")
+
+
+# Settings that change what the processor writes for the same input (the records, their
+# _metadata, the sink's items, a thumbnail). Limits are left out on purpose: they decide
+# whether a file is processed at all, not what its output holds, so raising one makes
+# FAILED rows worth a re-run (`reprocess --status FAILED`) but no PROCESSED output stale.
+_OUTPUT_SETTINGS = ("ENVIRONMENT", "RECORD_SCHEMAS", "SINK_TABLE", "SINK_KEY",
+                    "THUMBNAIL_WIDTH")
+
+
+def processor_version(config: PipelineConfig) -> str:
+    """What made an output: the processor's source digest (the one deploy tags the function
+    with) and the settings that change output, as 12 hex digits. Written into every row and
+    record, so `results --not-processor-version` and `reprocess --not-current` can tell the
+    outputs of older code from the deployed code's."""
+    p = config.processor
+    digest = package.source_digest(config.handlers_dir, "processor", runtime=p.runtime,
+                                   architecture=p.architecture)
+    env = {"ENVIRONMENT": config.environment, **_record_environment(config)}
+    settings = canonical({k: env[k] for k in _OUTPUT_SETTINGS if k in env})
+    return hashlib.sha256(f"{digest}\n{settings}".encode()).hexdigest()[:12]
 
 
 def _record_environment(config: PipelineConfig) -> dict[str, str]:

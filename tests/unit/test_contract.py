@@ -19,6 +19,15 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
     assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
     assert tuple(handler_results.TALLIES) == naming.TALLIES
+    assert handler_results.VERSION_VARIABLE == naming.PROCESSOR_VERSION_VARIABLE
+    assert (handler_results.VERSION, handler_results.PREVIOUS_VERSION) == (
+        naming.VERSION_FIELD, naming.PREVIOUS_VERSION_FIELD)
+
+
+def test_the_reprocess_marker_is_spelled_alike_by_pipectl_and_the_handlers():
+    from common import s3_event
+
+    assert s3_event.REPROCESS_MARKER == naming.REPROCESS_MARKER
 
 
 @given(bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),

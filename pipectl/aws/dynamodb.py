@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 from botocore.exceptions import ClientError
 
 from pipectl.aws.session import error_code, gone_is_done
+from pipectl.errors import AwsError
 
 
 @cache
@@ -80,6 +82,34 @@ def get_item(ddb, table: str, key: dict[str, str]) -> dict | None:
     found = ddb.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()},
                          ConsistentRead=True).get("Item")
     return _plain(found) if found else None
+
+
+# BatchGetItem takes at most 100 keys per call; what it leaves unread (throttling, or the
+# 16 MB answer limit) comes back as UnprocessedKeys, to ask again.
+BATCH_GET_KEYS = 100
+
+
+def batch_get(ddb, table: str, attribute: str, values: list[str]) -> dict[str, dict]:
+    """The items whose `attribute` (the partition key) is one of values, by that value;
+    strongly consistent, 100 keys per call, unprocessed keys asked again with backoff."""
+    found: dict[str, dict] = {}
+    for first in range(0, len(values), BATCH_GET_KEYS):
+        request = {table: {"Keys": [{attribute: {"S": v}}
+                                    for v in dict.fromkeys(values[first:first + BATCH_GET_KEYS])],
+                           "ConsistentRead": True}}
+        for attempt in range(10):
+            answer = ddb.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, []):
+                plain = _plain(item)
+                found[plain[attribute]] = plain
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        else:
+            raise AwsError(f"DynamoDB left keys of table {table} unread after 10 attempts "
+                           "(throttled); try again")
+    return found
 
 
 def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,

@@ -21,6 +21,7 @@ from pipectl.cli import (
     project,
     reconcile,
     repair,
+    reprocess,
     views,
 )
 from pipectl.cli.argv import hoist
@@ -96,7 +97,7 @@ def main_options(
 
 
 for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
-               reconcile):
+               reconcile, reprocess):
     module.register(app)
 
 

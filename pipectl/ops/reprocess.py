@@ -62,9 +62,11 @@ class Selection:
 
     @property
     def rows(self) -> bool:
-        """Whether results rows are selected (--stranded alone selects objects only)."""
-        return bool(self.statuses or self.not_current or self.older_than_version
-                    or self.key_filter or self.since or self.until) or not self.stranded
+        """Whether results rows are selected: --filter and --since/--until narrow what is
+        selected; with --stranded they narrow the stranded objects, and rows come only
+        with a status or a version to select them by."""
+        return bool(self.statuses or self.not_current or self.older_than_version) \
+            or not self.stranded
 
     def check(self) -> None:
         if not (self.statuses or self.not_current or self.older_than_version or self.key_filter
@@ -309,6 +311,7 @@ def reprocess(aws: Aws, names: Names, selection: Selection, *, dry_run: bool,
     """Select, ask (confirm raises to stop), send. A dry run selects only."""
     if rate is not None and rate <= 0:
         raise UsageError("--rate: must be more than 0 messages a second")
+    selection.check()
     current = deployed_version(aws, names)
     selected, skipped = select(aws, names, selection, current)
     report = ReprocessReport(run_id=run_id or new_run_id(), target_version=current,

@@ -286,8 +286,8 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             raise PermanentError(f"unsupported file type: {relative!r} "
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt, "
                                  "optionally followed by .gz)")
-        output_key = (rerun and results.rerun_output(row, s.processed_bucket)) \
-            or _output_key(s, relative, source.last_modified)
+        replaced = rerun and results.rerun_output(row, s.processed_bucket)
+        output_key = replaced or _output_key(s, relative, source.last_modified)
         _check_key_lengths(output_key, completed_key)
         metadata = {"processed_at": started_at, "environment": s.environment,
                     "processor_version": s.version, "source": obj.uri}
@@ -305,7 +305,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
                                               compressed, {"source": obj.uri,
                                                            "source-etag": version_tag,
                                                            "processor-version": s.version},
-                                              key=key)
+                                              key=key, replaces=bool(replaced))
         finally:
             source.body.close()
         _fault("after_output", key)
@@ -370,7 +370,7 @@ class _Discard:
 
 def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata: dict,
                   limits: Limits, compressed: bool, object_metadata: dict, *, key: str,
-                  write: bool = True) -> tuple:
+                  write: bool = True, replaces: bool = False) -> tuple:
     """Stream the output (and rejects, sink items); (Counts, extra row fields).
 
     write=False (the output exists already) counts only: nothing is written again.
@@ -395,6 +395,10 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
+        old = replaces and record_sink and storage.open_object(s3, s.processed_bucket, output_key)
+        if old:   # a re-run: the old output's items that this one did not write again go
+            with old.body:
+                record_sink.remove_stale(record_sink.keys_of(old.body.iter_lines()))
         extra = {}
         if validator is not None:
             extra["records_rejected"] = screen.rejected
@@ -406,6 +410,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
                                          if write else ""), extra)
         if record_sink is not None:
             extra["sink_items"] = record_sink.items_written
+            if replaces:
+                extra["sink_items_removed"] = record_sink.items_removed
         writer.close()
         if write:  # what `pipectl reconcile` checks the output against
             extra["output_etag"] = writer.etag

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import boto3
 import processor
 import pytest
 
@@ -176,3 +177,40 @@ def test_a_failed_rerun_killed_before_its_move_is_finished_by_the_next_delivery(
     assert aws_world.keys(RAW) == ["completed/m.jsonl"]
     assert aws_world.row("incoming/m.jsonl")["attempts"] == 2
 
+
+
+@pytest.mark.parametrize("sink_key", ["", "n"])
+def test_a_rerun_replaces_the_sink_tables_items(aws_world, monkeypatch, sink_key):
+    # given a sink (keyed by a field, or by a hash of the record) and a file processed by v1
+    key_name = sink_key or "record_id"
+    table = boto3.resource("dynamodb").create_table(
+        TableName="records", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": key_name, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key_name, "AttributeType": "S"}])
+    monkeypatch.setenv("SINK_TABLE", "records")
+    monkeypatch.setenv("SINK_KEY", sink_key)
+    monkeypatch.setenv("PROCESSOR_VERSION", "v1")
+    aws_world.upload("incoming/s.csv", "n,x\n1,a\n2,b\n3,c\n")
+    run(aws_world, aws_world.message("incoming/s.csv"))
+    assert len(table.scan(ConsistentRead=True)["Items"]) == 3
+
+    # when version 2, whose records differ (a field more), re-runs it
+    monkeypatch.setenv("PROCESSOR_VERSION", "v2")
+    real = processor.process_stream
+
+    def v2_stream(kind, body, write, metadata, limits, compressed, accept=None):
+        def changed(record):
+            record["added_in_v2"] = "yes"
+            return accept(record)
+        return real(kind, body, write, metadata, limits, compressed,
+                    accept=changed if accept else None)
+
+    monkeypatch.setattr(processor, "process_stream", v2_stream)
+    run(aws_world, rerun_message(aws_world, "incoming/s.csv", version="v2"))
+
+    # then the table holds the new records only: replaced, not added beside the old ones
+    items = table.scan(ConsistentRead=True)["Items"]
+    assert sorted((i["n"], i["added_in_v2"]) for i in items) == [
+        ("1", "yes"), ("2", "yes"), ("3", "yes")]
+    row = aws_world.row("incoming/s.csv")
+    assert (row["sink_items"], row["sink_items_removed"]) == (3, 0 if sink_key else 3)

@@ -35,8 +35,10 @@ from common.clients import (  # noqa: F401 (tests reset and reach them here)
 )
 from common.invocation import (
     Busy,
+    batch_operations,
     each_created_object,
     invocation_deadline,
+    is_batch_operations,
     loop_refusal,
     sqs_batch,
 )
@@ -103,6 +105,12 @@ class Settings:
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
+    if is_batch_operations(event):     # `pipectl reprocess --engine s3-batch`
+        return batch_operations(event, context, lambda message, deadline: handle_message(
+            message, settings, context, deadline), lambda bucket, key: results.not_processed(
+            results_table(settings.results_table), results.row_key(bucket, key)),
+            version=settings.version, done_prefixes=(settings.completed, settings.failed),
+            incoming=settings.incoming)
     return sqs_batch(event, context, lambda message, deadline: handle_message(
         message, settings, context, deadline))
 

@@ -363,6 +363,18 @@ def rerun_output(row: dict | None, bucket: str) -> str | None:
     return None
 
 
+def not_processed(table, key: str) -> str | None:
+    """Why the row does not say PROCESSED (its error when FAILED), None when it does."""
+    row = get(table, key)
+    if row is None:
+        return "not processed: the object is not one this pipeline serves (see the log)"
+    if row.get("status") in (PROCESSED, ARCHIVED):
+        return None
+    if row.get("status") == FAILED:
+        return row.get("error") or "FAILED"
+    return f"the row is {row.get('status')}: {row.get('last_error') or 'under way'}"
+
+
 def release(table, key: str, holder: str) -> None:
     """Give the lease up early (a transient failure), if this attempt still holds it."""
     try:

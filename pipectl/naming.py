@@ -140,3 +140,5 @@ PROCESSOR_VERSION_VARIABLE = "PROCESSOR_VERSION"
 VERSION_FIELD, PREVIOUS_VERSION_FIELD = "processor_version", "previous_version"
 # The key a reprocess message adds to its S3 notification record (handlers/common/s3_event.py).
 REPROCESS_MARKER = "pipectlReprocess"
+# The S3 Batch Operations job's UserArguments that carry the same marker (schema 2.0).
+BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT = "pipectlReprocessRunId", "pipectlReprocessVersion"

@@ -14,8 +14,9 @@ from pipectl import output
 from pipectl.cli import context
 from pipectl.cli.context import AppContext
 from pipectl.cli.deploy import confirm
-from pipectl.errors import PipectlError
+from pipectl.errors import PipectlError, UsageError
 from pipectl.ops import reprocess as reprocess_ops
+from pipectl.ops import reprocess_batch
 from pipectl.ops import results as results_ops
 from pipectl.ops.reprocess import ReprocessReport, Selection
 
@@ -25,6 +26,7 @@ LINE_SECONDS = 2.0   # in CI, one progress line at most this often
 
 class Engine(str, Enum):
     queue = "queue"
+    s3_batch = "s3-batch"
 
 
 def reprocess(
@@ -51,7 +53,8 @@ def reprocess(
                                                            "live uploads keep their share"),
     yes: bool = typer.Option(False, "--yes", "-y", help="send without asking"),
     engine: Engine = typer.Option(Engine.queue, "--engine",
-                                  help="queue: messages through the processing queue"),
+                                  help="queue: messages through the processing queue; "
+                                       "s3-batch: an S3 Batch Operations job (AWS only)"),
 ) -> None:
     """Send files through the pipeline again: outputs of older processor versions, FAILED
     files after a fix, and files in incoming/ that no event announced. Idempotent: a file
@@ -71,6 +74,8 @@ def reprocess(
                 f"through {report.queue} for version {report.target_version} on "
                 f"{app.aws.describe()}?", yes)
 
+    if engine is Engine.s3_batch:
+        return _s3_batch(app, selection, dry_run=dry_run, rate=rate, ask=ask)
     with _progress(app, max_files) as on_progress:
         report = reprocess_ops.reprocess(app.aws, app.names, selection, dry_run=dry_run,
                                          rate=rate, on_progress=on_progress, confirm=ask)
@@ -78,6 +83,40 @@ def reprocess(
     if report.failed:
         raise PipectlError(f"{len(report.failed)} file(s) were not sent: run the same "
                            "command again (what was sent is not sent twice in effect)")
+
+
+def _s3_batch(app: AppContext, selection: Selection, *, dry_run: bool, rate: float | None,
+              ask) -> None:
+    if rate is not None:
+        raise UsageError("--rate paces the queue engine; an S3 Batch Operations job is paced "
+                         "by the processor's concurrency")
+    reprocess_batch.refuse_emulator(app.aws)
+    report = reprocess_ops.reprocess(app.aws, app.names, selection, dry_run=True)
+    report.dry_run = dry_run
+    if dry_run or not report.selected:
+        return render(app, report)
+    ask(report)
+    job = reprocess_batch.start(app.aws, app.names, report)
+    output.info(f"job {job.job_id}: {len(report.selected)} task(s), manifest {job.manifest}")
+    try:
+        job = reprocess_batch.watch(app.aws, app.names, job, on_progress=None if app.json else
+                                    lambda j: output.info(f"job {j.job_id} {j.status}: "
+                                                          f"{j.succeeded} succeeded, "
+                                                          f"{j.failed} failed of {j.total}"))
+    except KeyboardInterrupt:
+        output.info(f"job {job.job_id} goes on without pipectl watching: aws s3control "
+                    f"describe-job --account-id {app.names.account} --job-id {job.job_id}")
+        raise
+    if app.json:
+        output.print_json({**as_data(report), "engine": "s3-batch", "job": vars(job)})
+    else:
+        for task in job.failed_tasks:
+            output.warn(f"{task['key']}: {task['error_code']} {task['result']}")
+        output.info(f"job {job.job_id} {job.status}: {job.succeeded} succeeded, {job.failed} "
+                    f"failed of {job.total}; report under {job.report}")
+    reprocess_batch.check_finished(job)
+    if job.failed:
+        raise PipectlError(f"{job.failed} task(s) failed: see the report under {job.report}")
 
 
 def render(app: AppContext, report: ReprocessReport) -> None:

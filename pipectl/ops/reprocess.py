@@ -91,6 +91,7 @@ class Candidate:
     etag: str | None
     version: str | None        # the processor version on the row
     updated_at: str | None
+    location: str | None = None  # where the original lies (the row's), if not at key
 
 
 @dataclass
@@ -197,7 +198,8 @@ def _rows(ddb, names: Names, selection: Selection, current: str,
                 yield Candidate(key=key, bucket=raw, status=status,
                                 size=_int(item.get("size")), etag=item.get("etag"),
                                 version=item.get(VERSION_FIELD),
-                                updated_at=item.get("updated_at"))
+                                updated_at=item.get("updated_at"),
+                                location=item.get("location"))
             if start is None:
                 break
 

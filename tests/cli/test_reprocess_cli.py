@@ -15,6 +15,10 @@ USAGE = [
      "--not-current and --older-than-version exclude each other"),
     (("reprocess", "--stranded", "--rate", "0"), "--rate: must be more than 0"),
     (("reprocess", "--stranded", "--since", "yesterday"), "--since: 'yesterday' is neither"),
+    (("reprocess", "--stranded", "--engine", "s3-batch", "--rate", "5"),
+     "--rate paces the queue engine"),
+    (("--endpoint-url", "http://127.0.0.1:4567", "reprocess", "--stranded", "--engine",
+      "s3-batch"), "--engine s3-batch is for AWS: S3 Batch Operations is not emulated"),
     (("results", "--processor-version", "a", "--not-processor-version", "b"),
      "--processor-version and --not-processor-version exclude each other"),
 ]

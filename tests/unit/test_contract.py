@@ -25,9 +25,11 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
 
 
 def test_the_reprocess_marker_is_spelled_alike_by_pipectl_and_the_handlers():
-    from common import s3_event
+    from common import invocation, s3_event
 
     assert s3_event.REPROCESS_MARKER == naming.REPROCESS_MARKER
+    assert (invocation.BATCH_RUN_ARGUMENT, invocation.BATCH_VERSION_ARGUMENT) == (
+        naming.BATCH_RUN_ARGUMENT, naming.BATCH_VERSION_ARGUMENT)
 
 
 @given(bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),

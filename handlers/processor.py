@@ -329,8 +329,9 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
             processor_version=s.version, **version, **extra,
-            tally={"records_rejected": extra.get("records_rejected", 0),
-                   "thumbnails": int("thumbnail" in extra)})
+            tally={name: n - (results.counted_tallies(row) if rerun else {}).get(name, 0)
+                   for name, n in (("records_rejected", extra.get("records_rejected", 0)),
+                                   ("thumbnails", int("thumbnail" in extra)))})
         lease.held = False
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
         finishing = same_version and row.get("status") == results.PROCESSED

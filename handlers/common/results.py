@@ -49,6 +49,7 @@ GIVEN_UP_BY = "given_up_by_message"
 VERSION_VARIABLE = "PROCESSOR_VERSION"
 UNVERSIONED = "unversioned"   # a processor started without PROCESSOR_VERSION (a bare test)
 VERSION, PREVIOUS_VERSION, REPROCESS_RUN = "processor_version", "previous_version", "reprocess_run"
+PREVIOUS_STATUS = "previous_status"   # the status a re-run found (its tallies were counted)
 
 
 class Contention(Exception):
@@ -269,8 +270,10 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     if rerun is not None:
         values[REPROCESS_RUN] = rerun.run_id
         before = get(table, key)
-        if before and before.get("status") in (PROCESSED, FAILED) and before.get(VERSION):
-            values[PREVIOUS_VERSION] = before[VERSION]
+        if before and before.get("status") in (PROCESSED, FAILED):
+            values[PREVIOUS_STATUS] = before["status"]
+            if before.get(VERSION):
+                values[PREVIOUS_VERSION] = before[VERSION]
         guard = rerun_guard(same, rerun, now)
         return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
     if finished:
@@ -354,13 +357,27 @@ def rerun_source(row: dict | None) -> str | None:
 
 
 def rerun_output(row: dict | None, bucket: str) -> str | None:
-    """The output key a re-run overwrites: the one the PROCESSED row names (the same key, so
-    nothing else points at a stale one), or None to name it afresh."""
+    """The output key a re-run overwrites: the one the row names (the same key, so nothing
+    else points at a stale one; a re-run that crashed left it on the PROCESSING row), or
+    None to name it afresh."""
     home = f"s3://{bucket}/"
     output = (row or {}).get("output") or ""
-    if (row or {}).get("status") == PROCESSED and output.startswith(home):
+    if (row or {}).get("status") != ARCHIVED and output.startswith(home):
         return output[len(home):]
     return None
+
+
+def counted_tallies(row: dict | None) -> dict[str, int]:
+    """What the counters item already holds of the processor's TALLIES for this row: its
+    rejected records and thumbnail if it was PROCESSED when the re-run claimed it
+    (PROCESSED, or PROCESSING with previous_status PROCESSED), else nothing. A re-run adds
+    only the difference, so the totals stay those of the files' current outputs."""
+    row = row or {}
+    status = row.get("status")
+    if status == PROCESSED or (status == PROCESSING and row.get(PREVIOUS_STATUS) == PROCESSED):
+        return {"records_rejected": int(row.get("records_rejected") or 0),
+                "thumbnails": int(bool(row.get("thumbnail")))}
+    return {}
 
 
 def not_processed(table, key: str) -> str | None:

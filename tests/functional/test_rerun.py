@@ -136,7 +136,8 @@ def test_a_rerun_killed_after_its_output_loses_and_duplicates_nothing(old_versio
     assert world.row("incoming/a.csv")["status"] == "PROCESSING"
     assert world.keys(RAW) == ["completed/a.csv"]          # the original never moved
 
-    # when the message comes back
+    # when the message comes back (on another day: a fresh name would be another key)
+    monkeypatch.setattr(processor, "_output_key", lambda *a: "processed/2099/01/01/a.csv.jsonl")
     assert processor.handle_message(message, settings) is True
 
     # then the row is PROCESSED by the new version, the output was not written a third time
@@ -144,6 +145,7 @@ def test_a_rerun_killed_after_its_output_loses_and_duplicates_nothing(old_versio
     assert row["status"] == "PROCESSED" and row["processor_version"] == "new"
     assert row["previous_version"] == "old" and row["output"] == old_row["output"]
     assert len(world.versions(PROCESSED, output_key(row))) == 2
+    assert world.keys(PROCESSED) == [output_key(row)]
     assert world.keys(RAW) == ["completed/a.csv"]
     counters = world.row("__counters__")
     assert (counters["PROCESSED"], counters["PROCESSING"]) == (1, 0)
@@ -214,3 +216,24 @@ def test_a_rerun_replaces_the_sink_tables_items(aws_world, monkeypatch, sink_key
         ("1", "yes"), ("2", "yes"), ("3", "yes")]
     row = aws_world.row("incoming/s.csv")
     assert (row["sink_items"], row["sink_items_removed"]) == (3, 0 if sink_key else 3)
+
+
+def test_the_totals_count_a_re_run_files_rejects_once(aws_world, monkeypatch):
+    from test_sink import ORDERS, ORDERS_SCHEMA
+
+    # given a file with 2 rejected records, processed by v1
+    monkeypatch.setenv("RECORD_SCHEMAS", json.dumps(ORDERS_SCHEMA))
+    monkeypatch.setenv("PROCESSOR_VERSION", "v1")
+    aws_world.upload("incoming/orders/day1.csv", ORDERS)
+    run(aws_world, aws_world.message("incoming/orders/day1.csv"))
+    assert aws_world.row("__counters__")["records_rejected"] == 2
+
+    # when v2 re-runs it, twice (the second is refused)
+    monkeypatch.setenv("PROCESSOR_VERSION", "v2")
+    for _ in range(2):
+        run(aws_world, rerun_message(aws_world, "incoming/orders/day1.csv", version="v2"))
+
+    # then the total is still the file's 2, the row says v2
+    assert aws_world.row("incoming/orders/day1.csv")["processor_version"] == "v2"
+    counters = aws_world.row("__counters__")
+    assert (counters["records_rejected"], counters["PROCESSED"]) == (2, 1)

@@ -313,7 +313,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
                                               compressed, {"source": obj.uri,
                                                            "source-etag": version_tag,
                                                            "processor-version": s.version},
-                                              key=key, replaces=bool(replaced))
+                                              key=key, replaces=row if replaced else None)
         finally:
             source.body.close()
         _fault("after_output", key)
@@ -330,7 +330,7 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
             finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
             processor_version=s.version, **version, **extra,
             tally={name: n - (results.counted_tallies(row) if rerun else {}).get(name, 0)
-                   for name, n in (("records_rejected", extra.get("records_rejected", 0)),
+                   for name, n in (("records_rejected", extra.get("records_rejected") or 0),
                                    ("thumbnails", int("thumbnail" in extra)))})
         lease.held = False
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
@@ -379,10 +379,12 @@ class _Discard:
 
 def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata: dict,
                   limits: Limits, compressed: bool, object_metadata: dict, *, key: str,
-                  write: bool = True, replaces: bool = False) -> tuple:
+                  write: bool = True, replaces: dict | None = None) -> tuple:
     """Stream the output (and rejects, sink items); (Counts, extra row fields).
 
     write=False (the output exists already) counts only: nothing is written again.
+    replaces: the row of the output this one replaces (a re-run), whose sink items and
+    rejects file this run's do not leave behind.
     """
     if kind == "image":
         return _write_image(s3, s, output_key, source, metadata, object_metadata, key, write)
@@ -404,7 +406,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
-        old = replaces and record_sink and storage.open_object(s3, s.processed_bucket, output_key)
+        old = replaces is not None and record_sink and storage.open_object(
+            s3, s.processed_bucket, output_key)
         if old:   # a re-run: the old output's items that this one did not write again go
             with old.body:
                 record_sink.remove_stale(record_sink.keys_of(old.body.iter_lines()))
@@ -419,11 +422,17 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
                                          if write else ""), extra)
         if record_sink is not None:
             extra["sink_items"] = record_sink.items_written
-            if replaces:
+            if replaces is not None:
                 extra["sink_items_removed"] = record_sink.items_removed
         writer.close()
         if write:  # what `pipectl reconcile` checks the output against
             extra["output_etag"] = writer.etag
+        if replaces is not None and replaces.get("rejects") and "rejects" not in extra:
+            # The old version's rejects; this one rejected nothing.
+            s3.delete_object(Bucket=s.processed_bucket, Key=rejects_key)
+        for name in ("rejects", "records_rejected", "sink_items", "sink_items_removed"):
+            if replaces is not None and replaces.get(name) is not None and name not in extra:
+                extra[name] = None      # the row forgets what only the old output had
     except BaseException:
         for w in (writer, screen):
             try:

@@ -406,9 +406,12 @@ def release(table, key: str, holder: str) -> None:
 
 
 def mark_processed(table, key: str, tally: dict[str, int] | None = None, **fields) -> None:
-    """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response)."""
-    _transition(table, key, dict(fields, status=PROCESSED),
-                remove=("error", LEASE_UNTIL, LEASE_HOLDER), tally=tally)
+    """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response).
+    A field given as None is removed from the row (a re-run's output has no rejects)."""
+    gone = tuple(name for name, value in fields.items() if value is None)
+    _transition(table, key, {k: v for k, v in fields.items() if v is not None}
+                | {"status": PROCESSED},
+                remove=("error", LEASE_UNTIL, LEASE_HOLDER, *gone), tally=tally)
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:

@@ -237,3 +237,27 @@ def test_the_totals_count_a_re_run_files_rejects_once(aws_world, monkeypatch):
     assert aws_world.row("incoming/orders/day1.csv")["processor_version"] == "v2"
     counters = aws_world.row("__counters__")
     assert (counters["records_rejected"], counters["PROCESSED"]) == (2, 1)
+
+
+def test_a_rerun_that_rejects_nothing_leaves_no_old_rejects_behind(aws_world, monkeypatch):
+    from test_sink import ORDERS, ORDERS_SCHEMA
+
+    # given a file whose v1 (with a schema) rejected 2 records
+    monkeypatch.setenv("RECORD_SCHEMAS", json.dumps(ORDERS_SCHEMA))
+    monkeypatch.setenv("PROCESSOR_VERSION", "v1")
+    aws_world.upload("incoming/orders/day1.csv", ORDERS)
+    run(aws_world, aws_world.message("incoming/orders/day1.csv"))
+    assert aws_world.row("incoming/orders/day1.csv")["rejects"]
+    assert len(aws_world.keys(PROCESSED, "rejects/")) == 1
+
+    # when v2, without the schema, re-runs it
+    monkeypatch.delenv("RECORD_SCHEMAS")
+    monkeypatch.setenv("PROCESSOR_VERSION", "v2")
+    run(aws_world, rerun_message(aws_world, "incoming/orders/day1.csv", version="v2"))
+
+    # then every record is in the output, and neither the row nor the bucket names rejects
+    row = aws_world.row("incoming/orders/day1.csv")
+    assert (row["status"], row["records_out"]) == ("PROCESSED", 5)
+    assert "rejects" not in row and aws_world.keys(PROCESSED, "rejects/") == []
+    assert "records_rejected" not in row
+    assert aws_world.row("__counters__")["records_rejected"] == 0

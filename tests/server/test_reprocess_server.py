@@ -83,9 +83,13 @@ def test_old_version_failed_and_stranded_files_all_end_processed_by_the_current_
     assert v2 != v1 and plan["sent"] == 0 and plan["selected"] == 3
     assert plan["by_status"] == {"PROCESSED": 1, "FAILED": 1, "STRANDED": 1}
     assert plan["bytes"] == 8 + len(LONG_LINE) + 8
-    done = pipectl("-o", "json", "reprocess", "--not-current", "--stranded", "--yes")
+    done = pipectl("reprocess", "--not-current", "--stranded", "--yes")
     assert done.code == 0, done.err
-    assert (done.json()["sent"], done.json()["calls"]) == (3, 1)
+    # without a terminal: plain progress lines, then the summary (3 messages, 1 call)
+    lines = done.err.splitlines()
+    assert lines[0] == "sent 3/3", done.err
+    assert lines[-1].startswith("sent 3 of 3 file(s) (1 FAILED, 1 PROCESSED, 1 STRANDED), ")
+    assert "in 1 call(s)" in lines[-1] and lines[-1].endswith(f"-> version {v2}")
     run_until_idle(pipectl)
 
     # then every file is PROCESSED by version 2, with one output each

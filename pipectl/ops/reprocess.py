@@ -39,7 +39,7 @@ from pipectl.naming import (
     row_key,
 )
 from pipectl.ops import events
-from pipectl.ops.results import _require_table
+from pipectl.ops.results import table_exists
 
 REPROCESSABLE = ("PROCESSED", "FAILED")  # ARCHIVED outputs left; PROCESSING ones are under way
 STRANDED = "STRANDED"                     # the status shown for an object without a row
@@ -141,7 +141,9 @@ def select(aws: Aws, names: Names, selection: Selection, current: str
     """(what would be sent, in order, at most max_files; reason -> files left out)."""
     selection.check()
     ddb = aws.client("dynamodb")
-    _require_table(ddb, names)
+    if not table_exists(ddb, names):
+        raise NotFound(f"results table '{names.results_table}' does not exist "
+                       "(run `pipectl deploy`)")
     skipped: dict[str, int] = {}
     found: list[Candidate] = []
     wanted = selection.max_files

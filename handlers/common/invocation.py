@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import telemetry
+from common import contract, telemetry
 from common.clients import sqs_client
 from common.s3_event import (
     MalformedMessage,
@@ -38,7 +38,8 @@ def invocation_deadline(context=None) -> float:
     if callable(remaining):
         return time.time() + remaining() / 1000
     try:
-        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
+        seconds = float(os.environ.get(contract.AWS_LAMBDA_FUNCTION_TIMEOUT)
+                        or MAX_FUNCTION_SECONDS)
     except ValueError:
         seconds = MAX_FUNCTION_SECONDS
     return time.time() + seconds

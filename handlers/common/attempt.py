@@ -28,6 +28,7 @@ from typing import Any
 
 from common import failures, results, storage
 from common.clients import results_table
+from common.contract import Status
 from common.invocation import Busy, invocation_deadline
 from common.s3_event import S3Object
 
@@ -44,8 +45,8 @@ def no_fault(step: str, key: str) -> None:
 class Outcome(str, Enum):
     """How an attempt ended; the value is the log line's status."""
 
-    PROCESSED = "PROCESSED"   # the work is done (the row says PROCESSED)
-    FAILED = "FAILED"         # the object can never be handled (the row says why)
+    PROCESSED = Status.PROCESSED.value   # the work is done (the row says PROCESSED)
+    FAILED = Status.FAILED.value         # the object can never be handled (the row says why)
     DUPLICATE = "DUPLICATE"   # an earlier attempt handled it: nothing to do
     BUSY = "BUSY"             # another attempt holds the lease: retry the message later
     POISON = "POISON"         # earlier attempts died on it: not attempted, retried later

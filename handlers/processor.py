@@ -25,7 +25,12 @@ from datetime import datetime, timezone
 
 from common import attempt, failures, faults, results, storage, telemetry, user_metadata
 from common import contract as env
-from common.attempt import LEASE_MARGIN_SECONDS, Attempt, Outcome, Result  # noqa: F401
+from common.attempt import (  # noqa: F401 (tests reach LEASE_MARGIN_SECONDS here)
+    LEASE_MARGIN_SECONDS,
+    Attempt,
+    Outcome,
+    Result,
+)
 from common.clients import (  # noqa: F401 (tests reset and reach them here)
     dynamodb_client,
     reset_clients,

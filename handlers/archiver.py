@@ -223,20 +223,22 @@ def _archive_one(s: Settings, entry: dict, deadline: float | None) -> None:
              error=entry["error"])
 
 
+# Test hook for crash safety (tests/server/test_archive.py): ARCHIVER_KILL_AFTER_COPIES=N
+# SIGKILLs the process after the Nth copy, before its row is marked and its original
+# deleted. Read once, at a cold start (an execution environment's variables are fixed
+# for its life), like the processor's fault hook.
+_KILL_AFTER_COPIES = os.environ.get(contract.ARCHIVER_KILL_AFTER_COPIES) or ""
 _copies = 0
 _copies_lock = threading.Lock()
 
 
 def _after_copy() -> None:
-    """Test hook for crash safety: ARCHIVER_KILL_AFTER_COPIES=N SIGKILLs the process after
-    the Nth copy, before its row is marked and its original deleted."""
     global _copies
-    limit = os.environ.get(contract.ARCHIVER_KILL_AFTER_COPIES)
-    if not limit:
+    if not _KILL_AFTER_COPIES:
         return
     with _copies_lock:
         _copies += 1
-        if _copies >= int(limit):
+        if _copies >= int(_KILL_AFTER_COPIES):
             os.kill(os.getpid(), signal.SIGKILL)
 
 

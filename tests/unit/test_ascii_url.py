@@ -2,7 +2,7 @@
 
 HTTP sends URLs in ASCII: the host as IDNA (RFC 5891 "xn--" labels), the rest
 percent-encoded UTF-8 (RFC 3986 section 2.1). pipectl/ops/fetch.py and
-handlers/safe_http.py each carry the encoding (handlers never import pipectl).
+handlers/fetching/safe_http.py each carry the encoding (handlers never import pipectl).
 """
 
 from __future__ import annotations

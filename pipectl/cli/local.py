@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,14 +20,25 @@ from pipectl.local.demo import run_demo
 from pipectl.local.emulator import Emulator
 from pipectl.local.runtime import LocalRuntime, RunReport
 from pipectl.local.session import deploy_into, emulator_aws, runtime_for
+from pipectl.naming import FUNCTIONS
+from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render
 from pipectl.project import template_dir
 
+_LOG_FORMAT = typer.Option(LogFormat.short, "--format", help=FORMAT_HELP)
 _CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
                             help="warm workers per queue (Lambda's concurrent batches)")
 
 
-def echo_log(function: str, line: str) -> None:
-    output.stderr.out(f"{function} | {output.plain(line)}", highlight=False)
+def log_echo(fmt: LogFormat) -> Callable[[str, str], None]:
+    """The dev and run stream: each function line as `fmt` shows it, on stderr."""
+
+    def echo(function: str, line: str) -> None:
+        kind = function.rsplit("-", 1)[-1]
+        shown = render(kind if kind in FUNCTIONS else function, line, fmt)
+        if shown is not None:
+            output.stderr.out(output.plain(shown), highlight=False)
+
+    return echo
 
 
 def run(
@@ -37,11 +49,12 @@ def run(
     timeout: float | None = typer.Option(None, "--timeout", min=1,
                                             help="give up (exit 1) after this many seconds"),
     concurrency: int = _CONCURRENCY,
+    fmt: LogFormat = _LOG_FORMAT,
 ) -> None:
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
     app = context.get(ctx)
     runtime = runtime_for(app.aws, app.names, app.config.handlers_dir,
-                          concurrency=concurrency, echo=echo_log, notice=output.warn)
+                          concurrency=concurrency, echo=log_echo(fmt), notice=output.warn)
     output.info(f"serving {', '.join(m.function.name for m in runtime.mappings)} "
                 f"from {app.aws.describe()}" + (" until idle" if until_idle else
                                                 "; Ctrl-C to stop"))
@@ -61,6 +74,7 @@ def dev(
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                        help="emulator port [default: targets.local.port]"),
     concurrency: int = _CONCURRENCY,
+    fmt: LogFormat = _LOG_FORMAT,
 ) -> None:
     """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
     app = context.get(ctx)
@@ -74,7 +88,7 @@ def dev(
         output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
                     "terminal. Ctrl-C to stop.")
         runtime = runtime_for(aws, names, config.handlers_dir, concurrency=concurrency,
-                              echo=echo_log, notice=output.warn)
+                              echo=log_echo(fmt), notice=output.warn)
         interrupted = False
         try:
             serve(runtime)

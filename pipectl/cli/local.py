@@ -18,6 +18,7 @@ from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError
 from pipectl.local.demo import run_demo
 from pipectl.local.emulator import Emulator
+from pipectl.local.reload import Reloader
 from pipectl.local.runtime import LocalRuntime, RunReport
 from pipectl.local.session import deploy_into, emulator_aws, runtime_for
 from pipectl.naming import FUNCTIONS
@@ -54,7 +55,8 @@ def run(
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
     app = context.get(ctx)
     runtime = runtime_for(app.aws, app.names, app.config.handlers_dir,
-                          concurrency=concurrency, echo=log_echo(fmt), notice=output.warn)
+                          concurrency=concurrency, echo=log_echo(fmt), notice=output.warn,
+                          inform=output.info)
     output.info(f"serving {', '.join(m.function.name for m in runtime.mappings)} "
                 f"from {app.aws.describe()}" + (" until idle" if until_idle else
                                                 "; Ctrl-C to stop"))
@@ -86,14 +88,21 @@ def dev(
         app.use_aws(aws)
         names = deploy_into(aws, config, output.info)
         output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
-                    "terminal. Ctrl-C to stop.")
+                    "terminal. Edits to pipeline.yaml and handlers/ are deployed as they are "
+                    "saved. Ctrl-C to stop.")
         runtime = runtime_for(aws, names, config.handlers_dir, concurrency=concurrency,
-                              echo=log_echo(fmt), notice=output.warn)
+                              echo=log_echo(fmt), notice=output.warn, inform=output.info)
+        watching = threading.Event()
+        reloader = Reloader(aws, config, runtime, on_line=output.info, on_problem=output.warn)
+        threading.Thread(target=reloader.run, args=(watching,), name="reload",
+                         daemon=True).start()
         interrupted = False
         try:
             serve(runtime)
         except KeyboardInterrupt:
             interrupted = True  # Ctrl-C is how dev stops: the emulator goes down first
+        finally:
+            watching.set()
     output.info("emulator stopped")
     if interrupted:
         raise typer.Exit(ExitStatus.INTERRUPTED)  # 130, as every interrupted command

@@ -77,13 +77,18 @@ def dev(
                                        help="emulator port [default: targets.local.port]"),
     concurrency: int = _CONCURRENCY,
     fmt: LogFormat = _LOG_FORMAT,
+    state_dir: Path | None = typer.Option(
+        None, "--state", file_okay=False, help="keep the emulator's buckets, objects, tables, "
+                                               "queues and messages in this directory across "
+                                               "restarts [default: start clean, keep nothing]"),
 ) -> None:
     """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
     app = context.get(ctx)
     app.emulator_only("pipectl dev")
     config = app.config
     local = next((t for t in config.targets.values() if t.emulator), None)
-    with Emulator(port=port or (local.port if local else 4567)) as emulator:
+    with Emulator(port=port or (local.port if local else 4567), state_dir=state_dir) as emulator:
+        output.info(_state_line(emulator))
         aws = emulator_aws(config, emulator)
         app.use_aws(aws)
         names = deploy_into(aws, config, output.info)
@@ -103,9 +108,20 @@ def dev(
             interrupted = True  # Ctrl-C is how dev stops: the emulator goes down first
         finally:
             watching.set()
-    output.info("emulator stopped")
+    output.info("emulator stopped" + (f"; its state is saved in {state_dir}" if state_dir
+                                      else ""))
     if interrupted:
         raise typer.Exit(ExitStatus.INTERRUPTED)  # 130, as every interrupted command
+
+
+def _state_line(emulator: Emulator) -> str:
+    if emulator.state_dir is None:
+        return ("emulator starts clean, and what it holds is gone when dev stops "
+                "(--state DIR keeps it)")
+    if emulator.restored is None:
+        return f"emulator starts clean; its state is saved in {emulator.state_dir} when dev stops"
+    return (f"emulator state restored from {emulator.restored.path} "
+            f"(saved {emulator.restored.saved_at})")
 
 
 def demo(ctx: typer.Context) -> None:

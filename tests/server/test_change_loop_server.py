@@ -147,3 +147,52 @@ def test_pipectl_run_serves_what_another_shell_deployed(pipectl, pipeline_dir, m
     finally:
         code = run.interrupt()
     assert code == 130, "\n".join(run.lines)
+
+
+def test_dev_state_keeps_an_uploaded_file_and_its_row_across_a_restart(pipeline_dir,
+                                                                      subprocess_env,
+                                                                      tmp_path):
+    state = tmp_path / "state"
+    port = free_port()
+    s3, ddb = clients(f"http://127.0.0.1:{port}")
+
+    # given dev with --state, a file processed and an object no rule processes
+    dev = Running(["dev", "--port", str(port), "--state", str(state)], pipeline_dir,
+                  subprocess_env)
+    try:
+        dev.wait_for(f"^emulator starts clean; its state is saved in {state} when dev stops")
+        dev.wait_for("emulator at")
+        s3.put_object(Bucket=RAW, Key="incoming/kept.csv", Body=b"a,b\n1,2\n")
+        s3.put_object(Bucket=RAW, Key="notes/readme.txt", Body=b"left alone")
+        assert processed_by(ddb, "incoming/kept.csv") == "1.0.0"
+    finally:
+        assert dev.interrupt() == 130, "\n".join(dev.lines)
+    assert f"emulator stopped; its state is saved in {state}" in dev.lines
+
+    # when dev starts again with the same directory
+    again = Running(["dev", "--port", str(port), "--state", str(state)], pipeline_dir,
+                    subprocess_env)
+    try:
+        again.wait_for(f"^emulator state restored from {state}/")
+        again.wait_for("emulator at")
+        # then the row, the moved original and the other object are all there
+        assert processed_by(ddb, "incoming/kept.csv", timeout=5) == "1.0.0"
+        body = s3.get_object(Bucket=RAW, Key="completed/kept.csv")["Body"].read()
+        assert body == b"a,b\n1,2\n"
+        assert s3.get_object(Bucket=RAW, Key="notes/readme.txt")["Body"].read() == b"left alone"
+        assert "deployed 0 resources" in "\n".join(again.lines)
+        # and the restored queues and notifications still carry new uploads to the processor
+        s3.put_object(Bucket=RAW, Key="incoming/next.csv", Body=b"a,b\n3,4\n")
+        assert processed_by(ddb, "incoming/next.csv") == "1.0.0"
+    finally:
+        assert again.interrupt() == 130, "\n".join(again.lines)
+
+    # and without --state dev starts clean, and says so
+    clean = Running(["dev", "--port", str(port)], pipeline_dir, subprocess_env)
+    try:
+        clean.wait_for("^emulator starts clean, and what it holds is gone when dev stops")
+        clean.wait_for("emulator at")
+        assert ddb.get_item(TableName=TABLE, Key={"object_key": {
+            "S": f"s3://{RAW}/incoming/kept.csv"}}).get("Item") is None
+    finally:
+        assert clean.interrupt() == 130, "\n".join(clean.lines)

@@ -59,7 +59,7 @@ def apply(aws: Aws, plan: DeployPlan, on_step: Callable[[Step], None] = lambda s
         elif isinstance(resource, Function):
             _function(aws, resource, create, changed)
         elif isinstance(resource, EventSourceMapping):
-            _mapping(aws.client("lambda"), resource, create)
+            _mapping(aws.client("lambda"), resource, create, changed)
         elif isinstance(resource, Schedule):
             _schedule(aws, resource, create, changed)
         elif isinstance(resource, Topic):
@@ -191,7 +191,7 @@ def _function(aws: Aws, f: Function, create: bool, changed: set[str]) -> None:
         awslambda.update_configuration(client, f.name, **settings)
 
 
-def _mapping(client, m: EventSourceMapping, create: bool) -> None:
+def _mapping(client, m: EventSourceMapping, create: bool, changed: set[str]) -> None:
     settings = {"BatchSize": m.batch_size, "MaximumBatchingWindowInSeconds": m.batching_window,
                 "ScalingConfig": {"MaximumConcurrency": m.max_concurrency},
                 "FunctionResponseTypes": ["ReportBatchItemFailures"]
@@ -199,10 +199,13 @@ def _mapping(client, m: EventSourceMapping, create: bool) -> None:
                 "Enabled": m.enabled}
     if create:
         awslambda.create_mapping(client, FunctionName=m.function, EventSourceArn=m.queue_arn,
-                                 **settings)
+                                 Tags=m.tags, **settings)
         return
-    uuid = awslambda.mappings(client, m.function, m.queue_arn)[0]["UUID"]
-    awslambda.update_mapping(client, uuid, **settings)
+    found = awslambda.mappings(client, m.function, m.queue_arn)[0]
+    if changed - {"tags"}:
+        awslambda.update_mapping(client, found["UUID"], **settings)
+    if "tags" in changed:
+        awslambda.tag(client, awslambda.mapping_arn(found), m.tags)
 
 
 def _schedule(aws: Aws, s: Schedule, create: bool, changed: set[str]) -> None:

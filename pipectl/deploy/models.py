@@ -136,6 +136,7 @@ class EventSourceMapping:
     report_batch_item_failures: bool = True
     # False where pipectl's local runtime serves the queue instead of Lambda (the emulator).
     enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     uuid: str = field(default="", metadata=_NOT_COMPARED)
     kind: str = field(default="mapping", init=False)
 

@@ -196,7 +196,8 @@ def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
         report_batch_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes",
                                                                       []),
         # mappings() waited out the states on their way to another: Enabled or Disabled.
-        enabled=m.get("State") == "Enabled", uuid=m["UUID"])
+        enabled=m.get("State") == "Enabled", uuid=m["UUID"],
+        tags=ownership(awslambda.tags(client, awslambda.mapping_arn(m))))
 
 
 def _schedule(aws: Aws, desired: Schedule) -> Schedule | None:

@@ -119,6 +119,16 @@ def test_dev_serves_an_edited_handler_to_the_next_file_without_a_restart(pipelin
         assert not [line for line in dev.lines if "_aws" in line or "RequestId" in line]
         assert not [line for line in dev.lines if "archiver: deployed" in line
                     or "fetcher: deployed" in line]
+
+        # a broken pipeline.yaml keeps what is served, says why, and its fix is deployed
+        config = pipeline_dir / "pipeline.yaml"
+        good = config.read_text()
+        config.write_text(good.replace("environment: dev", "environment: [dev"))
+        dev.wait_for(r"^warning: not reloaded, still serving what was deployed: .*pipeline\.yaml")
+        config.write_text(good.replace("batch_size: 10", "batch_size: 5"))
+        assert dev.wait_for(r"^reloaded \(pipeline\.yaml") == (
+            "reloaded (pipeline.yaml changed): ~ mapping pipectl-demo-dev-processing -> "
+            "pipectl-demo-dev-processor")
     finally:
         code = dev.interrupt()
     assert code == 130, "\n".join(dev.lines)

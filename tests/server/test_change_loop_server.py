@@ -75,12 +75,16 @@ def clients(endpoint: str):
 
 def processed_by(ddb, key: str, timeout: float = 90) -> str:
     """The processor_version of the row for key once it is PROCESSED."""
+    return processed_row(ddb, key, timeout)["processor_version"]["S"]
+
+
+def processed_row(ddb, key: str, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         item = ddb.get_item(TableName=TABLE, Key={"object_key": {"S": f"s3://{RAW}/{key}"}},
                             ConsistentRead=True).get("Item")
         if item and item["status"]["S"] == "PROCESSED":
-            return item["processor_version"]["S"]
+            return item
         time.sleep(0.2)  # polling the emulator for the outcome, bounded by the deadline
     raise AssertionError(f"{key} was not processed within {timeout} s")
 
@@ -145,15 +149,25 @@ def test_pipectl_run_serves_what_another_shell_deployed(pipectl, pipeline_dir, m
         s3.put_object(Bucket=RAW, Key="incoming/before.csv", Body=b"a,b\n1,2\n")
         assert processed_by(ddb, "incoming/before.csv") == "1.0.0"
 
-        # when another shell deploys an edited handler
+        # when another shell deploys an edited handler while files keep arriving
         edit_handler(pipeline_dir)
+        during = [f"incoming/during-{i}.csv" for i in range(8)]
+        for key in during[:4]:
+            s3.put_object(Bucket=RAW, Key=key, Body=b"a,b\n1,2\n")
         deployed = pipectl("deploy", "--yes")
         assert deployed.code == 0, deployed.err
+        for key in during[4:]:
+            s3.put_object(Bucket=RAW, Key=key, Body=b"a,b\n1,2\n")
 
         # then the runtime notices the new code digest and serves it to the next file
         run.wait_for("^pipectl-demo-dev-processor: deployed code or settings changed")
         s3.put_object(Bucket=RAW, Key="incoming/after.csv", Body=b"a,b\n3,4\n")
         assert processed_by(ddb, "incoming/after.csv") == "1.0.1-edited"
+        # and every file that came meanwhile was processed once, by one code or the other:
+        # no batch was cut short by a worker being replaced under it
+        rows = [processed_row(ddb, key) for key in during]
+        assert {r["attempts"]["N"] for r in rows} == {"1"}
+        assert {r["processor_version"]["S"] for r in rows} <= {"1.0.0", "1.0.1-edited"}
     finally:
         code = run.interrupt()
     assert code == 130, "\n".join(run.lines)

@@ -114,6 +114,10 @@ class Names:
         # rule on the bucket alone.
         return f"{self.prefix}-{source}-{suffix.lstrip('.')}"
 
+    def notification_prefixes(self) -> tuple[str, ...]:
+        """Every Id notification_id can make starts with one of these."""
+        return tuple(self.notification_id("", source) for source in ("incoming", "fetch"))
+
 
 # The results table's schema is shared with handlers/results.py (handlers never
 # import pipectl; tests/unit/test_contract.py keeps the two in step).

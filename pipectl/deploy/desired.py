@@ -252,8 +252,8 @@ def notification(config: PipelineConfig, names: Names) -> Notification:
                 "Filter": {"Key": {"FilterRules": [
                     {"Name": "prefix", "Value": prefix}, {"Name": "suffix", "Value": suffix}]}},
             }
-    return Notification(name=names.bucket("raw"), queue_rules=rules, owned_prefixes=tuple(
-        names.notification_id("", source) for source in ("incoming", "fetch")))
+    return Notification(name=names.bucket("raw"), queue_rules=rules,
+                        owned_prefixes=names.notification_prefixes())
 
 
 def results_table(names: Names) -> Table:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pipectl.aws import buckets, dynamodb, sns
 from pipectl.aws.session import Aws
-from pipectl.deploy.models import Resource, Stray, owner_tags, ownership
+from pipectl.deploy.models import Notification, Resource, Stray, owner_tags, ownership
 from pipectl.naming import Names
 
 # Tags are read one resource at a time (no tagging API across services is needed); a few
@@ -26,9 +26,10 @@ from pipectl.naming import Names
 _READERS = 8
 
 
-def strays(aws: Aws, names: Names, desired: Iterable[Resource]) -> list[Stray]:
+def strays(aws: Aws, names: Names, desired: Iterable[Resource]) -> list[Resource]:
     """Tagged as this pipeline's and not desired, in the order they may be deleted: the
-    topic (alarms notify it, and they were updated first), tables, then buckets."""
+    topic (alarms notify it, and they were updated first), tables, then buckets, each
+    after its notification rules (a renamed raw bucket would still send to our queue)."""
     wanted = {(r.kind, r.name) for r in desired}
     owner = owner_tags(names.config.name, names.config.environment)
     s3, ddb, topics = aws.client("s3"), aws.client("dynamodb"), aws.client("sns")
@@ -48,5 +49,19 @@ def strays(aws: Aws, names: Names, desired: Iterable[Resource]) -> list[Stray]:
                 if (stray.kind, stray.name) not in wanted]
     with ThreadPoolExecutor(_READERS) as pool:
         tags = list(pool.map(lambda candidate: ownership(candidate[1]()), unwanted))
-    return [stray for (stray, _), found in zip(unwanted, tags, strict=True)
-            if found == owner]
+    found: list[Resource] = []
+    for (stray, _), tagged in zip(unwanted, tags, strict=True):
+        if tagged != owner:
+            continue
+        if stray.kind == "bucket" and (rules := _our_rules(s3, stray.name, names)):
+            found.append(rules)
+        found.append(stray)
+    return found
+
+
+def _our_rules(s3, bucket: str, names: Names) -> Notification | None:
+    """pipectl's notification rules on a bucket it no longer wants, if any."""
+    owned = names.notification_prefixes()
+    rules = {r["Id"]: r for r in buckets.notifications(s3, bucket).get("QueueConfigurations", [])
+             if r.get("Id", "").startswith(owned)}
+    return Notification(name=bucket, queue_rules=rules, owned_prefixes=owned) if rules else None

@@ -126,3 +126,33 @@ def test_a_removed_alarm_topic_and_suffix_rule_are_swept(pipectl, pipeline_dir, 
     assert "pipectl-demo-dev-incoming-gif" not in {r["Id"] for r in rules}
     assert "pipectl-demo-dev-incoming-csv" in {r["Id"] for r in rules}
     assert pipectl("deploy", "--dry-run", "--detailed-exitcode").code == 0
+
+
+def test_a_renamed_raw_bucket_loses_its_rules_and_is_kept_while_it_holds_objects(
+        pipectl, pipeline_dir, client):
+    # given a deployed pipeline whose raw bucket holds an upload
+    old = "pipectl-demo-dev-raw-123456789012"
+    assert pipectl("deploy", "--yes", timeout=300).code == 0
+    s3 = client("s3")
+    s3.put_object(Bucket=old, Key="notes/keep.txt", Body=b"keep me")
+
+    # when buckets.raw names another bucket
+    config = pipeline_dir / "pipeline.yaml"
+    config.write_text(config.read_text().replace("  raw:   ", "  raw: pipectl-demo-raw-v2"))
+    done = pipectl("deploy", "--yes", "--detailed-exitcode", "-o", "json")
+
+    # then the new bucket is made, the old one stops sending to the queue and is kept
+    assert done.code == 2, done.err
+    planned = steps(done)
+    assert planned[("bucket", "pipectl-demo-raw-v2")]["action"] == "create"
+    assert planned[("notification", old)]["action"] == "delete"
+    assert planned[("bucket", old)]["reason"] == (
+        "kept: holds objects and their versions (pass --purge to delete them)")
+    assert s3.get_bucket_notification_configuration(Bucket=old).get(
+        "QueueConfigurations", []) == []
+    assert s3.get_object(Bucket=old, Key="notes/keep.txt")["Body"].read() == b"keep me"
+    assert pipectl("deploy", "--dry-run", "--detailed-exitcode").code == 0
+
+    # and --purge empties and deletes it
+    assert pipectl("deploy", "--yes", "--purge").code == 0
+    assert old not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

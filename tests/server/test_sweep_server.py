@@ -77,6 +77,11 @@ def test_a_removed_sink_is_planned_applied_and_kept_until_purged(pipectl, pipeli
     assert again.code == 0, again.out                          # a second deploy: all no-op
     assert {s["action"] for s in again.json()["steps"]} == {"noop"}
     assert "orders-records" in ddb.list_tables()["TableNames"]
+    # destroy knows it too: what deploy made stays deploy's to remove
+    destroying = steps(pipectl("destroy", "--dry-run", "-o", "json"))
+    assert destroying[("table", "orders-records")]["reason"] == (
+        "kept: holds 3 rows (pass --purge to delete them)")
+    assert ("table", "orders-legacy") not in destroying
 
     # and --purge deletes the table with its rows, after which nothing is left to do
     purged = pipectl("deploy", "--yes", "--purge", "--detailed-exitcode", "-o", "json")

@@ -31,7 +31,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                 "pipectl results incoming/orders.csv", "pipectl results -n 500 -o json"),
     "logs": ("pipectl logs", "pipectl logs archiver --since 2h",
              "pipectl logs fetcher --follow --filter ERROR",
-             "pipectl logs --format json | jq .duration_ms"),
+             "pipectl logs --format json --since 1h"),
     "trace": ("pipectl trace incoming/orders.csv", "pipectl trace incoming/orders.csv -o json"),
     "invoke": ("pipectl events s3-put --key incoming/orders.csv --sqs > event.json",
                "pipectl invoke processor --event event.json"),

@@ -220,3 +220,15 @@ def test_dev_state_keeps_an_uploaded_file_and_its_row_across_a_restart(pipeline_
             "S": f"s3://{RAW}/incoming/kept.csv"}}).get("Item") is None
     finally:
         assert clean.interrupt() == 130, "\n".join(clean.lines)
+
+
+def test_dev_refuses_a_state_file_it_cannot_read_in_one_line(pipectl, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "emulator-state.pickle").write_bytes(b"not a pickle")
+    result = pipectl("dev", "--port", str(free_port()), "--state", str(state), endpoint=False)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: {state}/emulator-state.pickle: not emulator state pipectl can read ("), lines
+    assert lines[0].endswith("move it away to start clean")

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipectl.errors import UsageError
+from pipectl.errors import PipectlError, UsageError
 
 STATE_FILE = "emulator-state.pickle"
 FORMAT = 1
@@ -93,15 +93,19 @@ def save(directory: Path) -> Path:
                           for account, region, backend in get_backend(service).iter_backends()}
                 for service in SERVICES}
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({
-        "format": FORMAT, "moto": _moto_version(),
-        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "backends": backends})
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / STATE_FILE
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
+    try:
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({
+            "format": FORMAT, "moto": _moto_version(),
+            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "backends": backends})
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(buffer.getvalue())
+        os.replace(partial, path)
+    except (OSError, TypeError, AttributeError, pickle.PicklingError) as exc:
+        raise PipectlError(f"could not save the emulator state to {path} (the previous "
+                           f"save, if any, is kept): {exc}") from None
     return path
 
 

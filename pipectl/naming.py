@@ -115,6 +115,10 @@ class Names:
         # rule on the bucket alone.
         return f"{self.prefix}-{source}-{suffix.lstrip('.')}"
 
+    def notification_prefixes(self) -> tuple[str, ...]:
+        """Every Id notification_id can make starts with one of these."""
+        return tuple(self.notification_id("", source) for source in ("incoming", "fetch"))
+
 
 # The results table's schema is the handlers' (handlers/common/contract.py): pipectl reads
 # the rows they write, by the same key, index and statuses.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from pipectl.config import SINK_HASH_KEY, PipelineConfig
@@ -21,6 +22,7 @@ from pipectl.deploy.models import (
     Schedule,
     Table,
     Topic,
+    owner_tags,
 )
 from pipectl.deploy.policies import ROLE_POLICIES, trust_policy
 from pipectl.naming import (
@@ -84,7 +86,8 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
         found.append(Topic(names.alarm_topic, names.topic_arn(names.alarm_topic),
                            config.observability.alarm_email))
     found += alarms(config, names)
-    return found
+    tags = owner_tags(config.name, config.environment)
+    return [replace(r, tags=tags) if hasattr(r, "tags") else r for r in found]
 
 
 def role(config: PipelineConfig, names: Names, kind: str) -> Role:
@@ -250,7 +253,8 @@ def notification(config: PipelineConfig, names: Names) -> Notification:
                 "Filter": {"Key": {"FilterRules": [
                     {"Name": "prefix", "Value": prefix}, {"Name": "suffix", "Value": suffix}]}},
             }
-    return Notification(name=names.bucket("raw"), queue_rules=rules)
+    return Notification(name=names.bucket("raw"), queue_rules=rules,
+                        owned_prefixes=names.notification_prefixes())
 
 
 def results_table(names: Names) -> Table:

@@ -7,11 +7,11 @@ that runs out of time returns "truncated", and `pipectl archive` invokes it agai
 the first invocation's now and run_id, so the `__archiver__` item adds up the whole run.
 
 What ages out: everything the processor writes to the processed bucket (processed/,
-rejects/, thumbnails/), each under its own part of the archive prefix: archive_layout.py.
+rejects/, thumbnails/), each under its own part of the archive prefix: archiving/layout.py.
 Each object is copied, verified, its results row marked, and only then the original
 deleted, every step safe to repeat, so a run stopped anywhere loses nothing and the next
-run finishes the job: archive_move.py. This module plans a run and carries it out in
-batches within the invocation's time.
+run finishes the job: archiving/move.py (rows: archiving/rows.py). This module plans a
+run and carries it out in batches within the invocation's time.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from archiving.layout import Settings, archive_key, area_of, areas
-from archiving.move import delete_originals, ensure_copy, mark_row
+from archiving.move import delete_originals, ensure_copy, existing_copies
+from archiving.rows import RowMarker
 from common import results, telemetry
 from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
@@ -184,13 +185,22 @@ def _entry(s: Settings, obj: dict) -> dict:
 
 
 def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
-    """Copy, verify and mark each object, then delete the verified originals together."""
+    """Copy, verify and mark each object, then delete the verified originals together.
+
+    Per object that is one CopyObject and one HeadObject (the copy's verification, and
+    its `source` metadata, which names the row: no listing or copy response carries
+    user metadata); copies already there are found by one listing per 1,000 keys, rows
+    are marked many per transaction (archiving/rows.py), originals deleted 1,000 a call.
+    """
+    listed = existing_copies(s, batch)
+    marker = RowMarker(s)
     if s.concurrency <= 1:
         for entry in batch:
-            _archive_one(s, entry, deadline)
+            _archive_one(s, entry, deadline, listed, marker)
     else:
         with ThreadPoolExecutor(max_workers=s.concurrency) as pool:
-            futures = [pool.submit(_archive_one, s, entry, deadline) for entry in batch]
+            futures = [pool.submit(_archive_one, s, entry, deadline, listed, marker)
+                       for entry in batch]
             try:
                 for future in futures:
                     future.result()
@@ -200,19 +210,20 @@ def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
     delete_originals(s, [e for e in batch if e["status"] == "delete"])
 
 
-def _archive_one(s: Settings, entry: dict, deadline: float | None) -> None:
+def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict],
+                 marker: RowMarker) -> None:
     """Leaves entry["status"] at delete (copy verified, row marked), deferred or error."""
     if deadline is not None and time.monotonic() > deadline:
         entry["status"] = "deferred"
         return
     try:
         # _after_copy is looked up here, at call time, so tests can replace it.
-        copy = ensure_copy(s, entry, after_copy=_after_copy)
+        copy = ensure_copy(s, entry, after_copy=_after_copy, listed=listed)
         if copy is None:
             entry["status"] = "error"
             entry["error"] = "vanished from the processed bucket and no copy exists"
             return
-        entry["row"] = mark_row(s, entry, copy)
+        entry["row"] = marker.mark(entry, copy)
         entry["status"] = "delete"
         # Originals go 1,000 at a time, so "archived" lines come in bursts: this line per
         # verified copy is what lets a progress bar move.

@@ -24,7 +24,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from common import results, storage, telemetry, user_metadata
@@ -35,15 +37,47 @@ from archiving.layout import Settings, area_of
 HEAD_BYTES = 64 * 1024  # enough of a JSON Lines file to read its first record
 
 
+def existing_copies(s: Settings, entries: list[dict]) -> dict[str, dict]:
+    """The archive bucket's objects among these entries' archive keys, by key.
+
+    One ListObjectsV2 per 1,000 keys over the range the entries' archive keys span (per
+    area), instead of a HeadObject per object: on a first run nothing is there, and an
+    interrupted run's copies are found here. S3 listings are strongly consistent.
+    """
+    found: dict[str, dict] = {}
+    by_area: dict[str, list[str]] = {}
+    for entry in entries:
+        area = area_of(s, entry["key"])
+        if area is not None:
+            by_area.setdefault(area.archive, []).append(entry["archive_key"])
+    paginator = s3_client().get_paginator("list_objects_v2")
+    for keys in by_area.values():
+        first, last = min(keys), max(keys)
+        common = os.path.commonprefix([first, last])
+        # StartAfter is exclusive: a key's own prefix sorts just before it.
+        pages = paginator.paginate(Bucket=s.archive_bucket, Prefix=common,
+                                   StartAfter=first[:-1])
+        for page in pages:
+            contents = page.get("Contents", [])
+            found.update((o["Key"], o) for o in contents if o["Key"] <= last)
+            if contents and contents[-1]["Key"] >= last:
+                break
+    return found
+
+
 def ensure_copy(s: Settings, entry: dict,
-                after_copy: Callable[[], None] | None = None) -> dict | None:
+                after_copy: Callable[[], None] | None = None,
+                listed: dict[str, dict] | None = None) -> dict | None:
     """The verified copy's HeadObject, copying (again) when it is missing or does not match.
 
     None when the original vanished and no copy exists. after_copy runs between a copy and
-    its verification (the archiver's crash-safety test hook).
+    its verification (the archiver's crash-safety test hook). listed: existing_copies()
+    for the entry's batch; a copy not there is not looked for again.
     """
     s3 = s3_client()
-    existing = _head_copy(s3, s, entry)
+    existing = None
+    if listed is None or entry["archive_key"] in listed:
+        existing = _head_copy(s3, s, entry)
     if existing is not None and _matches(s3, s, entry, existing):
         return existing
     try:
@@ -122,8 +156,17 @@ def _sha256(s3, bucket: str, key: str) -> str | None:
     return base64.b64encode(digest.digest()).decode()
 
 
-def mark_row(s: Settings, entry: dict, copy: dict) -> str:
-    """Point the source file's row at the copy; returns what happened to it."""
+@dataclass(frozen=True)
+class RowTarget:
+    """The results row an archived object belongs to, and the link that moves."""
+    row_key: str
+    field: str  # "output", or the row field that names a rejects file or thumbnail
+    processed_uri: str
+    archive_uri: str
+
+
+def row_target(s: Settings, entry: dict, copy: dict) -> RowTarget | str:
+    """The row the copy's object names (its `source`), or why there is none."""
     area = area_of(s, entry["key"])
     source = user_metadata.decode_all(copy.get("Metadata")).get("source")
     if not source and area.row_field == "output":
@@ -131,15 +174,27 @@ def mark_row(s: Settings, entry: dict, copy: dict) -> str:
     if not source or not source.startswith("s3://") or "/" not in source[5:]:
         return "no row: the object names no source file"
     # Rows are keyed by the source's bucket and key together (results.row_key).
-    row_key = results.row_key(*source[5:].split("/", 1))
+    return RowTarget(row_key=results.row_key(*source[5:].split("/", 1)), field=area.row_field,
+                     processed_uri=f"s3://{s.processed_bucket}/{entry['key']}",
+                     archive_uri=f"s3://{s.archive_bucket}/{entry['archive_key']}")
+
+
+def mark_row(s: Settings, entry: dict, copy: dict) -> str:
+    """Point the source file's row at the copy; returns what happened to it."""
+    target = row_target(s, entry, copy)
+    return target if isinstance(target, str) else mark_target(s, target)
+
+
+def mark_target(s: Settings, target: RowTarget) -> str:
+    """mark_row once the row is known: read it, decide, change it (archiving/rows.py does
+    the common case for many rows at once and comes here for the others)."""
+    row_key, processed_uri, archive_uri = target.row_key, target.processed_uri, target.archive_uri
     table = results_table(s.results_table)
     row = results.get(table, row_key)
-    processed_uri = f"s3://{s.processed_bucket}/{entry['key']}"
-    archive_uri = f"s3://{s.archive_bucket}/{entry['archive_key']}"
     if row is None:
         return f"no row for {row_key}"
-    if area.row_field != "output":
-        return _relink(table, row_key, row, area.row_field, processed_uri, archive_uri)
+    if target.field != "output":
+        return _relink(table, row_key, row, target.field, processed_uri, archive_uri)
     if row.get("status") == results.ARCHIVED and row.get("output") == archive_uri:
         return f"{row_key}: already ARCHIVED"
     if row.get("output") != processed_uri:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from archiving.layout import Settings, archive_key, area_of, areas
-from archiving.move import delete_originals, ensure_copy, existing_copies
-from archiving.rows import RowMarker
+from archiving.move import RowTarget, delete_originals, ensure_copy, existing_copies
+from archiving.rows import RowMarker, row_hints
 from common import results, telemetry
 from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
@@ -187,19 +187,21 @@ def _entry(s: Settings, obj: dict) -> dict:
 def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
     """Copy, verify and mark each object, then delete the verified originals together.
 
-    Per object that is one CopyObject and one HeadObject (the copy's verification, and
-    its `source` metadata, which names the row: no listing or copy response carries
-    user metadata); copies already there are found by one listing per 1,000 keys, rows
-    are marked many per transaction (archiving/rows.py), originals deleted 1,000 a call.
+    Per object that is one CopyObject, verified by the ETag it answers; copies already
+    there are found by one listing per 1,000 keys, rows by a Query of the status index
+    per 1 MB of rows and marked many per transaction (archiving/rows.py), originals
+    deleted 1,000 a call. A HeadObject only where the ETag cannot tell (multipart) or the
+    index did not name the row (then the copy's `source` metadata does).
     """
     listed = existing_copies(s, batch)
+    hints = row_hints(s, batch)
     marker = RowMarker(s)
     if s.concurrency <= 1:
         for entry in batch:
-            _archive_one(s, entry, deadline, listed, marker)
+            _archive_one(s, entry, deadline, listed, hints, marker)
     else:
         with ThreadPoolExecutor(max_workers=s.concurrency) as pool:
-            futures = [pool.submit(_archive_one, s, entry, deadline, listed, marker)
+            futures = [pool.submit(_archive_one, s, entry, deadline, listed, hints, marker)
                        for entry in batch]
             try:
                 for future in futures:
@@ -207,12 +209,14 @@ def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+    marker.flush()
     delete_originals(s, [e for e in batch if e["status"] == "delete"])
 
 
 def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict],
-                 marker: RowMarker) -> None:
-    """Leaves entry["status"] at delete (copy verified, row marked), deferred or error."""
+                 hints: dict[str, RowTarget], marker: RowMarker) -> None:
+    """Leaves entry["status"] at delete (copy verified, row marked), deferred or error
+    (or copied: its row waits in the marker, whose flush settles it)."""
     if deadline is not None and time.monotonic() > deadline:
         entry["status"] = "deferred"
         return
@@ -223,11 +227,9 @@ def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[
             entry["status"] = "error"
             entry["error"] = "vanished from the processed bucket and no copy exists"
             return
-        entry["row"] = marker.mark(entry, copy)
-        entry["status"] = "delete"
-        # Originals go 1,000 at a time, so "archived" lines come in bursts: this line per
-        # verified copy is what lets a progress bar move.
-        _log("INFO", "copied", key=entry["key"], status="COPIED")
+        entry["status"] = "copied"
+        # Marks the row (now, or soon with others'): status "delete" then, or "error".
+        marker.submit(entry, copy, hints.get(entry["key"]))
     except Exception as e:  # noqa: BLE001 - one object's failure never stops the others
         entry["status"], entry["error"] = "error", f"{type(e).__name__}: {e}"
         _log("ERROR", "not archived; the original is kept", key=entry["key"], status="ERROR",

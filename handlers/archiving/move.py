@@ -35,6 +35,8 @@ from common.clients import results_table, s3_client
 from archiving.layout import Settings, area_of
 
 HEAD_BYTES = 64 * 1024  # enough of a JSON Lines file to read its first record
+# ensure_copy verified the copy from the listing or CopyObject's answer: no HeadObject yet.
+VERIFIED_WITHOUT_HEAD = "verified_without_head"
 
 
 def existing_copies(s: Settings, entries: list[dict]) -> dict[str, dict]:
@@ -68,7 +70,8 @@ def existing_copies(s: Settings, entries: list[dict]) -> dict[str, dict]:
 def ensure_copy(s: Settings, entry: dict,
                 after_copy: Callable[[], None] | None = None,
                 listed: dict[str, dict] | None = None) -> dict | None:
-    """The verified copy's HeadObject, copying (again) when it is missing or does not match.
+    """The verified copy, copying (again) when it is missing or does not match: its
+    HeadObject, or {VERIFIED_WITHOUT_HEAD: True} (with_metadata heads it when needed).
 
     None when the original vanished and no copy exists. after_copy runs between a copy and
     its verification (the archiver's crash-safety test hook). listed: existing_copies()
@@ -76,12 +79,17 @@ def ensure_copy(s: Settings, entry: dict,
     """
     s3 = s3_client()
     existing = None
-    if listed is None or entry["archive_key"] in listed:
+    if listed is None:
+        existing = _head_copy(s3, s, entry)
+    elif entry["archive_key"] in listed:
+        found = listed[entry["archive_key"]]
+        if _same(s, entry, found["Size"], found["ETag"], found.get("StorageClass")):
+            return {VERIFIED_WITHOUT_HEAD: True}
         existing = _head_copy(s3, s, entry)
     if existing is not None and _matches(s3, s, entry, existing):
         return existing
     try:
-        _copy(s3, s, entry)
+        result = _copy(s3, s, entry)
     except ClientError as e:
         if not _missing(e):
             raise
@@ -92,6 +100,9 @@ def ensure_copy(s: Settings, entry: dict,
         return None
     if after_copy is not None:
         after_copy()
+    if result is not None and _same(s, entry, entry["size"], result.get("ETag"),
+                                    s.storage_class):
+        return {VERIFIED_WITHOUT_HEAD: True}
     copy = _head_copy(s3, s, entry)
     if copy is None or not _matches(s3, s, entry, copy):
         raise storage.VerifyError(f"copy s3://{s.archive_bucket}/{entry['archive_key']} does "
@@ -99,17 +110,39 @@ def ensure_copy(s: Settings, entry: dict,
     return copy
 
 
-def _copy(s3, s: Settings, entry: dict) -> None:
+def with_metadata(s: Settings, entry: dict, copy: dict) -> dict:
+    """The copy's HeadObject (its user metadata names the row), if ensure_copy made none."""
+    if not copy.get(VERIFIED_WITHOUT_HEAD):
+        return copy
+    head = _head_copy(s3_client(), s, entry)
+    return head if head is not None else {}
+
+
+def _same(s: Settings, entry: dict, size: int, etag: str | None, storage_class: str | None
+          ) -> bool:
+    """A copy is the listed object when its ETag is the original's single-part ETag.
+
+    A single-part, SSE-S3 object's ETag is the MD5 of its bytes, and CopyObject keeps it
+    (CopyObjectResult.ETag): the same ETag is the same bytes, so the same size. Multipart
+    originals (outputs above 8 MiB) and SSE-KMS have other ETags: _matches hashes them.
+    CopyObject stores the StorageClass it was asked for; a listed copy says its own.
+    """
+    return ("-" not in entry["etag"] and etag == entry["etag"] and size == entry["size"]
+            and (storage_class or "STANDARD") == s.storage_class)
+
+
+def _copy(s3, s: Settings, entry: dict) -> dict | None:
+    """CopyObject's CopyObjectResult, or None from the managed copy of a large object."""
     source = {"Bucket": s.processed_bucket, "Key": entry["key"]}
     # IfMatch: copy the version that was listed (and sized), not a newer one.
     extra = {"StorageClass": s.storage_class, "ChecksumAlgorithm": "SHA256",
              "CopySourceIfMatch": entry["etag"], "MetadataDirective": "COPY"}
     if entry["size"] <= storage.COPY_OBJECT_LIMIT:
-        s3.copy_object(Bucket=s.archive_bucket, Key=entry["archive_key"], CopySource=source,
-                       **extra)
-    else:
-        extra.pop("MetadataDirective")  # the managed copy copies metadata itself
-        s3.copy(source, s.archive_bucket, entry["archive_key"], ExtraArgs=extra)
+        return s3.copy_object(Bucket=s.archive_bucket, Key=entry["archive_key"],
+                              CopySource=source, **extra).get("CopyObjectResult", {})
+    extra.pop("MetadataDirective")  # the managed copy copies metadata itself
+    s3.copy(source, s.archive_bucket, entry["archive_key"], ExtraArgs=extra)
+    return None
 
 
 def _missing(e: ClientError) -> bool:

@@ -21,8 +21,9 @@ from pipectl.local.runtime import LocalRuntime, RunReport
 from pipectl.local.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
-_CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
-                            help="warm workers per queue (Lambda's concurrent batches)")
+_CONCURRENCY = typer.Option(None, "--concurrency", min=1, max=64,
+                            help="at most this many warm workers per queue (default: the "
+                                 "mapping's max_concurrency, as Lambda scales)")
 
 
 def echo_log(function: str, line: str) -> None:
@@ -36,7 +37,7 @@ def run(
                                          "in flight"),
     timeout: float | None = typer.Option(None, "--timeout", min=1,
                                             help="give up (exit 1) after this many seconds"),
-    concurrency: int = _CONCURRENCY,
+    concurrency: int | None = _CONCURRENCY,
 ) -> None:
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
     app = context.get(ctx)
@@ -60,7 +61,7 @@ def dev(
     ctx: typer.Context,
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                        help="emulator port [default: targets.local.port]"),
-    concurrency: int = _CONCURRENCY,
+    concurrency: int | None = _CONCURRENCY,
 ) -> None:
     """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
     app = context.get(ctx)

@@ -1,10 +1,10 @@
 """Moving one object into the archive bucket: copy, verify, mark its results row, delete.
 
-Per object: copy it with the configured storage class, verify the copy (size, then ETag
-or SHA-256), update the results row (an output: the row ARCHIVED; a rejects file or a
-thumbnail: the row's link to it), and only then delete the original (DeleteObjects,
-1,000 keys a call). Every step is safe to repeat, so a run stopped anywhere loses
-nothing and the next run finishes the job:
+Per object: copy it with the configured storage class, verify the copy (the ETag
+CopyObject answers, else size, then ETag or SHA-256 by HeadObject), update the results
+row (an output: the row ARCHIVED; a rejects file or a thumbnail: the row's link to it),
+and only then delete the original (DeleteObjects, 1,000 keys a call). Every step is
+safe to repeat, so a run stopped anywhere loses nothing and the next run finishes the job:
 - copy and original both exist: the copy is verified (re-copied if it does not match),
   the row marked, the original deleted;
 - the original is gone: its row was marked before the delete, so nothing is left to do

@@ -193,7 +193,14 @@ def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
     deleted 1,000 a call. A HeadObject only where the ETag cannot tell (multipart) or the
     index did not name the row (then the copy's `source` metadata does).
     """
-    listed = existing_copies(s, batch)
+    try:
+        listed: dict[str, dict] | None = existing_copies(s, batch)
+    except Exception as e:  # noqa: BLE001 - the listing only saves calls
+        # No archive bucket, no s3:ListBucket: each object then looks for its copy itself,
+        # so each failure is that object's, with its reason, and the others still move.
+        _log("WARN", "could not list the archive's copies; checking each object",
+             error=f"{type(e).__name__}: {e}")
+        listed = None
     hints = row_hints(s, batch)
     marker = RowMarker(s)
     if s.concurrency <= 1:

@@ -14,8 +14,9 @@ from urllib.parse import quote_plus, unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import telemetry
+from common import contract, telemetry
 from common.clients import sqs_client
+from common.contract import BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT
 from common.s3_event import (
     REPROCESS_MARKER,
     MalformedMessage,
@@ -40,7 +41,8 @@ def invocation_deadline(context=None) -> float:
     if callable(remaining):
         return time.time() + remaining() / 1000
     try:
-        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
+        seconds = float(os.environ.get(contract.AWS_LAMBDA_FUNCTION_TIMEOUT)
+                        or MAX_FUNCTION_SECONDS)
     except ValueError:
         seconds = MAX_FUNCTION_SECONDS
     return time.time() + seconds
@@ -188,7 +190,6 @@ def loop_refusal(trigger: str, writes: dict[str, str]) -> str | None:
 # docs.aws.amazon.com/lambda/latest/dg/services-s3-batch.html. 1.0 names the bucket by ARN;
 # 2.0 by name and carries the job's UserArguments (pipectl puts its marker there).
 SUCCEEDED, TEMPORARY, PERMANENT = "Succeeded", "TemporaryFailure", "PermanentFailure"
-BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT = "pipectlReprocessRunId", "pipectlReprocessVersion"
 
 
 def is_batch_operations(event) -> bool:

@@ -4,7 +4,7 @@ A row is keyed by bucket and key together (`row_key`: the object's s3:// URI), a
 same key can name objects in two buckets; every row also carries both as attributes.
 
 UpdateItem (never PutItem) keeps what earlier attempts wrote, `attempts` above all.
-The schema is shared with pipectl/naming.py (handlers never import pipectl).
+The schema (key, index, statuses, row_key) is common/contract.py's, which pipectl reads.
 
 Every change of a row's status goes through `_transition`, which moves the row and
 the `__counters__` item in one transaction, so `pipectl status` reads exact counts
@@ -19,18 +19,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from common.contract import (  # noqa: F401 (the schema, named here for its users)
+    COUNTERS_KEY,
+    RESULT_STATUSES,
+    RESULTS_PARTITION_KEY,
+    STATUS_INDEX,
+    STATUS_INDEX_KEYS,
+    TALLIES,
+    Status,
+    row_key,
+)
+from common.contract import PREVIOUS_VERSION_FIELD as PREVIOUS_VERSION
+from common.contract import PROCESSOR_VERSION as VERSION_VARIABLE  # noqa: F401
+from common.contract import VERSION_FIELD as VERSION
 from common.s3_event import Reprocess as Rerun
 
-RESULTS_PARTITION_KEY = "object_key"
-STATUS_INDEX = "by-status"
-STATUS_INDEX_KEYS = ("status", "updated_at")
-RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
-
-PROCESSING, PROCESSED, FAILED, ARCHIVED = RESULT_STATUSES
-COUNTERS_KEY = "__counters__"
-# Totals the counters item keeps beside the row counts, added in the transaction that
-# makes a row PROCESSED, so an attempt that loses a race or is retried never adds twice.
-TALLIES = ("records_rejected", "thumbnails", "responses_fetched")
+PROCESSING, PROCESSED, FAILED, ARCHIVED = Status
 MAX_ERROR_CHARS = 1000
 # A transition whose expected old status changed under it (a concurrent attempt) is
 # re-read and retried; more than this many collisions in a row is a transient error.
@@ -46,9 +50,8 @@ CRASHES = "crashed_attempts"
 GIVEN_UP_BY = "given_up_by_message"
 # The processor's version (PROCESSOR_VERSION in its environment, derived by deploy), the
 # version that wrote the row before a re-run, and the reprocess run that re-ran it last.
-VERSION_VARIABLE = "PROCESSOR_VERSION"
 UNVERSIONED = "unversioned"   # a processor started without PROCESSOR_VERSION (a bare test)
-VERSION, PREVIOUS_VERSION, REPROCESS_RUN = "processor_version", "previous_version", "reprocess_run"
+REPROCESS_RUN = "reprocess_run"
 PREVIOUS_STATUS = "previous_status"   # the status a re-run found (its tallies were counted)
 
 
@@ -56,11 +59,6 @@ class Contention(Exception):
     """A row kept changing under this attempt (transient: the message comes back later)."""
 
     transient = True
-
-
-def row_key(bucket: str, key: str) -> str:
-    """The partition key of the row for s3://bucket/key (pipectl/naming.py has the same)."""
-    return f"s3://{bucket}/{key}"
 
 
 def _identity(row: str) -> dict:

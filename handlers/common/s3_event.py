@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from common.contract import REPROCESS_MARKER
+
 EVENTBRIDGE_CREATED = "Object Created"
 # How deep envelopes may nest (SQS body -> SNS envelope -> S3 notification is two).
 MAX_ENVELOPES = 3
@@ -29,9 +31,8 @@ class UnknownEvent(Exception):
 
 MalformedMessage = UnknownEvent  # the name callers used before the other shapes existed
 
-# `pipectl reprocess` sends ordinary S3 notification records with this one extra key
-# (pipectl/naming.py has the same). S3 never writes it, so a live event never carries it.
-REPROCESS_MARKER = "pipectlReprocess"
+# `pipectl reprocess` sends ordinary S3 notification records with this one extra key.
+# S3 never writes it, so a live event never carries it.
 
 
 @dataclass(frozen=True)

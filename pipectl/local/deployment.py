@@ -22,6 +22,9 @@ class DeployedFunction:
     timeout: int
     memory: int
     environment: dict[str, str]
+    # The deployed zip's CodeSha256: the workers run handlers/ from disk, and a new digest
+    # (a deploy from anywhere) is what tells the runtime to start them afresh.
+    code_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,12 @@ class Mapping:
     queue_arn: str
     batch_size: int
     visibility_timeout: int
+    # MaximumBatchingWindowInSeconds: how long Lambda gathers messages towards batch_size
+    # before invoking (0: it invokes with what one poll returns).
+    batching_window: int = 0
+    # ScalingConfig.MaximumConcurrency: the most concurrent invocations Lambda starts for
+    # this mapping; None when the mapping has no ScalingConfig.
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ def function(aws: Aws, name: str) -> DeployedFunction:
         raise NotFound(f"function '{name}' is not deployed (run `pipectl deploy`)")
     return DeployedFunction(name=name, handler=found["Handler"], timeout=found["Timeout"],
                             memory=found["MemorySize"],
-                            environment=found.get("Environment", {}).get("Variables", {}))
+                            environment=found.get("Environment", {}).get("Variables", {}),
+                            code_sha256=found.get("CodeSha256", ""))
 
 
 def discover(aws: Aws, names: Names) -> Deployment:
@@ -77,7 +87,9 @@ def discover(aws: Aws, names: Names) -> Deployment:
             url = sqs.require_queue_url(client, arn.rsplit(":", 1)[-1])
             mappings.append(Mapping(
                 function=deployed, queue_url=url, queue_arn=arn, batch_size=m["BatchSize"],
-                visibility_timeout=int(sqs.attributes(client, url)["VisibilityTimeout"])))
+                visibility_timeout=int(sqs.attributes(client, url)["VisibilityTimeout"]),
+                batching_window=int(m.get("MaximumBatchingWindowInSeconds") or 0),
+                max_concurrency=(m.get("ScalingConfig") or {}).get("MaximumConcurrency")))
     if not mappings:
         raise NotFound(f"no queue is mapped to {names.function('processor')} "
                        "(run `pipectl deploy`)")

@@ -386,7 +386,7 @@ def not_processed(table, key: str) -> str | None:
     if row.get("status") in (PROCESSED, ARCHIVED):
         return None
     if row.get("status") == FAILED:
-        return row.get("error") or "FAILED"
+        return row.get("error") or str(FAILED)
     return f"the row is {row.get('status')}: {row.get('last_error') or 'under way'}"
 
 

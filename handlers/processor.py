@@ -24,7 +24,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from common import failures, results, storage, telemetry, user_metadata
 from common.clients import (  # noqa: F401 (tests reset and reach them here)
@@ -42,6 +42,7 @@ from common.invocation import (
 )
 from common.s3_event import S3Object
 from processing import images, schema, sink
+from processing.output_format import Encoding, OutputFormat
 from processing.transform import (
     LIMIT_DEFAULTS,
     Counts,
@@ -81,6 +82,7 @@ class Settings:
     sink_table: str = ""                 # SINK_TABLE: accepted records also go there
     sink_key: str = ""
     image_limits: images.ImageLimits = images.ImageLimits()
+    output: OutputFormat = OutputFormat()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,7 +97,8 @@ class Settings:
                    pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""),
                    limits=Limits.from_env(env), schemas=tuple(schema.load(env)),
                    sink_table=env.get("SINK_TABLE", ""), sink_key=env.get("SINK_KEY", ""),
-                   image_limits=images.ImageLimits.from_env(env))
+                   image_limits=images.ImageLimits.from_env(env),
+                   output=OutputFormat.from_env(env))
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -360,8 +363,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
     """
     if kind == "image":
         return _write_image(s3, s, output_key, source, metadata, object_metadata, key, write)
-    dated = output_key[len(s.processed):]
-    rejects_key = REJECTS_PREFIX + dated
+    # Rejects stay JSON Lines whatever the output's format: they are for people to read.
+    rejects_key = REJECTS_PREFIX + output_key[len(s.processed):-len(s.output.extension)] + ".jsonl"
     found = schema.schema_for(key, list(s.schemas)) if kind != "text" else None
     validator = schema.Validator(found, strings=kind == "csv") if found else None
     record_sink = (sink.RecordSink(dynamodb_client(), s.sink_table, s.sink_key or None)
@@ -369,21 +372,25 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
     screen = schema.Screen(validator, lambda: storage.ObjectWriter(
         s3, s.processed_bucket, rejects_key, metadata=object_metadata) if write else _Discard(),
         record_sink, metadata)
-    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
-              if write else _Discard())
+    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata,
+                                   content_type=s.output.content_type) if write else _Discard())
+    encoding = Encoding(s.output, declared=found.fields if found else None,
+                        strings=kind == "csv", reject=screen.reject)
     try:
         try:
             counts = process_stream(kind, source.body, writer.write, metadata, limits, compressed,
-                                    accept=screen.accept if screen.active else None)
+                                    accept=screen.accept if screen.active else None,
+                                    records=encoding.records)
+            encoding.finish()
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
         extra = {}
-        if validator is not None:
+        if validator is not None or screen.rejected:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:
                 extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
-            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)
+            failed = found and schema.too_many_rejected(found, screen.rejected, screen.seen)
             if failed:
                 raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
                                          if write else ""), extra)
@@ -409,7 +416,7 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
     except images.ImageError as e:
         raise PermanentError(str(e)) from None
     # thumbnails/<day>/<the source's own name>: its extension is the source's already.
-    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(".jsonl")]
+    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(s.output.extension)]
     thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
     record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
                   thumbnail_height=thumb.height, _metadata=metadata)
@@ -419,8 +426,15 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
                       ContentType=thumb.content_type,
                       Metadata=user_metadata.encode_all(object_metadata))
         writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
-                                      metadata=object_metadata)
-        writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                                      metadata=object_metadata, content_type=s.output.content_type)
+        if s.output.format == "jsonl":
+            writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        else:
+            encoding = Encoding(s.output)
+            out = encoding.records(writer.write, metadata, Counts(), 1)
+            out.add({k: v for k, v in record.items() if k != "_metadata"})
+            out.flush()
+            encoding.finish()
         writer.close()
     extra = {"image_format": found["format"], "width": found["width"],
              "height": found["height"], "thumbnail": thumb_uri}
@@ -439,10 +453,10 @@ def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     """processed/<day>/<the source's path under incoming/>.jsonl: orders.csv ->
     orders.csv.jsonl, orders.csv.gz -> orders.csv.gz.jsonl. The source's whole name stays
     in the output's, so two sources never share an output (orders.csv and orders.json
-    both ending as orders.jsonl would overwrite each other)."""
+    both ending as orders.jsonl would overwrite each other). <day> is YYYY/MM/DD, or
+    dt=YYYY-MM-DD for Parquet (output_format.py); the extension is the format's."""
     # The object's own LastModified, not "now": a retry writes the same key.
-    day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
-    return f"{s.processed}{day}/{relative}.jsonl"
+    return f"{s.processed}{s.output.date_path(last_modified)}/{relative}{s.output.extension}"
 
 
 MAX_KEY_BYTES = 1024    # S3's longest object key, in UTF-8 bytes

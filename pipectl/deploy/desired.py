@@ -280,7 +280,7 @@ def function_environment(config: PipelineConfig, names: Names, kind: str) -> dic
                 "COMPLETED_PREFIX": p.completed,
                 "FAILED_PREFIX": p.failed,
                 "PROCESSED_PREFIX": p.processed,
-                **config.limits.environment()}
+                **config.limits.environment(), **config.output.environment()}
     if kind == "archiver":
         return {**shared,
                 "PROCESSED_BUCKET": names.bucket("processed"),

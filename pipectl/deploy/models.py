@@ -93,6 +93,8 @@ class Function:
     # with Lambda's reason. Desired is ""; a failed function is planned as an update.
     failure: str = ""
     zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
+    # The artifacts bucket the zip is staged in, for a zip past the direct-upload quota.
+    code_bucket: str = field(default="", metadata=_NOT_COMPARED)
     kind: str = field(default="function", init=False)
 
 

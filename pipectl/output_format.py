@@ -44,6 +44,15 @@ class Output:
     def is_default(self) -> bool:
         return self == Output()
 
+    def describe(self) -> str:
+        """'parquet (zstd, 20,000 rows a row group) under dt=YYYY-MM-DD/', for status."""
+        day = {"date": "YYYY/MM/DD/", "dt": "dt=YYYY-MM-DD/",
+               "year/month/day": "year=YYYY/month=MM/day=DD/"}[self.partition]
+        if self.format == "parquet":
+            return (f"parquet ({self.compression}, {self.row_group_rows:,} rows a row group) "
+                    f"under {day}")
+        return f"{self.format} under {day}"
+
     def environment(self) -> dict[str, str]:
         """The processor's OUTPUT_* variables; none for the default, so a pipeline without
         `output:` deploys exactly the functions it did before the section existed."""

@@ -19,6 +19,7 @@ from pipectl.cli import (
     inspect,
     local,
     project,
+    query_info,
     reconcile,
     repair,
     views,
@@ -96,7 +97,7 @@ def main_options(
 
 
 for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
-               reconcile):
+               reconcile, query_info):
     module.register(app)
 
 

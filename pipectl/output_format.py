@@ -69,12 +69,14 @@ def parse_output(r: Reader, data: dict) -> Output:
                 f"must be one of {', '.join(FORMATS)}")
     compression = r.get(o, "output.compression", str, d.compression, lambda v: None if
                         v in COMPRESSIONS else f"must be one of {', '.join(COMPRESSIONS)}")
-    if "compression" in o and fmt != "parquet":
-        r.problem("output.compression", "applies to format: parquet only (jsonl.gz is gzip)")
     rows = r.get(o, "output.row_group_rows", int, d.row_group_rows,
                  between(100, MAX_ROW_GROUP_ROWS))
-    if "row_group_rows" in o and fmt != "parquet":
-        r.problem("output.row_group_rows", "applies to format: parquet only")
+    # Only beside a format that was accepted: a misspelt format is its own problem.
+    if fmt != "parquet" and o.get("format", d.format) == fmt:
+        for name in ("compression", "row_group_rows"):
+            if name in o:
+                r.problem(f"output.{name}", f"applies to format: parquet only (the format is "
+                                            f"{fmt})")
     partition = r.get(o, "output.partition_by", str, None, lambda v: None if v in PARTITIONS
                       else f"must be one of {', '.join(PARTITIONS)}")
     return Output(format=fmt, compression=compression, row_group_rows=rows,

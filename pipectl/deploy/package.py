@@ -200,8 +200,9 @@ def check_lambda_quotas(built: Package, *, can_stage: bool = False) -> None:
                          f"{REQUIREMENTS} or what the handler imports")
     if needs_staging(built) and not can_stage:
         raise UsageError(f"{built.function}: the zip is {mb(len(built.zip_bytes))}; Lambda takes "
-                         f"{mb(DIRECT_UPLOAD_BYTES)} through its API and pipectl does not stage "
-                         f"larger zips in S3: trim {REQUIREMENTS} or what the handler imports")
+                         f"{mb(DIRECT_UPLOAD_BYTES)} through its API, and this pipeline has no "
+                         "artifacts bucket to stage it in (deploy makes one for output.format: "
+                         f"parquet): trim {REQUIREMENTS} or what the handler imports")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ METADATA_TYPE = pa.struct([("processed_at", pa.timestamp("us", tz="UTC")),
                            ("source", pa.string())])
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
 _EXACT_FLOAT = 2 ** 53                  # integers up to this are exact as a double
+# Types whose values need no conversion and fit when their class is exactly this one
+# (bool is no int here, an int no float): checked for a whole column at once.
+_SAME_CLASS = {pa.string(): str, pa.bool_(): bool, pa.float64(): float}
 _WORDS = {pa.string(): "a string", pa.int64(): "an integer", pa.float64(): "a number",
           pa.bool_(): "true or false", pa.date32(): "a date",
           pa.timestamp("us", tz="UTC"): "a date-time"}
@@ -183,6 +186,7 @@ class RowGroups:
         self._fits: dict[str, Callable] = {}
         self._writer: pq.ParquetWriter | None = None
         self._first_rows = 0
+        self._metadata_rows: pa.Array | None = None
         meta = dict(metadata)
         meta["processed_at"] = datetime.fromisoformat(meta["processed_at"])
         self._metadata = {k: meta.get(k) for k in METADATA_TYPE.names}
@@ -235,34 +239,59 @@ class RowGroups:
         self._schema = pa.schema([*fields, pa.field("_metadata", METADATA_TYPE)])
 
     def _table(self, rows: list[dict]) -> pa.Table:
-        names = [f.name for f in self._schema if f.name != "_metadata"]
-        columns: dict[str, list] = {n: [] for n in names}
-        fits = self._fits
-        kept = 0
-        for record in rows:
-            reasons, stored = [], {}
-            for name, value in record.items():
-                fit = fits.get(name)
-                if fit is None:
-                    reasons.append(self._unknown(name))
+        """The row group's columns; a record any of whose values does not fit is rejected
+        whole (with every reason), so no row is half written."""
+        data = self._schema.remove(self._schema.get_field_index("_metadata"))
+        known = frozenset(data.names)
+        reasons: dict[int, list[str]] = {}
+        for i, record in enumerate(rows):
+            if not known.issuperset(record):
+                reasons[i] = [self._unknown(n) for n in record if n not in known]
+        if not reasons and all(f.type in _SAME_CLASS and f.type != pa.float64() for f in data):
+            # Only string and boolean columns: Arrow's own conversion refuses every value
+            # of another JSON type (ArrowTypeError / ArrowInvalid), so it checks in C.
+            try:
+                table = pa.Table.from_pylist(rows, schema=data)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass                        # find the records that do not fit, below
+            else:
+                return table.append_column(self._schema.field("_metadata"),
+                                           self._metadata_column(len(rows)))
+        columns = []
+        for f in data:
+            values = [record.get(f.name) for record in rows]
+            same = _SAME_CLASS.get(f.type)
+            if same is not None and all(v is None or v.__class__ is same for v in values):
+                columns.append(values)      # nothing to convert: the common case, in C
+                continue
+            fit, stored = self._fits[f.name], []
+            for i, value in enumerate(values):
+                if value is None:
+                    stored.append(None)
                     continue
                 ok, value_t = fit(value)
-                if ok:
-                    stored[name] = value_t
-                else:
-                    expected = _describe(self._schema.field(name).type)
-                    reasons.append(f"{name}: expected {expected} (the column's Parquet type), "
-                                   f"got {_show(value)}")
-            if reasons:
-                self._reject(record, reasons)
-                continue
-            kept += 1
-            for name in names:
-                columns[name].append(stored.get(name))
-        arrays = [pa.array(columns[f.name], type=f.type) for f in self._schema
-                  if f.name != "_metadata"]
-        arrays.append(pa.array([self._metadata] * kept, type=METADATA_TYPE))
+                stored.append(value_t)
+                if not ok:
+                    reasons.setdefault(i, []).append(
+                        f"{f.name}: expected {_describe(f.type)} (the column's Parquet type), "
+                        f"got {_show(value)}")
+            columns.append(stored)
+        if reasons:
+            for i in sorted(reasons):
+                self._reject(rows[i], reasons[i])
+            keep = [i for i in range(len(rows)) if i not in reasons]
+            columns = [[column[i] for i in keep] for column in columns]
+        kept = len(rows) - len(reasons)
+        arrays = [pa.array(column, type=f.type) for column, f in zip(columns, data, strict=True)]
+        arrays.append(self._metadata_column(kept))
         return pa.Table.from_arrays(arrays, schema=self._schema)
+
+    def _metadata_column(self, rows: int) -> pa.Array:
+        # The same struct on every row: built once for a whole row group, then sliced.
+        if self._metadata_rows is None or len(self._metadata_rows) < rows:
+            self._metadata_rows = pa.array([self._metadata] * max(rows, self.flush_lines),
+                                           type=METADATA_TYPE)
+        return self._metadata_rows.slice(0, rows)
 
     def _unknown(self, name: str) -> str:
         if name == "_metadata":

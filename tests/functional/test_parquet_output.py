@@ -185,3 +185,24 @@ def test_duckdb_reads_the_processed_prefix_with_its_partitions(server_world, mon
     ids = con.execute(f"SELECT id, name FROM read_parquet('{glob}', hive_partitioning=1, "
                       "union_by_name=1) WHERE id IS NOT NULL ORDER BY id").fetchall()
     assert ids == [(1, "ana"), (2, "bo")]
+
+
+def test_an_image_and_a_text_file_become_one_row_parquet_files(aws_world, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("OUTPUT_FORMAT", "parquet")
+    png = io.BytesIO()
+    Image.new("RGB", (64, 32), "navy").save(png, "PNG")
+    aws_world.upload("incoming/logo.png", png.getvalue())
+    rows = _process(aws_world, ("incoming/notes.txt", "two words\nand three more\n"))
+    assert processor.lambda_handler(aws_world.event(aws_world.message("incoming/logo.png")),
+                                    None) == {"batchItemFailures": []}
+    image = aws_world.row("incoming/logo.png")
+    # the thumbnail keeps the source's own name; the record names it
+    assert image["thumbnail"].split("/", 3)[3].endswith("/logo.png")
+    assert image["thumbnail"].split("/", 3)[3].startswith("thumbnails/dt=")
+    record = _read(aws_world, image["output"].split("/", 3)[3]).to_pylist()
+    assert len(record) == 1 and record[0]["width"] == 64 and record[0]["height"] == 32
+    assert record[0]["thumbnail"] == image["thumbnail"]
+    text = _read(aws_world, rows["incoming/notes.txt"]["output"].split("/", 3)[3]).to_pylist()
+    assert text[0]["words"] == 5 and text[0]["_metadata"]["source"].endswith("/notes.txt")

@@ -390,7 +390,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:
                 extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
-            failed = found and schema.too_many_rejected(found, screen.rejected, screen.seen)
+            failed = (schema.too_many_rejected(found, screen.rejected, screen.seen)
+                      if found else None)     # a type misfit without a schema: no ratio
             if failed:
                 raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
                                          if write else ""), extra)

@@ -13,8 +13,12 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from processing.jsonl_writer import Counts, LineWriter
+
+if TYPE_CHECKING:
+    from processing.parquet_writer import RowGroups
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet")
 PARTITIONS = ("date", "dt", "year/month/day")
@@ -81,7 +85,7 @@ class Encoding:
         self._finish: Callable[[], None] = lambda: None
 
     def records(self, write: Callable[[bytes], None], metadata: dict, counts: Counts,
-                flush_lines: int):
+                flush_lines: int) -> LineWriter | RowGroups:
         if self.format.format == "parquet":
             from processing import parquet_writer  # pyarrow: only a Parquet pipeline's zip
 

@@ -19,7 +19,7 @@ The processor imports only this module.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from processing.byte_readers import Gunzip
 from processing.csv_reader import process_csv
@@ -67,7 +67,7 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
                    metadata: dict, limits: Limits = DEFAULT_LIMITS,
                    compressed: bool = False,
                    accept: Callable[[dict], bool] | None = None,
-                   records: Callable[..., LineWriter] = LineWriter) -> Counts:
+                   records: Callable[..., Any] = LineWriter) -> Counts:
     """Parse `source` as `kind`, normalize every record, write JSON Lines to `write`.
 
     accept: called with each normalized record (not text statistics); False leaves

@@ -206,6 +206,10 @@ class RowGroups:
         if table.num_rows:
             self._open().write_table(table, row_group_size=table.num_rows)
             self._counts.records_out += table.num_rows
+        del table
+        # Arrow's allocator keeps freed pages for reuse; a Lambda's memory is the limit
+        # that matters here, so they go back after each row group.
+        pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         self.flush()

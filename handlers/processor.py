@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from common import attempt, failures, faults, results, storage, telemetry, user_metadata
 from common import contract as env
@@ -48,6 +48,7 @@ from common.invocation import (  # noqa: F401 (tests reach invocation_deadline h
 )
 from common.s3_event import S3Object
 from processing import images, schema, sink
+from processing.output_format import Encoding, OutputFormat
 from processing.transform import (
     LIMIT_DEFAULTS,
     Counts,
@@ -83,6 +84,7 @@ class Settings:
     sink_key: str = ""
     image_limits: images.ImageLimits = images.ImageLimits()
     version: str = results.UNVERSIONED   # PROCESSOR_VERSION: deploy derives it
+    output: OutputFormat = OutputFormat()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,7 +100,8 @@ class Settings:
                    limits=Limits.from_env(os.environ), schemas=tuple(schema.load(os.environ)),
                    sink_table=get(env.SINK_TABLE, ""), sink_key=get(env.SINK_KEY, ""),
                    image_limits=images.ImageLimits.from_env(os.environ),
-                   version=get(env.PROCESSOR_VERSION) or results.UNVERSIONED)
+                   version=get(env.PROCESSOR_VERSION) or results.UNVERSIONED,
+                   output=OutputFormat.from_env(os.environ))
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -311,8 +314,8 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
     """
     if kind == "image":
         return _write_image(s3, s, output_key, source, metadata, object_metadata, key, write)
-    dated = output_key[len(s.processed):]
-    rejects_key = REJECTS_PREFIX + dated
+    # Rejects stay JSON Lines whatever the output's format: they are for people to read.
+    rejects_key = REJECTS_PREFIX + output_key[len(s.processed):-len(s.output.extension)] + ".jsonl"
     found = schema.schema_for(key, list(s.schemas)) if kind != "text" else None
     validator = schema.Validator(found, strings=kind == "csv") if found else None
     record_sink = (sink.RecordSink(dynamodb_client(), s.sink_table, s.sink_key or None)
@@ -320,12 +323,16 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
     screen = schema.Screen(validator, lambda: storage.ObjectWriter(
         s3, s.processed_bucket, rejects_key, metadata=object_metadata) if write else _Discard(),
         record_sink, metadata)
-    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
-              if write else _Discard())
+    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata,
+                                   content_type=s.output.content_type) if write else _Discard())
+    encoding = Encoding(s.output, declared=found.fields if found else None,
+                        strings=kind == "csv", reject=screen.reject)
     try:
         try:
             counts = process_stream(kind, source.body, writer.write, metadata, limits, compressed,
-                                    accept=screen.accept if screen.active else None)
+                                    accept=screen.accept if screen.active else None,
+                                    records=encoding.records)
+            encoding.finish()
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
@@ -335,11 +342,12 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
             with old.body:
                 record_sink.remove_stale(record_sink.keys_of(old.body.iter_lines()))
         extra = {}
-        if validator is not None:
+        if validator is not None or screen.rejected:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:
                 extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
-            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)
+            failed = (schema.too_many_rejected(found, screen.rejected, screen.seen)
+                      if found else None)     # a type misfit without a schema: no ratio
             if failed:
                 raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
                                          if write else ""), extra)
@@ -373,7 +381,7 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
     except images.ImageError as e:
         raise PermanentError(str(e)) from None
     # thumbnails/<day>/<the source's own name>: its extension is the source's already.
-    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(".jsonl")]
+    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(s.output.extension)]
     thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
     record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
                   thumbnail_height=thumb.height, _metadata=metadata)
@@ -383,8 +391,15 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
                       ContentType=thumb.content_type,
                       Metadata=user_metadata.encode_all(object_metadata))
         writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
-                                      metadata=object_metadata)
-        writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                                      metadata=object_metadata, content_type=s.output.content_type)
+        if s.output.format == "jsonl":
+            writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        else:
+            encoding = Encoding(s.output)
+            out = encoding.records(writer.write, metadata, Counts(), 1)
+            out.add({k: v for k, v in record.items() if k != "_metadata"})
+            out.flush()
+            encoding.finish()
         writer.close()
     extra = {"image_format": found["format"], "width": found["width"],
              "height": found["height"], "thumbnail": thumb_uri}
@@ -415,10 +430,10 @@ def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     """processed/<day>/<the source's path under incoming/>.jsonl: orders.csv ->
     orders.csv.jsonl, orders.csv.gz -> orders.csv.gz.jsonl. The source's whole name stays
     in the output's, so two sources never share an output (orders.csv and orders.json
-    both ending as orders.jsonl would overwrite each other)."""
+    both ending as orders.jsonl would overwrite each other). <day> is YYYY/MM/DD, or
+    dt=YYYY-MM-DD for Parquet (output_format.py); the extension is the format's."""
     # The object's own LastModified, not "now": a retry writes the same key.
-    day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
-    return f"{s.processed}{day}/{relative}.jsonl"
+    return f"{s.processed}{s.output.date_path(last_modified)}/{relative}{s.output.extension}"
 
 
 MAX_KEY_BYTES = 1024    # S3's longest object key, in UTF-8 bytes

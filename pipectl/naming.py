@@ -44,6 +44,11 @@ class Names:
     def role_of_bucket(self, name: str) -> str | None:
         return next((role for role, bucket in self.bucket_roles().items() if bucket == name), None)
 
+    @property
+    def artifacts_bucket(self) -> str:
+        """Where deploy stages a function zip past Lambda's 50 MB direct-upload quota."""
+        return f"{self.prefix}-artifacts-{self.account}"
+
     def bucket_arn(self, role: str) -> str:
         return f"arn:{self.partition}:s3:::{self.bucket(role)}"
 

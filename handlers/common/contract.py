@@ -36,6 +36,12 @@ THUMBNAIL_WIDTH = "THUMBNAIL_WIDTH"
 MAX_IMAGE_PIXELS = "MAX_IMAGE_PIXELS"
 MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
 PROCESSOR_VERSION = "PROCESSOR_VERSION"  # what deploy derived (deploy/desired.processor_version)
+OUTPUT_FORMAT = "OUTPUT_FORMAT"          # pipeline.yaml's output: (processing/output_format.py)
+OUTPUT_COMPRESSION = "OUTPUT_COMPRESSION"
+OUTPUT_ROW_GROUP_ROWS = "OUTPUT_ROW_GROUP_ROWS"
+OUTPUT_PARTITION_BY = "OUTPUT_PARTITION_BY"
+OUTPUT_VARIABLES = (OUTPUT_FORMAT, OUTPUT_COMPRESSION, OUTPUT_ROW_GROUP_ROWS,
+                    OUTPUT_PARTITION_BY)
 MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"    # the caps of processing/limits.py
 MAX_LINE_BYTES = "MAX_LINE_BYTES"
 MAX_FIELD_BYTES = "MAX_FIELD_BYTES"
@@ -61,15 +67,16 @@ FUNCTION_ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "processor": (*_SHARED, RAW_BUCKET, PROCESSED_BUCKET, INCOMING_PREFIX, COMPLETED_PREFIX,
                   FAILED_PREFIX, PROCESSED_PREFIX, RECORD_SCHEMAS, SINK_TABLE, SINK_KEY,
                   THUMBNAIL_WIDTH, MAX_IMAGE_PIXELS, MAX_IMAGE_BYTES, PROCESSOR_VERSION,
-                  *LIMIT_VARIABLES),
+                  *LIMIT_VARIABLES, *OUTPUT_VARIABLES),
     "archiver": (*_SHARED, PROCESSED_BUCKET, ARCHIVE_BUCKET, PROCESSED_PREFIX, ARCHIVE_PREFIX,
                  RETENTION_DAYS, STORAGE_CLASS),
     "fetcher": (*_SHARED, RAW_BUCKET, INCOMING_PREFIX, COMPLETED_PREFIX, FAILED_PREFIX,
                 FETCH_PREFIX, FETCH_ALLOW_PRIVATE, FETCH_REQUEST_TIMEOUT, FETCH_MAX_BYTES,
                 FETCH_MAX_ATTEMPTS),
 }
-# Given only when pipeline.yaml has record schemas or a sink.
-WHEN_CONFIGURED = (RECORD_SCHEMAS, SINK_TABLE, SINK_KEY)
+# Given only when pipeline.yaml has record schemas, a sink or an output: other than the
+# default (so a pipeline without them deploys the environment it always had).
+WHEN_CONFIGURED = (RECORD_SCHEMAS, SINK_TABLE, SINK_KEY, *OUTPUT_VARIABLES)
 # Read with a default, never deployed: a knob for whoever runs the function by hand.
 NOT_DEPLOYED: dict[str, tuple[str, ...]] = {"archiver": (ARCHIVER_CONCURRENCY,)}
 

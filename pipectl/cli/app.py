@@ -19,6 +19,7 @@ from pipectl.cli import (
     inspect,
     local,
     project,
+    query_info,
     reconcile,
     repair,
     reprocess,
@@ -97,7 +98,7 @@ def main_options(
 
 
 for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
-               reconcile, reprocess):
+               reconcile, reprocess, query_info):
     module.register(app)
 
 

@@ -25,6 +25,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                "pipectl upload a.json b.json -j 8 -o json"),
     "download": ("pipectl download processed/processed/ out/",
                  "pipectl download raw/failed/bad.json bad.json"),
+    "query-info": ("pipectl query-info", "pipectl query-info -o json --target prod"),
     "status": ("pipectl status", "pipectl status --check --since 1h",
                "pipectl status --watch -o json"),
     "results": ("pipectl results --status FAILED --since 2h",

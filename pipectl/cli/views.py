@@ -99,6 +99,8 @@ def results(
             output.print_json(row)
         else:
             shown = {k: v for k, v in vars(row).items() if k != "details"} | row.details
+            if row.output:
+                shown["output_format"] = output_format_of(row.output)
             output.stdout.print(output.table(None, ("field", "value"), shown.items()))
         return
     page = results_ops.query_results(
@@ -111,19 +113,21 @@ def results(
     if app.json:
         output.print_json(page)
         return
-    render_results(page.results, app.names.bucket("processed"))
+    render_results(page.results, app.names.bucket("processed"),
+                   app.names.config.output.format)
     if page.next_token:
         output.info(f"more: --page-token {page.next_token}")
 
 
-def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> None:
+def render_results(rows: list[results_ops.ResultRow], processed_bucket: str,
+                   output_format: str = "jsonl") -> None:
     """Outputs in the processed bucket are shown by key (the title names the bucket), so a
     row fits a terminal; an archived output keeps its whole s3:// location."""
     if not rows:
         output.info("no results")
         return
     home = f"s3://{processed_bucket}/"
-    title = f"outputs under {home} unless named"
+    title = f"outputs ({output_format}) under {home} unless named"
     table = output.table(Text(title), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
          r.dropped_values, output.lines(*_outcome(r, home)), _utc(r.updated_at))
@@ -171,6 +175,14 @@ def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     return lines
 
 
+def output_format_of(location: str) -> str:
+    """The format of one output, from its name (a row keeps it after the config changes)."""
+    for fmt in ("parquet", "jsonl.gz", "jsonl"):
+        if location.endswith("." + fmt):
+            return fmt
+    return "other"
+
+
 # A row's time to the second, in UTC, for a table; JSON and one key show it whole.
 _utc = output.human_time
 
@@ -195,6 +207,7 @@ def _status_parts(s: PipelineStatus) -> list:
         ("processing queue", depth(s.queue, oldest=True)),
         ("dead-letter queue", depth(s.dlq, oldest=False)),
         ("fetch dead-letter queue", depth(s.fetch_dlq, oldest=False)),
+        ("output format", s.output),
         ("results", counts),
         ("from processed files", ", ".join(f"{_TALLY_LABELS.get(k, k)} {v:,}"
                                            for k, v in s.totals.items()) or "no table"),

@@ -12,6 +12,7 @@ import pytest
 
 from pipectl.deploy.desired import processor_version
 from pipectl.ops.results import query_results
+from pipectl.output_format import Output
 from tests.functional.conftest import PROCESSED
 
 
@@ -24,6 +25,8 @@ def test_the_version_is_the_deployed_code_and_the_settings_that_change_output(cf
     assert processor_version(dataclasses.replace(cfg, environment="qa")) != base
     thumbnails = dataclasses.replace(cfg.images, thumbnail_width=cfg.images.thumbnail_width + 1)
     assert processor_version(dataclasses.replace(cfg, images=thumbnails)) != base
+    parquet = Output(format="parquet")
+    assert processor_version(dataclasses.replace(cfg, output=parquet)) != base
     # ... but not with a limit, which decides whether a file is processed, not its output
     limits = dataclasses.replace(cfg.limits, max_line_bytes=cfg.limits.max_line_bytes * 2)
     assert processor_version(dataclasses.replace(cfg, limits=limits)) == base

@@ -173,12 +173,14 @@ def test_every_environment_name_is_its_own_value():
 
 def _config(with_optional: bool):
     from pipectl import config as config_module
+    from pipectl.output_format import Output
     from pipectl.record_schemas import RecordSchema
 
     cfg = config_module.load(HANDLERS.parent / "pipeline.yaml")
     if with_optional:
         cfg = dataclasses.replace(cfg, schemas=(RecordSchema(suffix=".csv", required=("id",)),),
-                                  sink=config_module.Sink(table="records"))
+                                  sink=config_module.Sink(table="records"),
+                                  output=Output(format="parquet"))
     else:
         cfg = dataclasses.replace(cfg, schemas=(), sink=None)
     return cfg, naming.Names(cfg, "123456789012", "us-east-1")

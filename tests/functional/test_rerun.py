@@ -200,12 +200,11 @@ def test_a_rerun_replaces_the_sink_tables_items(aws_world, monkeypatch, sink_key
     monkeypatch.setenv("PROCESSOR_VERSION", "v2")
     real = processor.process_stream
 
-    def v2_stream(kind, body, write, metadata, limits, compressed, accept=None):
+    def v2_stream(*args, accept=None, **kwargs):
         def changed(record):
             record["added_in_v2"] = "yes"
             return accept(record)
-        return real(kind, body, write, metadata, limits, compressed,
-                    accept=changed if accept else None)
+        return real(*args, accept=changed if accept else None, **kwargs)
 
     monkeypatch.setattr(processor, "process_stream", v2_stream)
     run(aws_world, rerun_message(aws_world, "incoming/s.csv", version="v2"))

@@ -15,10 +15,10 @@ from pipectl.cli.views import render_results, render_status
 from pipectl.config import CONFIG_FILE
 from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError
-from pipectl.local.demo import run_demo
 from pipectl.local.emulator import Emulator
 from pipectl.local.runtime import LocalRuntime, RunReport
-from pipectl.local.session import deploy_into, emulator_aws, runtime_for
+from pipectl.orchestration.demo import run_demo
+from pipectl.orchestration.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
 _CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,

@@ -16,12 +16,12 @@ from pipectl.cli import (
     buckets,
     deploy,
     fetch,
-    inspect,
+    invoke,
     local,
     project,
     reconcile,
-    repair,
-    views,
+    replay_dlq,
+    status,
 )
 from pipectl.cli.argv import hoist
 from pipectl.cli.context import AppContext
@@ -95,7 +95,7 @@ def main_options(
         region=region, output=output_format.value, debug=debug)
 
 
-for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
+for module in (project, deploy, buckets, status, invoke, local, replay_dlq, archive, fetch,
                reconcile):
     module.register(app)
 
@@ -123,10 +123,10 @@ def run(args: list[str]) -> int:
     With --detailed-exitcode every error is 1, as in Terraform's scheme: 2 then means
     only "changes pending", never a usage error.
     """
-    status = _run(args)
-    if "--detailed-exitcode" in args and status == ExitStatus.USAGE and _current.failed:
+    exit_status = _run(args)
+    if "--detailed-exitcode" in args and exit_status == ExitStatus.USAGE and _current.failed:
         return ExitStatus.FAILURE
-    return status
+    return exit_status
 
 
 def _run(args: list[str]) -> int:

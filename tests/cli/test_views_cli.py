@@ -151,7 +151,7 @@ def test_watch_off_a_terminal_prints_a_snapshot_per_interval_and_ctrl_c_is_exit_
         if len(naps) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipectl.cli.views.time.sleep", nap)
+    monkeypatch.setattr("pipectl.cli.status.time.sleep", nap)
     code, out, _ = pipectl("status", "--watch", "--interval", "3")
     assert code == 0
     assert naps == [3, 3]
@@ -293,7 +293,7 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pip
         elif len(polls) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipectl.cli.inspect.time.sleep", nap)
+    monkeypatch.setattr("pipectl.cli.invoke.time.sleep", nap)
     code, out, err = pipectl("logs", "--follow")
     assert code == 130
     assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
@@ -390,7 +390,7 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
     from rich.console import Console
 
     from pipectl import output
-    from pipectl.cli import views
+    from pipectl.cli import status as views
     from pipectl.ops.results import ResultRow
 
     # given an 80-column terminal, too narrow for the table without folding its cells

@@ -15,13 +15,17 @@ from pipectl.cli import (
     archive,
     buckets,
     deploy,
+    events,
     fetch,
     invoke,
     local,
+    logs,
     project,
     reconcile,
     replay_dlq,
+    results,
     status,
+    trace,
 )
 from pipectl.cli.argv import hoist
 from pipectl.cli.context import AppContext
@@ -95,8 +99,8 @@ def main_options(
         region=region, output=output_format.value, debug=debug)
 
 
-for module in (project, deploy, buckets, status, invoke, local, replay_dlq, archive, fetch,
-               reconcile):
+for module in (project, deploy, buckets, status, results, logs, trace, invoke, events, local,
+               replay_dlq, archive, fetch, reconcile):
     module.register(app)
 
 

@@ -11,7 +11,8 @@ import typer
 
 from pipectl import output
 from pipectl.cli import context
-from pipectl.cli.status import render_results, render_status
+from pipectl.cli.results import render_results
+from pipectl.cli.status import render_status
 from pipectl.config import CONFIG_FILE
 from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError

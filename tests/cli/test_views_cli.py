@@ -293,7 +293,7 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pip
         elif len(polls) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipectl.cli.invoke.time.sleep", nap)
+    monkeypatch.setattr("pipectl.cli.logs.time.sleep", nap)
     code, out, err = pipectl("logs", "--follow")
     assert code == 130
     assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
@@ -390,7 +390,7 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
     from rich.console import Console
 
     from pipectl import output
-    from pipectl.cli import status as views
+    from pipectl.cli import results as results_cli
     from pipectl.ops.results import ResultRow
 
     # given an 80-column terminal, too narrow for the table without folding its cells
@@ -408,7 +408,7 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
                       updated_at="2030-01-01T00:00:02+00:00")]
 
     # when
-    views.render_results(rows, home.removeprefix("s3://").rstrip("/"))
+    results_cli.render_results(rows, home.removeprefix("s3://").rstrip("/"))
 
     # then each row's key, output and error are whole, on lines of their own
     assert screen.getvalue().splitlines() == [

@@ -55,11 +55,13 @@ def __getattr__(name: str) -> Any:
 
 @cache
 def transfer_errors() -> tuple[type[BaseException], ...]:
-    """The transfer manager's own per-file errors: a transfer cancelled after another
-    one's fatal error."""
+    """The errors one file's transfer can hit without the others being affected: botocore's
+    own (a connection dropped mid-transfer) and the transfer manager's (a transfer cancelled
+    after another one's fatal error)."""
     import s3transfer.exceptions
 
-    return s3transfer.exceptions.CancelledError, s3transfer.exceptions.FatalError
+    return (botocore.exceptions.BotoCoreError, s3transfer.exceptions.CancelledError,
+            s3transfer.exceptions.FatalError)
 
 
 # S3 computes the SHA-256 of what it receives and rejects the PUT (or each part, and the
@@ -155,6 +157,19 @@ def list_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
     for item in iter_objects(client, bucket, prefix, delimiter):
         (prefixes if isinstance(item, str) else objects).append(item)  # type: ignore[arg-type]
     return prefixes, objects
+
+
+def first_page(client: Any, bucket: str, prefix: str, max_keys: int
+               ) -> tuple[list[dict[str, Any]], bool]:
+    """One ListObjectsV2 page: the objects as S3 lists them, and whether more follow."""
+    page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=max_keys)
+    return page.get("Contents", []), bool(page.get("IsTruncated"))
+
+
+def listed_objects(client: Any, bucket: str) -> Iterator[dict[str, Any]]:
+    """Every object in the bucket as ListObjectsV2 lists it, page after page."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        yield from page.get("Contents", [])
 
 
 def object_sizes(client: Any, bucket: str, prefix: str) -> dict[str, int] | None:

@@ -36,7 +36,7 @@ from pipectl.ops.transfer import (
 )
 
 if TYPE_CHECKING:
-    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
+    from pipectl.aws.s3 import TransferConfig  # a type only: boto3 loads on first use
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What to do with an existing local file that differs from the object.

@@ -212,14 +212,14 @@ def _incoming(client, bucket: str, prefix: str, now: datetime,
               stuck_after: timedelta, rules: list[tuple[str, str]]) -> Incoming:
     # One page only: S3 lists in key order, not by age, so "oldest" is the oldest of
     # the first 1,000 keys; a full listing would cost one call per 1,000 files.
-    page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=INCOMING_PAGE)
-    files = [o for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+    listed, truncated = s3.first_page(client, bucket, prefix, INCOMING_PAGE)
+    files = [o for o in listed if not o["Key"].endswith("/")]
     oldest = min(files, key=lambda o: o["LastModified"], default=None)
     cutoff = now - stuck_after
     unmatched = [o["Key"] for o in files if not matched(o["Key"], rules)]
     return Incoming(
         unmatched=len(unmatched), unmatched_example=unmatched[0] if unmatched else None,
-        count=len(files), truncated=bool(page.get("IsTruncated")),
+        count=len(files), truncated=truncated,
         oldest=oldest["LastModified"].astimezone(timezone.utc).isoformat() if oldest else None,
         oldest_key=oldest["Key"] if oldest else None,
         oldest_age_seconds=int((now - oldest["LastModified"]).total_seconds()) if oldest

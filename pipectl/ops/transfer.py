@@ -19,14 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import botocore.exceptions
-
 from pipectl.aws import s3
 from pipectl.errors import ExitStatus, PipectlError, UsageError
 from pipectl.naming import BUCKET_ROLES
 
 if TYPE_CHECKING:
-    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
+    from pipectl.aws.s3 import TransferConfig  # a type only: boto3 loads on first use
 
 # Requests in flight for the whole command (aws s3 cp uses 10).
 DEFAULT_JOBS = 10
@@ -209,7 +207,7 @@ def failure(exc: Exception) -> str:
 # pipectl error), a dropped connection mid-transfer, the local disk; the manager's own
 # (a cancelled transfer after another one's fatal error).
 def per_file_errors() -> tuple[type[BaseException], ...]:
-    return (PipectlError, botocore.exceptions.BotoCoreError, OSError, *s3.transfer_errors())
+    return (PipectlError, OSError, *s3.transfer_errors())
 
 
 # ---------------------------------------------------------------- upload

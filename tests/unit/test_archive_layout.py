@@ -17,7 +17,7 @@ from pipectl.deploy.desired import (
     bucket,
 )
 from pipectl.naming import Names
-from pipectl.ops.archive import _applies
+from pipectl.ops.lifecycle import _applies
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 17, 12, tzinfo=timezone.utc)

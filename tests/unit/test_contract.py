@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipectl import naming
+from tests.helpers import ACCOUNT
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
@@ -93,7 +94,7 @@ def test_each_function_finds_every_setting_in_its_own_environment(monkeypatch):
                                     max_bytes=1024, max_attempts=5),
         limits=dataclasses.replace(cfg.limits, **{
             f.name: getattr(cfg.limits, f.name) + 1 for f in dataclasses.fields(cfg.limits)}))
-    names = Names(cfg, "123456789012", "us-east-1")
+    names = Names(cfg, ACCOUNT, "us-east-1")
     environments = {kind: function_environment(cfg, names, kind) for kind in FUNCTIONS}
     every = {k: v for env in environments.values() for k, v in env.items()}
     loaders = {"processor": processor.Settings.from_env, "archiver": archiver.Settings.from_env,

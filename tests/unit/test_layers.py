@@ -112,7 +112,8 @@ def test_the_packages_depend_on_each_other_without_a_cycle():
      ["pipectl.x imports boto3"]),
     ("ops", "from boto3.s3.transfer import TransferConfig\n",
      ["pipectl.x imports boto3.s3.transfer", "pipectl.x imports boto3.s3.transfer.TransferConfig"]),
-    ("local", "from pipectl.aws import sqs\nfrom pipectl.errors import NotFound\nimport boto3\n", []),
+    ("local", "from pipectl.aws import sqs\nfrom pipectl.errors import NotFound\n"
+              "import boto3\n", []),
     ("ops", "from pipectl.aws.session import Aws\nfrom pipectl.deploy import desired\n", []),
 ])
 def test_the_check_sees_a_dependency_wherever_it_is_written(package, source, expected):

@@ -182,7 +182,7 @@ def allow_invoke(lam, function: str, statement_id: str, principal: str, source_a
                        Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
 
 
-def invoke(lam, function: str, payload: dict) -> dict:
+def invoke(lam, function: str, payload: dict) -> Any:
     response = lam.invoke(FunctionName=function, InvocationType="RequestResponse",
                           Payload=json.dumps(payload).encode())
     body = response["Payload"].read()

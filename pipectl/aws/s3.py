@@ -327,7 +327,7 @@ class Transfers:
     def __init__(self, client: Any, config: TransferConfig | None = None):
         self.client, self.config = client, config or transfer_config()
         self._responses: dict[tuple[str, str], dict[str, Any]] = {}
-        self._sent: dict[tuple[str, str], str | None] = {}
+        self._sent: dict[tuple[str | None, str | None], str | None] = {}
         self._hook_id = f"pipectl-transfers-{next(_ids)}"
         self._manager: TransferManager | None = None
 
@@ -411,7 +411,7 @@ def composite_checksum(parts: list[dict[str, Any]]) -> str | None:
     digests = [p.get("ChecksumSHA256") for p in sorted(parts, key=lambda p: p["PartNumber"])]
     if not digests or any(d is None for d in digests):
         return None
-    joined = b"".join(base64.b64decode(d) for d in digests)
+    joined = b"".join(base64.b64decode(d) for d in digests if d is not None)
     return f"{_b64(hashlib.sha256(joined).digest())}-{len(digests)}"
 
 

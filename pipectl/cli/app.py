@@ -107,11 +107,12 @@ for module in (project, deploy, buckets, status, results, logs, trace, invoke, e
 def _add_examples(typer_app: typer.Typer, path: str = "") -> None:
     """Every command's --help ends with examples.EXAMPLES[its path]."""
     for info in typer_app.registered_commands:
-        name = info.name or info.callback.__name__.replace("_", "-")
+        name = info.name or getattr(info.callback, "__name__", "").replace("_", "-")
         info.epilog = epilog(f"{path} {name}".strip())
     for group in typer_app.registered_groups:
         group.epilog = epilog(f"{path} {group.name}".strip())
-        _add_examples(group.typer_instance, f"{path} {group.name}".strip())
+        if group.typer_instance is not None:
+            _add_examples(group.typer_instance, f"{path} {group.name}".strip())
 
 
 _add_examples(app)

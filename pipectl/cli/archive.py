@@ -109,7 +109,7 @@ def render_lifecycle(report: LifecycleReport) -> None:
     for note in report.notes:
         output.warn(note)
     rows = [(o.key, output.human_bytes(o.size), o.storage_class, o.last_modified[:10],
-             f"{o.transition} on {o.transition_at[:10]}" if o.transition else "",
+             f"{o.transition} on {(o.transition_at or '')[:10]}" if o.transition else "",
              (o.expires_at or "")[:10], ", ".join(o.due)) for o in report.objects]
     output.stdout.print(output.table(
         f"Lifecycle of {report.bucket} (rules read from the bucket; emulators never apply "

@@ -85,7 +85,7 @@ def _status_parts(s: PipelineStatus) -> list:
                 + (", oldest n/a" if oldest else ""))
 
     counts = ", ".join(f"{k.lower()} {v}" for k, v in s.results.items()) or "no table"
-    parts = [output.table(f"pipeline on {s.target}", ("", ""), [
+    parts: list[Table | Text] = [output.table(f"pipeline on {s.target}", ("", ""), [
         *((f"{role} bucket", name) for role, name in s.buckets.items()),
         ("waiting in incoming/", _incoming(s)),
         ("processing queue", depth(s.queue, oldest=True)),

@@ -45,7 +45,7 @@ def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> Depl
         observed = observe(aws, desired)
         if observed is None:
             continue
-        if isinstance(desired, Notification) and not observed.queue_rules:
+        if isinstance(observed, Notification) and not observed.queue_rules:
             continue
         held = _holds(aws, desired)
         if held and not purge:

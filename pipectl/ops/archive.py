@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from pipectl.aws import awslambda
 from pipectl.aws.session import AWS_ERRORS, Aws, translate
@@ -144,17 +145,20 @@ class Runner:
         group = self.names.log_group("archiver")
         shipper = LogShipper(self.aws.client("logs")).start()
         progress = _Progress(self.on_progress)
+
+        def on_log(line: str) -> None:
+            progress.line(line)
+            shipper.ship(self.function, group, worker.log_stream, line)
+
         worker = Worker(handlers, HANDLER,
                         env={**self.aws.worker_environment(),
                              **function_environment(self.config, self.names, "archiver")},
                         function_name=self.function, timeout=self.config.archiver.timeout,
                         memory_mb=self.config.archiver.memory,
-                        on_log=lambda line: (progress.line(line),
-                                             shipper.ship(self.function, group,
-                                                          worker.log_stream, line)))
+                        on_log=on_log)
         try:
             with worker:
-                return worker.invoke(event)
+                return cast(dict, worker.invoke(event))  # the archiver's summary
         except HandlerError as exc:
             raise PipectlError(f"the archiver failed: {exc.error_type}: {exc.message}") from None
         except WorkerCrashed as exc:

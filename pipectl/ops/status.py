@@ -128,8 +128,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
     alarms = alarm_states(aws, names)
     problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
     for label, dlq in (("dlq", names.dlq), ("fetch_dlq", names.fetch_dlq)):
-        if depths[label] and sum(depths[label].values()):
-            problems.append(f"dead-letter queue {dlq} holds {sum(depths[label].values())} "
+        if (depth := depths[label]) and sum(depth.values()):
+            problems.append(f"dead-letter queue {dlq} holds {sum(depth.values())} "
                             "message(s) (see `pipectl replay-dlq`)")
     problems += [f"function {f.name} is {f.code} (run `pipectl deploy`)" for f in functions
                  if f.code == "not deployed"]

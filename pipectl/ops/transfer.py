@@ -10,6 +10,7 @@ Progress goes to a callback the caller supplies.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -195,7 +196,7 @@ def run_parallel(work: Sequence[Callable[[], Any]], jobs: int) -> list[Any]:
         return list(pool.map(lambda fn: fn(), work))
 
 
-def failure(exc: Exception) -> str:
+def failure(exc: BaseException) -> str:
     if isinstance(exc, PipectlError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
@@ -342,8 +343,8 @@ def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
     bucket = destination.bucket
     s3.require_bucket(client, bucket)
     maybe_there = _maybe_there(client, bucket, keys)
-    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, maybe_there,
-                                                          config)
+    planned = run_parallel([functools.partial(_plan_upload, client, f, k, bucket, maybe_there,
+                                              config)
                             for f, k in zip(files, keys, strict=True)], jobs)
     report = TransferReport("upload", [p.result for p in planned], dry_run=dry_run)
     todo = [p for p in planned if p.result.status == PLANNED]

@@ -24,6 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from archiving.layout import Settings, archive_key, area_of, areas
 from archiving.move import delete_originals, ensure_copy, mark_row
@@ -116,7 +117,7 @@ def candidates(s: Settings, request: Request):
 
 def archive(s: Settings, request: Request, deadline: float | None = None) -> dict:
     started = time.monotonic()
-    summary = {"dry_run": request.dry_run, "started_at": results.now_iso(),
+    summary: dict[str, Any] = {"dry_run": request.dry_run, "started_at": results.now_iso(),
                "run_id": request.run_id,
                "now": request.now.isoformat(),
                "cutoff": request.cutoff.isoformat(), "storage_class": s.storage_class,
@@ -173,6 +174,7 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
 def _entry(s: Settings, obj: dict) -> dict:
     key, last_modified = obj["Key"], obj["LastModified"]
     area = area_of(s, key)
+    assert area is not None, "candidates are listed from the areas"
     target = archive_key(s, key, last_modified)
     month = target[len(area.archive):len(area.archive) + 7]
     storage_class = obj.get("StorageClass") or "STANDARD"

@@ -125,6 +125,7 @@ def _sha256(s3, bucket: str, key: str) -> str | None:
 def mark_row(s: Settings, entry: dict, copy: dict) -> str:
     """Point the source file's row at the copy; returns what happened to it."""
     area = area_of(s, entry["key"])
+    assert area is not None, "entries are listed from the areas"
     source = user_metadata.decode_all(copy.get("Metadata")).get("source")
     if not source and area.row_field == "output":
         source = _source_from_first_line(s, entry)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 RESULTS_PARTITION_KEY = "object_key"
 STATUS_INDEX = "by-status"
@@ -256,7 +257,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
                     and row.get("status") in finished)
 
     condition = "(attribute_not_exists(#g_lease) OR #g_lease < :g_now)"
-    names, guard_values = {"#g_lease": LEASE_UNTIL}, {":g_now": int(now)}
+    names: dict[str, str] = {"#g_lease": LEASE_UNTIL}
+    guard_values: dict[str, Any] = {":g_now": int(now)}
     if finished:
         # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
         differs = []

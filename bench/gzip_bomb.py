@@ -2,7 +2,7 @@
 
     python bench/gzip_bomb.py
 
-Four crafted files through the processor core (handlers/transform.py, as .csv.gz or
+Four crafted files through the processor core (handlers/processing/transform.py, as .csv.gz or
 .jsonl.gz): a plain bomb (1 GiB of short lines from about 3 MB, in 1,024 gzip
 members), 100 MB of one-character CSV rows (cheap to inflate, slow to parse), a bomb
 behind 20,000 ordinary random rows that dilute the whole-file ratio, and 200 MB of

@@ -1,4 +1,4 @@
-"""Benchmark the processor core (handlers/transform.py) against a naive read-it-all version.
+"""Benchmark the processor core (processing/transform.py) against a naive read-it-all version.
 
     python bench/transform.py [--rows 1000000] [--trace-rows 100000] [--no-tracemalloc]
 

@@ -1,4 +1,4 @@
-"""Record schema validation: handlers/schema.py's compiled checks vs jsonschema (Draft 2020-12).
+"""Record schema validation: processing/schema.py's compiled checks vs jsonschema (Draft 2020-12).
 
     python bench/validate.py [--records 200000]
 

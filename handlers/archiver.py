@@ -28,10 +28,10 @@ from typing import Any
 
 from archiving.layout import Settings, archive_key, area_of, areas
 from archiving.move import delete_originals, ensure_copy, mark_row
-from common import results, telemetry
+from common import contract, results, telemetry
 from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
-ARCHIVER_KEY = "__archiver__"  # the last run, read by `pipectl status` (see pipectl/naming.py)
+ARCHIVER_KEY = contract.ARCHIVER_KEY  # the last run, read by `pipectl status`
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 # Objects in these classes must be restored before S3 copies them (GLACIER_IR need not,
 # but it is colder than any archive class, so moving it would only cost money).
@@ -225,20 +225,22 @@ def _archive_one(s: Settings, entry: dict, deadline: float | None) -> None:
              error=entry["error"])
 
 
+# Test hook for crash safety (tests/server/test_archive.py): ARCHIVER_KILL_AFTER_COPIES=N
+# SIGKILLs the process after the Nth copy, before its row is marked and its original
+# deleted. Read once, at a cold start (an execution environment's variables are fixed
+# for its life), like the processor's fault hook.
+_KILL_AFTER_COPIES = os.environ.get(contract.ARCHIVER_KILL_AFTER_COPIES) or ""
 _copies = 0
 _copies_lock = threading.Lock()
 
 
 def _after_copy() -> None:
-    """Test hook for crash safety: ARCHIVER_KILL_AFTER_COPIES=N SIGKILLs the process after
-    the Nth copy, before its row is marked and its original deleted."""
     global _copies
-    limit = os.environ.get("ARCHIVER_KILL_AFTER_COPIES")
-    if not limit:
+    if not _KILL_AFTER_COPIES:
         return
     with _copies_lock:
         _copies += 1
-        if _copies >= int(limit):
+        if _copies >= int(_KILL_AFTER_COPIES):
             os.kill(os.getpid(), signal.SIGKILL)
 
 

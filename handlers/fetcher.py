@@ -29,43 +29,43 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import timezone
 
 from botocore.exceptions import ClientError
-from common import failures, results, storage, telemetry, user_metadata
+from common import attempt, failures, results, storage, telemetry, user_metadata
+from common.attempt import Attempt, Outcome, Result
 from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
-from common.invocation import (
-    Busy,
-    each_created_object,
-    invocation_deadline,
-    loop_refusal,
-    sqs_batch,
+from common.contract import (
+    COMPLETED_PREFIX,
+    FAILED_PREFIX,
+    FETCH_ALLOW_PRIVATE,
+    FETCH_MAX_ATTEMPTS,
+    FETCH_MAX_BYTES,
+    FETCH_PREFIX,
+    FETCH_REQUEST_TIMEOUT,
+    INCOMING_PREFIX,
+    RAW_BUCKET,
+    RESULTS_TABLE,
 )
+from common.invocation import Busy, each_created_object, loop_refusal, sqs_batch
 from common.s3_event import S3Object
 from fetching import safe_http
 from fetching.request import MAX_REQUEST_FILE_BYTES, FetchRequest, extract, parse_request
 from fetching.safe_http import PermanentError, TransientError
 
-# Environment variables and their defaults.
-RAW_BUCKET = "RAW_BUCKET"
-RESULTS_TABLE = "RESULTS_TABLE"
-FETCH_PREFIX, DEFAULT_FETCH_PREFIX = "FETCH_PREFIX", "fetch/"
-INCOMING_PREFIX, DEFAULT_INCOMING_PREFIX = "INCOMING_PREFIX", "incoming/"
-COMPLETED_PREFIX, DEFAULT_COMPLETED_PREFIX = "COMPLETED_PREFIX", "completed/"
-FAILED_PREFIX, DEFAULT_FAILED_PREFIX = "FAILED_PREFIX", "failed/"
-FETCH_ALLOW_PRIVATE, DEFAULT_ALLOW_PRIVATE = "FETCH_ALLOW_PRIVATE", "false"
-FETCH_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT = "FETCH_REQUEST_TIMEOUT", 10.0   # seconds
-FETCH_MAX_BYTES, DEFAULT_MAX_BYTES = "FETCH_MAX_BYTES", 50 * 1024 * 1024
-FETCH_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = "FETCH_MAX_ATTEMPTS", 3
+# The environment's defaults (the variables' names: common/contract.py).
+DEFAULT_FETCH_PREFIX = "fetch/"
+DEFAULT_INCOMING_PREFIX = "incoming/"
+DEFAULT_COMPLETED_PREFIX = "completed/"
+DEFAULT_FAILED_PREFIX = "failed/"
+DEFAULT_ALLOW_PRIVATE = "false"
+DEFAULT_REQUEST_TIMEOUT = 10.0   # seconds
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_ATTEMPTS = 3
 
 FETCHER_VERSION = "1.0.0"
 KIND = "fetch"
-BUSY = "BUSY"             # another attempt holds the lease: retry the message later
-# Added to a lease so a slightly fast clock elsewhere does not take it over early.
-LEASE_MARGIN_SECONDS = 2
 # Output objects carry these, so a retry recognises an output an earlier attempt wrote.
 META_REQUEST, META_VERSION, META_STATUS, META_URL = (
     "fetch-request", "fetch-request-version", "fetch-http-status", "fetch-url")
@@ -109,7 +109,7 @@ def lambda_handler(event, context):
 
 
 def handle_message(message: dict, settings: Settings, context=None,
-                   deadline: float | None = None) -> bool:
+                   deadline: float | None = None) -> bool | Busy:
     """True when the message is done with (fetched, skipped or permanently failed)."""
     return each_created_object(message, context, settings.fetch, _log, lambda obj, fields:
                                fetch_object(obj, settings, deadline, **fields),
@@ -120,115 +120,57 @@ def fetch_object(obj: S3Object, s: Settings, deadline: float | None = None,
                  **fields) -> bool | Busy:
     """Handle one request file; False for a transient failure, Busy (also false) for a
     request another attempt is fetching right now: SQS delivers the message again later."""
-    started = time.monotonic()
-    log = {"key": obj.key, "bucket": obj.bucket, **fields}
-    # The lease ends when this invocation is killed at the latest, so a crashed attempt
-    # blocks the request's retries no longer than the function's timeout.
-    lease = _Lease(holder=fields.get("request_id") or uuid.uuid4().hex,
-                   until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
-    try:
-        outcome = _fetch(obj, s, started, deadline, lease)
-    except Exception as e:  # noqa: BLE001 - classified: retried, or FAILED at once
-        if not failures.is_transient(e):
-            outcome = _permanent_outside_the_request(obj, s, lease, failures.describe(e))
-            _log("ERROR", outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
-            return True
-        error = str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
-        try:
-            table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
-            if lease.held:    # the retry need not wait for this attempt's timeout
-                results.release(table, row_id, lease.holder)
-            results.record_transient_error(table, row_id, error)
-        except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
-            error += f" (and recording it failed: {row_error})"
-        _log("ERROR", "transient failure; will be retried", status="RETRY",
-             duration_ms=_ms(started), error=error, **log)
-        return False
-    level = "WARNING" if outcome.get("status") == results.FAILED else "INFO"
-    _log(level, outcome.pop("message"), duration_ms=_ms(started), **outcome, **log)
-    if outcome.get("status") == BUSY:
-        # No lease on the row any more: the other attempt just finished; come back soon.
-        return Busy(outcome.get("lease_until") or time.time())
-    return True
+    handler = attempt.Handler(results_table=s.results_table, log=_log, done="fetched",
+                              row_fields={"kind": KIND}, transient_error=_transient_error)
+    return attempt.run(obj, handler, lambda a: _fetch(a, s, deadline), deadline=deadline,
+                       **fields)
 
 
-@dataclass
-class _Lease:
-    holder: str
-    until: int
-    held: bool = False
+def _transient_error(e: Exception) -> str:
+    return str(e) if isinstance(e, TransientError) else f"{type(e).__name__}: {e}"
 
 
-def _permanent_outside_the_request(obj: S3Object, s: Settings, lease: _Lease,
-                                   error: str) -> dict:
-    """A bug or refused request outside the fetch itself: the row says so at once, and the
-    request file stays where it is (nothing proves a move is safe)."""
-    table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
-    row = results.get(table, row_id)
-    if row and row.get("status") == results.PROCESSED:
-        results.record_transient_error(table, row_id, error)
-        return {"status": results.PROCESSED, "message": "fetched, but finishing failed",
-                "error": error}
-    now = results.now_iso()
-    results.mark_failed(table, row_id, error, count_attempt=not lease.held, bucket=obj.bucket,
-                        kind=KIND, finished_at=now, updated_at=now)
-    lease.held = False
-    return {"status": results.FAILED, "message": "failed: not retried", "error": error}
-
-
-def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
-           lease: _Lease) -> dict:
-    s3, table = s3_client(), results_table(s.results_table)
-    key, bucket, row_id = obj.key, obj.bucket, results.row_key(obj.bucket, obj.key)
+def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
+    s3, table, obj = s3_client(), a.table, a.obj
+    key, bucket, row_id = obj.key, obj.bucket, a.row_id
     completed_key, failed_key = s.completed + key, s.failed + key
     refused = loop_refusal(s.fetch, {"the request file": s.completed,
                                      "a failed request file": s.failed,
                                      "the response": s.incoming})
     if refused:
         # Nothing is fetched, written or moved: the request stays, the row says why.
-        now = results.now_iso()
-        results.mark_failed(table, row_id, refused, count_attempt=True, bucket=bucket,
-                            kind=KIND, finished_at=now, updated_at=now)
-        return {"status": results.FAILED, "message": "refused: a recursive loop",
-                "error": refused}
+        return a.refuse(refused)
     row = results.get(table, row_id)
     source = _read_request_file(s3, bucket, key, obj.version_id)
     if source is None:
-        if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
-                or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
-            return {"status": "DUPLICATE", "message": "already handled: duplicate delivery"}
-        error = f"request file vanished from {s.fetch} before it was fetched"
-        now = results.now_iso()
-        results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket, kind=KIND,
-                            finished_at=now, updated_at=now)
-        return {"status": results.FAILED, "message": "failed", "error": error}
+        if attempt.already_handled(s3, row, bucket, completed_key, failed_key):
+            return Result(Outcome.DUPLICATE, "already handled: duplicate delivery")
+        return a.vanished(f"request file vanished from {s.fetch} before it was fetched")
     body, etag, version, size, version_id = source
     if _finished(row, etag, version):
         # This version was finished (row written), then the move did not happen.
-        processed = row["status"] == results.PROCESSED
+        processed = row["status"] == results.PROCESSED  # type: ignore[index]  # _finished: a row
         storage.move(s3, bucket, key, completed_key if processed else failed_key, etag, size,
                      version_id=version_id, resume=True)
         if processed:
             results.mark_moved(table, row_id, completed_key)
-        return {"status": "DUPLICATE", "message": "already handled; finished the move",
-                "output": row.get("output")}
+        return Result(Outcome.DUPLICATE, "already handled; finished the move",
+                      fields={"output": row.get("output")})  # type: ignore[union-attr]
 
     # Only the attempt holding the lease calls the API: two deliveries of one request
     # (at-least-once S3 and SQS, a replayed dead letter) never both fetch it.
-    lease.held = results.claim(table, row_id, bucket=bucket, kind=KIND, version=FETCHER_VERSION,
-                               started_at=results.now_iso(), etag=etag, holder=lease.holder,
-                               until=lease.until, same_version={"request_version": version},
-                               finished=(results.PROCESSED, results.FAILED))
-    if not lease.held:
+    if not a.claim(bucket=bucket, kind=KIND, version=FETCHER_VERSION,
+                   started_at=results.now_iso(), etag=etag,
+                   same_version={"request_version": version},
+                   finished=(results.PROCESSED, results.FAILED)):
         row = results.get(table, row_id)
         if _finished(row, etag, version):
             # Finished by another attempt since this one looked; that attempt also moves
             # the request file (or its message comes back to finish the move).
-            return {"status": "DUPLICATE", "message": "already handled by a concurrent attempt",
-                    "output": row.get("output")}
-        return {"status": BUSY, "message": "another attempt is fetching this request; retry "
-                                           "when its lease ends",
-                "lease_until": (row or {}).get(results.LEASE_UNTIL)}
+            return Result(Outcome.DUPLICATE, "already handled by a concurrent attempt",
+                          fields={"output": row.get("output")})  # type: ignore[union-attr]
+        return a.busy("another attempt is fetching this request; retry when its lease ends",
+                      row)
     url = None
     try:
         request = parse_request(key, body)
@@ -237,40 +179,35 @@ def _fetch(obj: S3Object, s: Settings, started: float, deadline: float | None,
         out_bucket = s.raw_bucket or bucket        # the raw bucket, where incoming/ is
         done = _fetch_and_write(s3, s, out_bucket, request, key, version, deadline)
         finished = results.now_iso()
-        results.mark_processed(table, row_id, bucket=bucket, kind=KIND, etag=etag,
-                               request_version=version, size=size, url=url,
-                               output=f"s3://{out_bucket}/{done['output_key']}",
-                               http_status=done["http_status"], bytes=done["bytes"],
-                               http_attempts=done["http_attempts"], location=completed_key,
-                               finished_at=finished, updated_at=finished,
-                               duration_ms=_ms(started), processor_version=FETCHER_VERSION,
-                               tally={"responses_fetched": 1})
-        lease.held = False     # mark_processed removed it
+        a.processed(bucket=bucket, kind=KIND, etag=etag, request_version=version, size=size,
+                    url=url, output=f"s3://{out_bucket}/{done['output_key']}",
+                    http_status=done["http_status"], bytes=done["bytes"],
+                    http_attempts=done["http_attempts"], location=completed_key,
+                    finished_at=finished, updated_at=finished, duration_ms=a.ms(),
+                    processor_version=FETCHER_VERSION, tally={"responses_fetched": 1})
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
         if not isinstance(e, PermanentError) and failures.is_transient(e):
             raise
         error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
         finished = results.now_iso()
         extra = {"url": url} if url else {}
-        results.mark_failed(table, row_id, error, bucket=bucket, kind=KIND, etag=etag,
-                            request_version=version, size=size, location=failed_key,
-                            finished_at=finished, updated_at=finished,
-                            duration_ms=_ms(started), processor_version=FETCHER_VERSION,
-                            **extra)
-        lease.held = False     # mark_failed removed it
+        a.failed(error, bucket=bucket, kind=KIND, etag=etag, request_version=version,
+                 size=size, location=failed_key, finished_at=finished, updated_at=finished,
+                 duration_ms=a.ms(), processor_version=FETCHER_VERSION, **extra)
         storage.move(s3, bucket, key, failed_key, etag, size, version_id=version_id)
-        return {"status": results.FAILED, "message": "failed: the request cannot be fetched",
-                "error": error, **extra}
-    # The row is PROCESSED: from here an error is never the request's (fetch_object).
+        return Result(Outcome.FAILED, "failed: the request cannot be fetched", error=error,
+                      fields=extra)
+    # The row is PROCESSED: from here an error is never the request's (attempt.run).
     storage.move(s3, bucket, key, completed_key, etag, size, version_id=version_id)
-    return {"status": results.PROCESSED, "message": "fetched", "url": url,
-            "http_status": done["http_status"], "bytes": done["bytes"],
-            "output": f"s3://{out_bucket}/{done['output_key']}"}
+    return Result(Outcome.PROCESSED, "fetched", fields={
+        "url": url, "http_status": done["http_status"], "bytes": done["bytes"],
+        "output": f"s3://{out_bucket}/{done['output_key']}"})
 
 
 def _finished(row: dict | None, etag: str, version: str) -> bool:
     """Whether the row says this version of the request file was fetched or failed for good."""
-    return bool(row) and row.get("etag") == etag and row.get("request_version") == version \
+    return row is not None and bool(row) and row.get("etag") == etag \
+        and row.get("request_version") == version \
         and row.get("status") in (results.PROCESSED, results.FAILED)
 
 
@@ -342,10 +279,6 @@ def _output_slot(s3, s: Settings, bucket: str, name: str, stamp: str, key: str,
     raise PermanentError(f"too many outputs named {name!r} at {stamp}")
 
 
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
 _LOG_KEYS = ("key", "status", "url", "http_status", "bytes", "output", "duration_ms", "error")
 
 
@@ -353,8 +286,9 @@ def _log(level: str, message: str, **fields) -> None:
     """One JSON line per request; a finished request also carries its metrics (EMF)."""
     status = fields.get("status")
     metrics = None
-    if status in ("PROCESSED", "FAILED"):
-        metrics = {"Fetches": (1, "Count"), "FetchFailures": (int(status == "FAILED"), "Count"),
+    if status in (results.PROCESSED, results.FAILED):
+        metrics = {"Fetches": (1, "Count"),
+                   "FetchFailures": (int(status == results.FAILED), "Count"),
                    "FetchedBytes": (fields.get("bytes") or 0, "Bytes"),
                    "DurationMs": (fields.get("duration_ms") or 0, "Milliseconds")}
     telemetry.log(level, message, first=_LOG_KEYS, metrics=metrics, function="fetcher",

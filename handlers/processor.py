@@ -1,8 +1,9 @@
 """Processor function: S3 notifications arrive through SQS; each object becomes JSON Lines.
 
 lambda_handler only wires: one SQS message at a time, partial batch failures so a
-bad message never fails its neighbours. process_object does the work for one
-object: claim it (row -> PROCESSING with a lease), stream parse/normalize/write,
+bad message never fails its neighbours. process_object is one attempt on one object
+(common/attempt.py owns the protocol; _process is the work): claim it (row ->
+PROCESSING with a lease), stream parse/normalize/write,
 verify, row -> PROCESSED, then move the original incoming/ -> completed/ (failed/
 for a file that can never be processed). Every step is safe to repeat, because
 delivery is at least once; the lease keeps two concurrent deliveries from both
@@ -17,23 +18,27 @@ SQS retries it and, after maxReceiveCount, moves it to the dead-letter queue.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import signal
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from common import failures, results, storage, telemetry, user_metadata
+from common import attempt, failures, faults, results, storage, telemetry, user_metadata
+from common import contract as env
+from common.attempt import (  # noqa: F401 (tests reach LEASE_MARGIN_SECONDS here)
+    LEASE_MARGIN_SECONDS,
+    Attempt,
+    Outcome,
+    Result,
+)
 from common.clients import (  # noqa: F401 (tests reset and reach them here)
     dynamodb_client,
     reset_clients,
     results_table,
     s3_client,
 )
-from common.invocation import (
+from common.invocation import (  # noqa: F401 (tests reach invocation_deadline here)
     Busy,
     each_created_object,
     invocation_deadline,
@@ -53,10 +58,6 @@ from processing.transform import (
 )
 
 PROCESSOR_VERSION = "1.0.0"
-# Lambda's longest timeout: the lease when neither the context nor the environment
-# says how long this invocation may run.
-# Added to a lease so a slightly fast clock elsewhere does not take it over early.
-LEASE_MARGIN_SECONDS = 2
 LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see limits.py
 # A file whose attempts died this often (the worker crashed or timed out on it) is not
 # attempted again in this delivery: its message fails alone and goes on to the DLQ, and
@@ -84,18 +85,18 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
-        return cls(environment=env.get("ENVIRONMENT", ""),
-                   processed_bucket=env.get("PROCESSED_BUCKET", ""),
-                   results_table=env.get("RESULTS_TABLE", ""),
-                   incoming=env.get("INCOMING_PREFIX") or "incoming/",
-                   completed=env.get("COMPLETED_PREFIX") or "completed/",
-                   failed=env.get("FAILED_PREFIX") or "failed/",
-                   processed=env.get("PROCESSED_PREFIX") or "processed/",
-                   pipeline=env.get("PIPELINE", ""), raw_bucket=env.get("RAW_BUCKET", ""),
-                   limits=Limits.from_env(env), schemas=tuple(schema.load(env)),
-                   sink_table=env.get("SINK_TABLE", ""), sink_key=env.get("SINK_KEY", ""),
-                   image_limits=images.ImageLimits.from_env(env))
+        get = os.environ.get
+        return cls(environment=get(env.ENVIRONMENT, ""),
+                   processed_bucket=get(env.PROCESSED_BUCKET, ""),
+                   results_table=get(env.RESULTS_TABLE, ""),
+                   incoming=get(env.INCOMING_PREFIX) or "incoming/",
+                   completed=get(env.COMPLETED_PREFIX) or "completed/",
+                   failed=get(env.FAILED_PREFIX) or "failed/",
+                   processed=get(env.PROCESSED_PREFIX) or "processed/",
+                   pipeline=get(env.PIPELINE, ""), raw_bucket=get(env.RAW_BUCKET, ""),
+                   limits=Limits.from_env(os.environ), schemas=tuple(schema.load(os.environ)),
+                   sink_table=get(env.SINK_TABLE, ""), sink_key=get(env.SINK_KEY, ""),
+                   image_limits=images.ImageLimits.from_env(os.environ))
 
 
 # --- wiring ----------------------------------------------------------------------
@@ -107,87 +108,23 @@ def lambda_handler(event, context):
 
 
 def handle_message(message: dict, settings: Settings, context=None,
-                   deadline: float | None = None) -> bool:
+                   deadline: float | None = None) -> bool | Busy:
     """True when the message is done with (processed, skipped or permanently failed)."""
     return each_created_object(message, context, settings.incoming, _log, lambda obj, fields:
                                process_object(obj, settings, deadline=deadline, **fields),
                                bucket=settings.raw_bucket)
 
 
-@dataclass
-class Outcome:
-    status: str
-    message: str
-    records_in: int | None = None
-    records_out: int | None = None
-    error: str | None = None
-    lease_until: float | None = None     # BUSY: when the other attempt's lease ends
-
-
-BUSY = "BUSY"             # another attempt holds the lease: retry the message later
-POISON = "POISON"         # earlier attempts died on this file: not attempted, retried later
-
-
 def process_object(obj: S3Object, settings: Settings, message_id: str | None = None,
                    request_id: str | None = None, deadline: float | None = None) -> bool | Busy:
     """Handle one object; False for a transient failure that SQS should retry, Busy (also
     false) while another attempt holds the object's lease."""
-    started = time.monotonic()
-    fields = {"key": obj.key, "bucket": obj.bucket, "message_id": message_id,
-              "request_id": request_id}
-    lease = _Lease(holder=request_id or uuid.uuid4().hex,
-                   until=int((deadline or invocation_deadline()) + LEASE_MARGIN_SECONDS))
-    try:
-        outcome = _process(obj, settings, started, lease, message_id)
-    except Exception as e:  # noqa: BLE001 - classified: retried, or FAILED at once
-        if not failures.is_transient(e):
-            outcome = _permanent_outside_the_file(obj, settings, lease, failures.describe(e))
-            _log("ERROR", outcome.message, status=outcome.status, duration_ms=_ms(started),
-                 error=outcome.error, **fields)
-            return True
-        error = f"{type(e).__name__}: {e}"
-        try:
-            table = results_table(settings.results_table)
-            row_id = results.row_key(obj.bucket, obj.key)
-            if lease.held:
-                results.release(table, row_id, lease.holder)
-            results.record_transient_error(table, row_id, error)
-        except Exception as row_error:  # noqa: BLE001 - the table may be what is failing
-            error += f" (and recording it failed: {row_error})"
-        _log("ERROR", "transient failure; will be retried", status="RETRY",
-             duration_ms=_ms(started), error=error, **fields)
-        return False
-    level = "WARNING" if outcome.status in (results.FAILED, POISON) else "INFO"
-    _log(level, outcome.message, status=outcome.status, records_in=outcome.records_in,
-         records_out=outcome.records_out, duration_ms=_ms(started), error=outcome.error,
-         **fields)
-    if outcome.status == BUSY:
-        # No lease on the row any more: the other attempt just finished; come back soon.
-        return Busy(outcome.lease_until or time.time())
-    return outcome.status != POISON
-
-
-@dataclass
-class _Lease:
-    holder: str
-    until: int
-    held: bool = False
-
-
-def _permanent_outside_the_file(obj: S3Object, s: Settings, lease: _Lease,
-                                error: str) -> Outcome:
-    """A permanent error before the file was read or after its row said PROCESSED: the row
-    says so at once; the original stays where it is (nothing proves a move is safe)."""
-    table, row_id = results_table(s.results_table), results.row_key(obj.bucket, obj.key)
-    row = results.get(table, row_id)
-    if row and row.get("status") == results.PROCESSED:
-        results.record_transient_error(table, row_id, error)
-        return Outcome(results.PROCESSED, "processed, but finishing failed", error=error)
-    now = results.now_iso()
-    results.mark_failed(table, row_id, error, count_attempt=not lease.held, bucket=obj.bucket,
-                        finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
-    lease.held = False
-    return Outcome(results.FAILED, "failed: not retried", error=error)
+    handler = attempt.Handler(results_table=settings.results_table, log=_log,
+                              done="processed",
+                              row_fields={"processor_version": PROCESSOR_VERSION})
+    # _fault is looked up here, at call time, so tests can replace it.
+    return attempt.run(obj, handler, lambda a: _process(a, settings), message_id=message_id,
+                       request_id=request_id, deadline=deadline, fault=_fault)
 
 
 def _loop_refusal(s: Settings, bucket: str) -> str | None:
@@ -198,20 +135,15 @@ def _loop_refusal(s: Settings, bucket: str) -> str | None:
     return loop_refusal(s.incoming, writes)
 
 
-def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
-             message_id: str | None = None) -> Outcome:
-    s3 = s3_client()
-    table = results_table(s.results_table)
-    key, bucket, row_id = obj.key, obj.bucket, results.row_key(obj.bucket, obj.key)
+def _process(a: Attempt, s: Settings) -> Result:
+    s3, table, obj = s3_client(), a.table, a.obj
+    key, bucket, row_id = obj.key, obj.bucket, a.row_id
     relative = key[len(s.incoming):]
     completed_key, failed_key = s.completed + relative, s.failed + relative
     refused = _loop_refusal(s, bucket)
     if refused:
         # Nothing is written or moved: the original stays in incoming/, the row says why.
-        now = results.now_iso()
-        results.mark_failed(table, row_id, refused, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION)
-        return Outcome(results.FAILED, "refused: a recursive loop", error=refused)
+        return a.refuse(refused)
     row = results.get(table, row_id)
 
     # The version the event names, not whatever is current: an overwrite before this
@@ -220,53 +152,44 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
     if source is None:
         if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
             # This version was handled and moved; the row has moved on to a newer one.
-            return Outcome("DUPLICATE", f"version {obj.version_id} is gone; the row is for "
-                                        f"version {row['version_id']}")
-        if (row and row.get("status") in (results.PROCESSED, results.FAILED)) \
-                or storage.head(s3, bucket, completed_key) or storage.head(s3, bucket, failed_key):
-            return Outcome("DUPLICATE", "already handled: duplicate delivery")
-        # Not retried: nothing will bring it back, and the row says what happened.
-        error = f"object vanished from {s.incoming} before it was processed"
-        now = results.now_iso()
-        results.mark_failed(table, row_id, error, count_attempt=True, bucket=bucket,
-                            finished_at=now, updated_at=now, processor_version=PROCESSOR_VERSION,
-                            **({"version_id": obj.version_id} if obj.version_id else {}))
-        return Outcome(results.FAILED, "failed", error=error)
+            return Result(Outcome.DUPLICATE, f"version {obj.version_id} is gone; the row is "
+                                             f"for version {row['version_id']}")
+        if attempt.already_handled(s3, row, bucket, completed_key, failed_key):
+            return Result(Outcome.DUPLICATE, "already handled: duplicate delivery")
+        return a.vanished(f"object vanished from {s.incoming} before it was processed",
+                          **({"version_id": obj.version_id} if obj.version_id else {}))
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
     version = {"version_id": source.version_id} if source.version_id else {}
-    same_version = bool(row) and row.get("etag") == source.etag \
-        and row.get("version_id") == source.version_id
+    same_version = (bool(row) and row.get("etag") == source.etag  # type: ignore[union-attr]
+                    and row.get("version_id") == source.version_id)  # type: ignore[union-attr]
     try:
-        if same_version and row.get("status") == results.PROCESSED:
+        if same_version and row.get("status") == results.PROCESSED:  # type: ignore[union-attr]
             # The output and the row were written, then the move did not finish.
             source.body.close()
             storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                         version_id=source.version_id, resume=True, checkpoint=_checkpoints(key))
+                         version_id=source.version_id, resume=True, checkpoint=a.checkpoint)
             results.mark_moved(table, row_id, completed_key)
-            return Outcome(results.PROCESSED, "finished moving an already processed object",
-                           row.get("records_in"), row.get("records_out"))
-        crashes = results.crashed_attempts(row, source.etag, message_id)
+            return Result(Outcome.PROCESSED, "finished moving an already processed object",
+                          fields=_records(row.get("records_in"), row.get("records_out")))  # type: ignore[union-attr]
+        crashes = results.crashed_attempts(row, source.etag, a.message_id)
         if crashes >= POISON_ATTEMPTS:
             source.body.close()
-            timeout = os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT")
+            timeout = os.environ.get(env.AWS_LAMBDA_FUNCTION_TIMEOUT)
             error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
                      + (f" (the function's timeout is {timeout} s)" if timeout else "")
                      + "; replay it once the cause is fixed")
-            results.give_up(table, row_id, error, message_id, crashes)
-            return Outcome(POISON, "left alone: earlier attempts died on it", error=error)
+            results.give_up(table, row_id, error, a.message_id, crashes)
+            return Result(Outcome.POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
-        lease.held = results.claim(table, row_id, bucket=bucket, kind=row_kind,
-                                   version=PROCESSOR_VERSION, started_at=started_at,
-                                   etag=source.etag, holder=lease.holder, until=lease.until,
-                                   crashes=crashes, same_version=version or None)
-        if not lease.held:
+        if not a.claim(bucket=bucket, kind=row_kind, version=PROCESSOR_VERSION,
+                       started_at=started_at, etag=source.etag, crashes=crashes,
+                       same_version=version or None):
             source.body.close()
-            holder = results.get(table, row_id) or {}
-            return Outcome(BUSY, "another attempt is working on this object; retry when its "
-                           "lease ends", lease_until=holder.get(results.LEASE_UNTIL))
-        _fault("after_download", key)
+            return a.busy("another attempt is working on this object; retry when its lease "
+                          "ends", results.get(table, row_id))
+        a.checkpoint("after_download")
         limits = s.limits
         if source.size > limits.max_object_bytes:
             raise PermanentError(f"the object is {source.size} bytes; at most "
@@ -293,44 +216,45 @@ def _process(obj: S3Object, s: Settings, started: float, lease: _Lease,
                                                            "source-etag": version_tag}, key=key)
         finally:
             source.body.close()
-        _fault("after_output", key)
+        a.checkpoint("after_output")
 
         # The row is final before the original moves: a crash in between leaves the
         # original in incoming/, and the next attempt only finishes the move.
-        _fault("before_results", key)
+        a.checkpoint("before_results")
         finished_at = results.now_iso()
-        results.mark_processed(
-            table, row_id, bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
+        a.processed(
+            bucket=bucket, kind=row_kind, size=source.size, etag=source.etag,
             records_in=counts.records_in, records_out=counts.records_out,
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
-            finished_at=finished_at, updated_at=finished_at, duration_ms=_ms(started),
+            finished_at=finished_at, updated_at=finished_at, duration_ms=a.ms(),
             processor_version=PROCESSOR_VERSION, **version, **extra,
             tally={"records_rejected": extra.get("records_rejected", 0),
                    "thumbnails": int("thumbnail" in extra)})
-        lease.held = False
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
-        finishing = same_version and row.get("status") == results.PROCESSED
+        finishing = same_version and row.get("status") == results.PROCESSED  # type: ignore[union-attr]
         if finishing or not isinstance(e, PermanentError) and failures.is_transient(e):
             raise
         source.body.close()
         error = str(e) if isinstance(e, PermanentError) else failures.describe(e)
         finished_at = results.now_iso()
         # Row first, then the move: if the move fails the retry finishes it.
-        results.mark_failed(table, row_id, error, bucket=bucket, size=source.size,
-                            etag=source.etag, location=failed_key, finished_at=finished_at,
-                            updated_at=finished_at, duration_ms=_ms(started),
-                            processor_version=PROCESSOR_VERSION, **version,
-                            **getattr(e, "fields", {}))
-        lease.held = False
+        a.failed(error, bucket=bucket, size=source.size, etag=source.etag, location=failed_key,
+                 finished_at=finished_at, updated_at=finished_at, duration_ms=a.ms(),
+                 processor_version=PROCESSOR_VERSION, **version, **getattr(e, "fields", {}))
         storage.move(s3, bucket, key, failed_key, source.etag, source.size,
                      version_id=source.version_id)
-        return Outcome(results.FAILED, "failed: the file cannot be processed", error=error)
-    # The row is PROCESSED: from here an error is never the file's (process_object).
+        return Result(Outcome.FAILED, "failed: the file cannot be processed", error=error)
+    # The row is PROCESSED: from here an error is never the file's (attempt.run).
     storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                 version_id=source.version_id, checkpoint=_checkpoints(key))
-    _fault("after_move", key)
-    return Outcome(results.PROCESSED, "processed", counts.records_in, counts.records_out)
+                 version_id=source.version_id, checkpoint=a.checkpoint)
+    a.checkpoint("after_move")
+    return Result(Outcome.PROCESSED, "processed",
+                  fields=_records(counts.records_in, counts.records_out))
+
+
+def _records(records_in: int | None, records_out: int | None) -> dict:
+    return {"records_in": records_in, "records_out": records_out}
 
 
 REJECTS_PREFIX, THUMBNAILS_PREFIX = "rejects/", "thumbnails/"   # in the processed bucket
@@ -378,12 +302,12 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
-        extra = {}
+        extra: dict[str, Any] = {}
         if validator is not None:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:
                 extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
-            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)
+            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)  # type: ignore[arg-type]  # found: validator
             if failed:
                 raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
                                          if write else ""), extra)
@@ -391,7 +315,7 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
             extra["sink_items"] = record_sink.items_written
         writer.close()
         if write:  # what `pipectl reconcile` checks the output against
-            extra["output_etag"] = writer.etag
+            extra["output_etag"] = writer.etag  # type: ignore[union-attr]  # an ObjectWriter
     except BaseException:
         for w in (writer, screen):
             try:
@@ -458,10 +382,6 @@ def _check_key_lengths(*keys: str) -> None:
                                  f"{size} bytes, and S3 keys hold at most {MAX_KEY_BYTES}")
 
 
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
 _LOG_KEYS = ("key", "status", "records_in", "records_out", "duration_ms", "error")
 
 
@@ -477,37 +397,6 @@ def _log(level: str, message: str, **fields) -> None:
     telemetry.log(level, message, first=_LOG_KEYS, metrics=metrics, **fields)
 
 
-# --- test hook: fault injection ---------------------------------------------------
-# For tests/server/test_faults.py only. Unset (always, outside that test) it costs one
-# environment lookup per step. PIPECTL_FAULT="STEP:KEY[,...]" makes this process
-# SIGKILL itself at STEP (after_download, after_output, before_results, after_copy,
-# before_delete, after_move) while handling KEY; "hang@STEP:KEY" sleeps instead, until
-# the runtime's timeout kills it. With PIPECTL_FAULT_MARKER=<directory> each fault
-# fires once (a marker file records that it did); without it, every time.
-
-def _fault(step: str, key: str) -> None:
-    spec = os.environ.get("PIPECTL_FAULT")
-    if not spec:
-        return
-    for entry in spec.split(","):
-        where, _, fault_key = entry.strip().partition(":")
-        action, _, fault_step = where.rpartition("@")
-        if fault_step != step or fault_key != key:
-            continue
-        markers = os.environ.get("PIPECTL_FAULT_MARKER")
-        if markers:
-            name = f"{step}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-            try:
-                os.close(os.open(os.path.join(markers, name), os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                return
-        print(json.dumps({"level": "WARNING", "message": f"test fault: {action or 'kill'} "
-                          f"at {step}", "key": key}), flush=True)
-        if action == "hang":
-            while True:
-                time.sleep(60)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _checkpoints(key: str):
-    return lambda step: _fault(step, key)
+# The test hook (common/faults.py), built once at a cold start: Lambda fixes an execution
+# environment's variables for its life. tests/functional replace it by name.
+_fault = faults.from_environment(os.environ)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from pipectl.config_reader import Reader, between, line_map
+from pipectl.contract import contract
 from pipectl.errors import ConfigError
 from pipectl.record_schemas import RecordSchema, field_name, parse_schemas
 
@@ -129,7 +130,7 @@ class Sink:
     key: str | None = None  # the record field that is the partition key; None: a hash
 
 
-SINK_HASH_KEY = "record_id"
+SINK_HASH_KEY: str = contract.SINK_HASH_KEY
 
 
 @dataclass(frozen=True)

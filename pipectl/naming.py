@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipectl.config import PipelineConfig
+from pipectl.contract import contract
 
 BUCKET_ROLES = ("raw", "processed", "archive")
-FUNCTIONS = ("processor", "archiver", "fetcher")
+FUNCTIONS: tuple[str, ...] = tuple(contract.FUNCTION_ENVIRONMENT)  # processor, archiver, fetcher
 
 
 @dataclass(frozen=True)
@@ -114,23 +115,19 @@ class Names:
         # rule on the bucket alone.
         return f"{self.prefix}-{source}-{suffix.lstrip('.')}"
 
-
-# The results table's schema is shared with handlers/results.py (handlers never
-# import pipectl; tests/unit/test_contract.py keeps the two in step).
-RESULTS_PARTITION_KEY = "object_key"
-
-
-def row_key(bucket: str, key: str) -> str:
-    """A result row's partition key: bucket and key together, as one key may name objects
-    in two buckets (the row also carries `bucket` and `key` attributes)."""
-    return f"s3://{bucket}/{key}"
+    def notification_prefixes(self) -> tuple[str, ...]:
+        """Every Id notification_id can make starts with one of these."""
+        return tuple(self.notification_id("", source) for source in ("incoming", "fetch"))
 
 
-# Items in the results table that are not results: no `status`, so not in the index.
-COUNTERS_KEY = "__counters__"  # PROCESSING/PROCESSED/FAILED/ARCHIVED counts, kept by handlers
-ARCHIVER_KEY = "__archiver__"  # the last archiver run: last_run_at, moved, bytes, errors
-STATUS_INDEX = "by-status"
-STATUS_INDEX_KEYS = ("status", "updated_at")
-RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
-# Totals kept in the counters item too, added when a row becomes PROCESSED.
-TALLIES = ("records_rejected", "thumbnails", "responses_fetched")
+# The results table's schema is the handlers' (handlers/common/contract.py): pipectl reads
+# the rows they write, by the same key, index and statuses.
+Status = contract.Status
+RESULTS_PARTITION_KEY: str = contract.RESULTS_PARTITION_KEY
+row_key = contract.row_key
+COUNTERS_KEY: str = contract.COUNTERS_KEY
+ARCHIVER_KEY: str = contract.ARCHIVER_KEY
+STATUS_INDEX: str = contract.STATUS_INDEX
+STATUS_INDEX_KEYS: tuple[str, str] = contract.STATUS_INDEX_KEYS
+RESULT_STATUSES: tuple[str, ...] = contract.RESULT_STATUSES
+TALLIES: tuple[str, ...] = contract.TALLIES

@@ -1,5 +1,6 @@
 """Record schemas in pipeline.yaml: the contract records must meet after normalization
-(required fields, types, allowed values, patterns, bounds), checked by handlers/schema.py."""
+(required fields, types, allowed values, patterns, bounds), checked by
+handlers/processing/schema.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import re
 from dataclasses import dataclass, field
 
 from pipectl.config_reader import Reader
+from pipectl.contract import contract
 
-# Record schema field types (handlers/schema.py checks them) and rules per field.
-SCHEMA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
-SCHEMA_RULES = ("type", "allowed", "pattern", "min", "max")
+# Record schema field types and rules per field, as handlers/processing/schema.py checks
+# them (the names: handlers/common/contract.py).
+SCHEMA_TYPES: tuple[str, ...] = contract.SCHEMA_TYPES
+SCHEMA_RULES: tuple[str, ...] = contract.SCHEMA_RULES
 _FIELD = re.compile(r"^[a-z0-9_]+$")            # a name as normalization leaves it
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
@@ -28,7 +31,7 @@ class RecordSchema:
     max_reject_ratio: float = 1.0  # a larger rejected share fails the whole file
 
     def to_dict(self) -> dict:
-        """As handlers/schema.py reads it from RECORD_SCHEMAS."""
+        """As handlers/processing/schema.py reads it from RECORD_SCHEMAS."""
         d = {"required": list(self.required), "fields": self.fields,
              "max_reject_ratio": self.max_reject_ratio}
         d.update({k: v for k, v in (("match", self.match), ("suffix", self.suffix)) if v})

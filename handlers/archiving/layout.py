@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from common import contract as env
+
 # The processor's other outputs in the processed bucket (fixed prefixes, as
 # handlers/processor.py writes them), with the row field that links to each.
 OTHER_OUTPUTS = {"rejects/": "rejects", "thumbnails/": "thumbnail"}
@@ -34,15 +36,15 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
-        return cls(processed_bucket=env.get("PROCESSED_BUCKET", ""),
-                   archive_bucket=env.get("ARCHIVE_BUCKET", ""),
-                   results_table=env.get("RESULTS_TABLE", ""),
-                   processed=env.get("PROCESSED_PREFIX") or "processed/",
-                   archive=env.get("ARCHIVE_PREFIX") or "archive/",
-                   retention_days=float(env.get("RETENTION_DAYS") or 30),
-                   storage_class=env.get("STORAGE_CLASS") or "STANDARD_IA",
-                   concurrency=int(env.get("ARCHIVER_CONCURRENCY") or DEFAULT_CONCURRENCY))
+        get = os.environ.get
+        return cls(processed_bucket=get(env.PROCESSED_BUCKET, ""),
+                   archive_bucket=get(env.ARCHIVE_BUCKET, ""),
+                   results_table=get(env.RESULTS_TABLE, ""),
+                   processed=get(env.PROCESSED_PREFIX) or "processed/",
+                   archive=get(env.ARCHIVE_PREFIX) or "archive/",
+                   retention_days=float(get(env.RETENTION_DAYS) or 30),
+                   storage_class=get(env.STORAGE_CLASS) or "STANDARD_IA",
+                   concurrency=int(get(env.ARCHIVER_CONCURRENCY) or DEFAULT_CONCURRENCY))
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,6 @@ def delete_originals(s: Settings, ready: list[dict]) -> None:
                           "run retries", key=entry["key"], status="ERROR", error=entry["error"])
         else:
             entry["status"] = "moved"
-            telemetry.log("INFO", "archived", key=entry["key"], status="ARCHIVED",
+            telemetry.log("INFO", "archived", key=entry["key"], status=results.ARCHIVED,
                           archive_key=entry["archive_key"], bytes=entry["size"],
                           storage_class=s.storage_class)

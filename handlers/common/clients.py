@@ -9,6 +9,8 @@ import threading
 
 import boto3
 
+from common import contract
+
 _clients: dict = {}
 _lock = threading.Lock()
 _local = threading.local()
@@ -16,8 +18,8 @@ _generation = 0  # bumped by reset_clients, so every thread drops its Tables too
 
 
 def _cached(kind: str, factory):
-    key = (kind, os.environ.get("AWS_ENDPOINT_URL"),
-           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    key = (kind, os.environ.get(contract.AWS_ENDPOINT_URL),
+           os.environ.get(contract.AWS_REGION) or os.environ.get(contract.AWS_DEFAULT_REGION))
     with _lock:
         if key not in _clients:
             _clients[key] = factory()
@@ -41,8 +43,8 @@ def results_table(name: str):
     tables = getattr(_local, "tables", None)
     if tables is None:
         tables = _local.tables = {}
-    key = (_generation, f"table:{name}", os.environ.get("AWS_ENDPOINT_URL"),
-           os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    key = (_generation, f"table:{name}", os.environ.get(contract.AWS_ENDPOINT_URL),
+           os.environ.get(contract.AWS_REGION) or os.environ.get(contract.AWS_DEFAULT_REGION))
     if key not in tables:
         tables.clear()
         tables[key] = boto3.resource("dynamodb").Table(name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import telemetry
+from common import contract, telemetry
 from common.clients import sqs_client
 from common.s3_event import (
     MalformedMessage,
@@ -38,7 +38,8 @@ def invocation_deadline(context=None) -> float:
     if callable(remaining):
         return time.time() + remaining() / 1000
     try:
-        seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or MAX_FUNCTION_SECONDS)
+        seconds = float(os.environ.get(contract.AWS_LAMBDA_FUNCTION_TIMEOUT)
+                        or MAX_FUNCTION_SECONDS)
     except ValueError:
         seconds = MAX_FUNCTION_SECONDS
     return time.time() + seconds
@@ -134,7 +135,8 @@ def retry_at(message: dict, until: float) -> None:
 
 
 def each_created_object(message: dict, context, prefix: str, log: Callable[..., None],
-                        handle: Callable[[S3Object, dict], bool], bucket: str = "") -> bool:
+                        handle: Callable[[S3Object, dict], bool | Busy], bucket: str = ""
+                        ) -> bool | Busy:
     """handle(obj, fields) for each object the message says was created in bucket under
     prefix; fields are the message and request ids, for logs. True when the message is
     done with. An object anywhere else is refused with one log line and never touched:
@@ -153,7 +155,7 @@ def each_created_object(message: dict, context, prefix: str, log: Callable[..., 
         log("ERROR", "RAW_BUCKET is not set: cannot tell which objects this pipeline owns",
             status="RETRY", **fields)
         return False
-    ok = True
+    ok: bool | Busy = True
     for obj in objects:
         where = {"key": obj.key, "bucket": obj.bucket, "event": obj.shape, **fields}
         if obj.bucket != bucket:

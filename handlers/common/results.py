@@ -4,7 +4,7 @@ A row is keyed by bucket and key together (`row_key`: the object's s3:// URI), a
 same key can name objects in two buckets; every row also carries both as attributes.
 
 UpdateItem (never PutItem) keeps what earlier attempts wrote, `attempts` above all.
-The schema is shared with pipectl/naming.py (handlers never import pipectl).
+The schema (key, index, statuses, row_key) is common/contract.py's, which pipectl reads.
 
 Every change of a row's status goes through `_transition`, which moves the row and
 the `__counters__` item in one transaction, so `pipectl status` reads exact counts
@@ -20,16 +20,18 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-RESULTS_PARTITION_KEY = "object_key"
-STATUS_INDEX = "by-status"
-STATUS_INDEX_KEYS = ("status", "updated_at")
-RESULT_STATUSES = ("PROCESSING", "PROCESSED", "FAILED", "ARCHIVED")
+from common.contract import (  # noqa: F401 (the schema, named here for its users)
+    COUNTERS_KEY,
+    RESULT_STATUSES,
+    RESULTS_PARTITION_KEY,
+    STATUS_INDEX,
+    STATUS_INDEX_KEYS,
+    TALLIES,
+    Status,
+    row_key,
+)
 
-PROCESSING, PROCESSED, FAILED, ARCHIVED = RESULT_STATUSES
-COUNTERS_KEY = "__counters__"
-# Totals the counters item keeps beside the row counts, added in the transaction that
-# makes a row PROCESSED, so an attempt that loses a race or is retried never adds twice.
-TALLIES = ("records_rejected", "thumbnails", "responses_fetched")
+PROCESSING, PROCESSED, FAILED, ARCHIVED = Status
 MAX_ERROR_CHARS = 1000
 # A transition whose expected old status changed under it (a concurrent attempt) is
 # re-read and retried; more than this many collisions in a row is a transient error.
@@ -49,11 +51,6 @@ class Contention(Exception):
     """A row kept changing under this attempt (transient: the message comes back later)."""
 
     transient = True
-
-
-def row_key(bucket: str, key: str) -> str:
-    """The partition key of the row for s3://bucket/key (pipectl/naming.py has the same)."""
-    return f"s3://{bucket}/{key}"
 
 
 def _identity(row: str) -> dict:

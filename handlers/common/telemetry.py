@@ -15,6 +15,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from common import contract
+
 NAMESPACE = "pipectl"
 # The archiver logs from its copy threads: print() writes the text and the newline
 # separately, so two records could share a line and neither would parse (CloudWatch reads
@@ -38,7 +40,7 @@ def log(level: str, message: str, *, first: tuple[str, ...] = (),
 
 
 def emf(metrics: dict[str, tuple[float, str]]) -> dict:
-    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+    function = os.environ.get(contract.AWS_LAMBDA_FUNCTION_NAME, "local")
     return {
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
             "Namespace": NAMESPACE, "Dimensions": [["Function"]],

@@ -30,6 +30,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from common import contract
+
 CHUNK_BYTES = 64 * 1024
 BACKOFF_BASE_SECONDS = 0.5        # 0.5, 1, 2, ... between attempts
 BACKOFF_CAP_SECONDS = 8
@@ -61,37 +63,19 @@ class Response:
     attempts: int
 
 
-# What RFC 3986 lets a path, query or fragment carry as it is ("%" too: escapes already
-# there stay as they are); everything else is percent-encoded as UTF-8.
-URL_SAFE = "/:@!$&'()*+,;=-._~%"
-# Python's "idna" codec is IDNA 2003, which maps these away (straße -> strasse); IDNA 2008,
-# which registries use now, keeps them: a different domain. Refused rather than guessed.
-IDNA_DEVIATIONS = ("\u00df", "\u03c2", "\u200c", "\u200d")
-
-
 def ascii_url(url: str) -> str:
     """The URL as it goes on the wire: a non-ASCII host as IDNA (xn--...), the path, query
-    and fragment percent-encoded. PermanentError when the host is no valid domain name."""
-    parts = urllib.parse.urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("[") or ":" not in hostport:
-        host, port = hostport, ""
-    else:
-        host, colon, port = hostport.rpartition(":")
-        port = colon + port
-    if not host.isascii():
-        if any(c in host for c in IDNA_DEVIATIONS):
-            raise PermanentError(f"host {host!r} has a character IDNA 2003 and 2008 encode "
-                                 "differently (ß, ς, ZWJ, ZWNJ): write it as its xn-- name")
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise PermanentError(f"host {host!r} is not a valid internationalized domain "
-                                 "name (IDNA)") from None
-    netloc = urllib.parse.quote(userinfo, safe=URL_SAFE) + at + host + port
-    return urllib.parse.urlunsplit((parts.scheme, netloc,
-                                    *(urllib.parse.quote(part, safe=URL_SAFE + "?")
-                                      for part in (parts.path, parts.query, parts.fragment))))
+    and fragment percent-encoded (contract.ascii_url: `pipectl fetch` encodes alike).
+    PermanentError when the host is no valid domain name."""
+    try:
+        return contract.ascii_url(url)
+    except contract.UnencodableHost as e:
+        if e.deviation:
+            raise PermanentError(f"host {e.host!r} has a character IDNA 2003 and 2008 encode "
+                                 "differently (ß, ς, ZWJ, ZWNJ): write it as its xn-- name"
+                                 ) from None
+        raise PermanentError(f"host {e.host!r} is not a valid internationalized domain "
+                             "name (IDNA)") from None
 
 
 def public_url(url: str) -> str:

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common import contract
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
@@ -37,8 +38,9 @@ class ImageLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ImageLimits:
         values = {}
-        for name, attr in (("THUMBNAIL_WIDTH", "thumbnail_width"),
-                           ("MAX_IMAGE_PIXELS", "max_pixels"), ("MAX_IMAGE_BYTES", "max_bytes")):
+        for name, attr in ((contract.THUMBNAIL_WIDTH, "thumbnail_width"),
+                           (contract.MAX_IMAGE_PIXELS, "max_pixels"),
+                           (contract.MAX_IMAGE_BYTES, "max_bytes")):
             raw = (environ.get(name) or "").strip()
             if raw:
                 value = int(raw) if raw.isdigit() else 0

@@ -11,18 +11,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from common import contract as env
+
 # The one place the processor's caps are named. Each is an environment variable of
 # the processor function (pipeline.yaml -> deploy); unset means the default here.
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 LIMIT_DEFAULTS: dict[str, int] = {
-    "MAX_OBJECT_BYTES": 5 * GiB,          # the object as stored (compressed size for .gz),
-                                          # checked from ContentLength before reading
-    "MAX_LINE_BYTES": 1 * MiB,            # one CSV / JSON Lines line; for .json one record
-    "MAX_FIELD_BYTES": 256 * KiB,         # one CSV field (characters)
-    "MAX_COLUMNS": 1000,                  # CSV header width
-    "MAX_NESTING_DEPTH": 32,              # JSON objects/arrays inside a record
-    "MAX_DECOMPRESSED_BYTES": 10 * GiB,   # what a .gz file may inflate to
-    "MAX_COMPRESSION_RATIO": 100,         # decompressed / compressed bytes, for .gz
+    env.MAX_OBJECT_BYTES: 5 * GiB,          # the object as stored (compressed size for .gz),
+                                            # checked from ContentLength before reading
+    env.MAX_LINE_BYTES: 1 * MiB,            # one CSV / JSON Lines line; for .json one record
+    env.MAX_FIELD_BYTES: 256 * KiB,         # one CSV field (characters)
+    env.MAX_COLUMNS: 1000,                  # CSV header width
+    env.MAX_NESTING_DEPTH: 32,              # JSON objects/arrays inside a record
+    env.MAX_DECOMPRESSED_BYTES: 10 * GiB,   # what a .gz file may inflate to
+    env.MAX_COMPRESSION_RATIO: 100,         # decompressed / compressed bytes, for .gz
 }
 # The whole file's ratio is judged only past this much output: tiny files compress oddly
 # well. (Each 128 KiB step of output is judged too: byte_readers.Gunzip.)

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-ENV_VARIABLE = "RECORD_SCHEMAS"
-TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
-RULES = ("type", "allowed", "pattern", "min", "max")
+from common import contract
+
+ENV_VARIABLE = contract.RECORD_SCHEMAS
+TYPES = contract.SCHEMA_TYPES     # what pipectl validate accepts in pipeline.yaml, too
+RULES = contract.SCHEMA_RULES
 MAX_SHOWN = 40                       # characters of a bad value quoted in a reason
 
 _INTEGER = re.compile(r"^[+-]?\d+$")

@@ -45,6 +45,24 @@ def tag_function(lam, name: str, tags: dict[str, str]) -> None:
     lam.tag_resource(Resource=arn, Tags=tags)
 
 
+def tags(lam, arn: str) -> dict[str, str]:
+    return lam.list_tags(Resource=arn).get("Tags", {})
+
+
+def tag(lam, arn: str, wanted: dict[str, str]) -> None:
+    lam.tag_resource(Resource=arn, Tags=wanted)
+
+
+def mapping_arn(mapping: dict) -> str:
+    """An event source mapping's ARN (the tagging APIs take it); Lambda has returned it
+    since mappings took tags, and it is built from the UUID where an endpoint leaves it out."""
+    if mapping.get("EventSourceMappingArn"):
+        return mapping["EventSourceMappingArn"]
+    region, account = mapping["FunctionArn"].split(":")[3:5]
+    partition = mapping["FunctionArn"].split(":")[1]
+    return f"arn:{partition}:lambda:{region}:{account}:event-source-mapping:{mapping['UUID']}"
+
+
 def create_function(lam, **kwargs) -> dict:
     deadline = time.monotonic() + ROLE_PROPAGATION_SECONDS
     delay = 1.0

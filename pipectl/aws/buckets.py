@@ -194,3 +194,35 @@ def remove_queue_rules(s3, bucket: str, rule_ids: set[str]) -> None:
 def delete(s3, bucket: str) -> None:
     with gone_is_done("NoSuchBucket"):
         s3.delete_bucket(Bucket=bucket)
+
+
+def tags(s3, bucket: str, *, absent: tuple[str, ...] = ("NoSuchTagSet",)) -> dict[str, str]:
+    """The bucket's tags; none when S3 answers one of the `absent` error codes."""
+    try:
+        found = s3.get_bucket_tagging(Bucket=bucket)
+    except ClientError as exc:
+        if error_code(exc) in absent:
+            return {}
+        raise
+    return {t["Key"]: t["Value"] for t in found.get("TagSet", [])}
+
+
+def owned_tags(s3, bucket: str) -> dict[str, str]:
+    """The tags that can show pipectl made a bucket: none when it has none, went away since
+    it was listed, or its tags may not be read (someone else's policy)."""
+    return tags(s3, bucket, absent=("NoSuchTagSet", "NoSuchBucket", "AccessDenied"))
+
+
+def add_tags(s3, bucket: str, wanted: dict[str, str]) -> None:
+    """Set these tags, keeping the bucket's others: PutBucketTagging replaces the whole set."""
+    merged = {**tags(s3, bucket), **wanted}
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+        {"Key": k, "Value": v} for k, v in merged.items()]})
+
+
+def names_in_region(s3, region: str) -> list[str]:
+    """Every bucket of the account in this region (ListBuckets' BucketRegion filter)."""
+    return [b["Name"] for page in s3.get_paginator("list_buckets").paginate(BucketRegion=region)
+            for b in page.get("Buckets", [])
+            # An endpoint that ignores the filter still says where each bucket is.
+            if b.get("BucketRegion", region) == region]

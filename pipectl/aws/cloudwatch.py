@@ -22,3 +22,13 @@ def delete_alarms(cw, names: list[str]) -> None:
     for start in range(0, len(names), 100):
         with gone_is_done("ResourceNotFound"):
             cw.delete_alarms(AlarmNames=names[start:start + 100])
+
+
+def tags(cw, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in cw.list_tags_for_resource(
+        ResourceARN=arn).get("Tags", [])}
+
+
+def tag(cw, arn: str, wanted: dict[str, str]) -> None:
+    # PutMetricAlarm ignores Tags when it updates an alarm: TagResource is how tags change.
+    cw.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])

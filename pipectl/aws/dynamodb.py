@@ -175,3 +175,27 @@ def count_items(ddb, name: str, *, at_most: int = 100_000) -> int:
 def delete_table(ddb, name: str) -> None:
     with gone_is_done("ResourceNotFoundException"):
         ddb.delete_table(TableName=name)
+
+
+def tags(ddb, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for page in ddb.get_paginator("list_tags_of_resource")
+            .paginate(ResourceArn=arn) for t in page.get("Tags", [])}
+
+
+def tag(ddb, arn: str, wanted: dict[str, str]) -> None:
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])
+
+
+def owned_tags(ddb, arn: str) -> dict[str, str]:
+    """The table's tags, or none when it went away since it was listed."""
+    try:
+        return tags(ddb, arn)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return {}
+        raise
+
+
+def table_names(ddb) -> list[str]:
+    return [n for page in ddb.get_paginator("list_tables").paginate()
+            for n in page.get("TableNames", [])]

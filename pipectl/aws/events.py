@@ -40,3 +40,14 @@ def delete_rule(events, name: str) -> None:
         if ids:
             events.remove_targets(Rule=name, Ids=ids)
         events.delete_rule(Name=name)
+
+
+def tags(events, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in events.list_tags_for_resource(
+        ResourceARN=arn).get("Tags", [])}
+
+
+def tag(events, arn: str, wanted: dict[str, str]) -> None:
+    # PutRule ignores Tags when it updates a rule: TagResource is how tags change.
+    events.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v}
+                                               for k, v in wanted.items()])

@@ -51,3 +51,12 @@ def delete_role(iam, name: str) -> None:
         for policy in inline_policies(iam, name):
             iam.delete_role_policy(RoleName=name, PolicyName=policy)
         iam.delete_role(RoleName=name)
+
+
+def role_tags(iam, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for page in iam.get_paginator("list_role_tags")
+            .paginate(RoleName=name) for t in page.get("Tags", [])}
+
+
+def tag_role(iam, name: str, wanted: dict[str, str]) -> None:
+    iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])

@@ -61,9 +61,9 @@ def log_group(logs, name: str) -> dict | None:
     return None
 
 
-def create_group(logs, name: str) -> None:
+def create_group(logs, name: str, tags: dict[str, str] | None = None) -> None:
     try:
-        logs.create_log_group(logGroupName=name)
+        logs.create_log_group(logGroupName=name, **({"tags": tags} if tags else {}))
     except ClientError as exc:
         if error_code(exc) != "ResourceAlreadyExistsException":
             raise
@@ -76,3 +76,17 @@ def set_retention(logs, name: str, days: int) -> None:
 def delete_group(logs, name: str) -> None:
     with gone_is_done("ResourceNotFoundException"):
         logs.delete_log_group(logGroupName=name)
+
+
+def group_arn(group: dict) -> str:
+    """The ARN TagResource takes: DescribeLogGroups' `arn` ends in `:*`, `logGroupArn`
+    (newer) does not."""
+    return group.get("logGroupArn") or group["arn"].removesuffix(":*")
+
+
+def tags(logs, arn: str) -> dict[str, str]:
+    return logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+
+
+def tag(logs, arn: str, wanted: dict[str, str]) -> None:
+    logs.tag_resource(resourceArn=arn, tags=wanted)

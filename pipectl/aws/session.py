@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # The emulator accepts any keys; fixed fake ones keep real credentials from ever
 # being sent to it and skip the credential chain's lookups.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-# The services handlers call (handlers/clients.py, and SQS for visibility changes): a
+# The services handlers call (handlers/common/clients.py, and SQS for visibility changes): a
 # local worker is told each one's endpoint, as pipectl itself resolved it.
 HANDLER_SERVICES = ("s3", "dynamodb", "sqs", "logs", "cloudwatch")
 

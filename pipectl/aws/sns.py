@@ -34,3 +34,17 @@ def subscribe_email(sns, arn: str, email: str) -> None:
 def delete_topic(sns, arn: str) -> None:
     with gone_is_done("NotFound"):
         sns.delete_topic(TopicArn=arn)
+
+
+def tags(sns, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in sns.list_tags_for_resource(
+        ResourceArn=arn).get("Tags", [])}
+
+
+def tag(sns, arn: str, wanted: dict[str, str]) -> None:
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])
+
+
+def topic_arns(sns) -> list[str]:
+    return [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate()
+            for t in page.get("Topics", [])]

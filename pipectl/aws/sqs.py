@@ -58,8 +58,8 @@ def attributes_if_exists(sqs, url: str) -> dict[str, str] | None:
         raise
 
 
-def create(sqs, name: str, attrs: dict[str, str]) -> str:
-    return sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+def create(sqs, name: str, attrs: dict[str, str], tags: dict[str, str] | None = None) -> str:
+    return sqs.create_queue(QueueName=name, Attributes=attrs, tags=tags or {})["QueueUrl"]
 
 
 def set_attributes(sqs, url: str, attrs: dict[str, str]) -> None:
@@ -268,3 +268,11 @@ def _reason(failure: dict) -> str:
 def delete_queue(sqs, url: str) -> None:
     with gone_is_done(*_NOT_FOUND):
         sqs.delete_queue(QueueUrl=url)
+
+
+def tags(sqs, url: str) -> dict[str, str]:
+    return sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+
+
+def tag(sqs, url: str, wanted: dict[str, str]) -> None:
+    sqs.tag_queue(QueueUrl=url, Tags=wanted)

@@ -27,10 +27,14 @@ def deploy(
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="exit 0 when nothing changes, 2 when something "
                                            "does (or would), 1 on errors"),
+    purge: bool = typer.Option(False, "--purge", help="also delete what pipeline.yaml no "
+                                                      "longer holds when it holds data (a "
+                                                      "removed sink's table with rows)"),
 ) -> None:
-    """Create or update the pipeline's resources so they match pipeline.yaml."""
+    """Create or update the pipeline's resources so they match pipeline.yaml, and remove
+    what deploy made that it no longer holds (kept while it holds data, unless --purge)."""
     app = context.get(ctx)
-    plan = engine.build_plan(app.aws, app.config, on_phase=output.info)
+    plan = engine.build_plan(app.aws, app.config, on_phase=output.info, purge=purge)
     _show_and_apply(app, plan, dry_run=dry_run, yes=yes, question=(
         f"Apply these changes to {app.aws.describe()}?"),
         apply=lambda: engine.apply(app.aws, plan, on_step=_progress))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,16 +19,28 @@ from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError
 from pipectl.local.emulator import Emulator
 from pipectl.local.runtime import LocalRuntime, RunReport
+from pipectl.naming import FUNCTIONS
+from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render
 from pipectl.orchestration.demo import run_demo
+from pipectl.orchestration.reload import Reloader
 from pipectl.orchestration.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
+_LOG_FORMAT = typer.Option(LogFormat.short, "--format", help=FORMAT_HELP)
 _CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
                             help="warm workers per queue (Lambda's concurrent batches)")
 
 
-def echo_log(function: str, line: str) -> None:
-    output.stderr.out(f"{function} | {output.plain(line)}", highlight=False)
+def log_echo(fmt: LogFormat) -> Callable[[str, str], None]:
+    """The dev and run stream: each function line as `fmt` shows it, on stderr."""
+
+    def echo(function: str, line: str) -> None:
+        kind = function.rsplit("-", 1)[-1]
+        shown = render(kind if kind in FUNCTIONS else function, line, fmt)
+        if shown is not None:
+            output.stderr.out(output.plain(shown), highlight=False)
+
+    return echo
 
 
 def run(
@@ -38,11 +51,13 @@ def run(
     timeout: float | None = typer.Option(None, "--timeout", min=1,
                                             help="give up (exit 1) after this many seconds"),
     concurrency: int = _CONCURRENCY,
+    fmt: LogFormat = _LOG_FORMAT,
 ) -> None:
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
     app = context.get(ctx)
     runtime = runtime_for(app.aws, app.names, app.config.handlers_dir,
-                          concurrency=concurrency, echo=echo_log, notice=output.warn)
+                          concurrency=concurrency, echo=log_echo(fmt), notice=output.warn,
+                          inform=output.info)
     output.info(f"serving {', '.join(m.function.name for m in runtime.mappings)} "
                 f"from {app.aws.describe()}" + (" until idle" if until_idle else
                                                 "; Ctrl-C to stop"))
@@ -62,28 +77,52 @@ def dev(
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                        help="emulator port [default: targets.local.port]"),
     concurrency: int = _CONCURRENCY,
+    fmt: LogFormat = _LOG_FORMAT,
+    state_dir: Path | None = typer.Option(
+        None, "--state", file_okay=False, help="keep the emulator's buckets, objects, tables, "
+                                               "queues and messages in this directory across "
+                                               "restarts [default: start clean, keep nothing]"),
 ) -> None:
     """Start the embedded emulator, deploy pipeline.yaml into it, and serve it until Ctrl-C."""
     app = context.get(ctx)
     app.emulator_only("pipectl dev")
     config = app.config
     local = next((t for t in config.targets.values() if t.emulator), None)
-    with Emulator(port=port or (local.port if local else 4567)) as emulator:
+    with Emulator(port=port or (local.port if local else 4567), state_dir=state_dir) as emulator:
+        output.info(_state_line(emulator))
         aws = emulator_aws(config, emulator)
         app.use_aws(aws)
         names = deploy_into(aws, config, output.info)
         output.info(f"emulator at {emulator.endpoint}; try `pipectl upload FILE` in another "
-                    "terminal. Ctrl-C to stop.")
+                    "terminal. Edits to pipeline.yaml and handlers/ are deployed as they are "
+                    "saved. Ctrl-C to stop.")
         runtime = runtime_for(aws, names, config.handlers_dir, concurrency=concurrency,
-                              echo=echo_log, notice=output.warn)
+                              echo=log_echo(fmt), notice=output.warn, inform=output.info)
+        watching = threading.Event()
+        reloader = Reloader(aws, config, runtime, on_line=output.info, on_problem=output.warn)
+        threading.Thread(target=reloader.run, args=(watching,), name="reload",
+                         daemon=True).start()
         interrupted = False
         try:
             serve(runtime)
         except KeyboardInterrupt:
             interrupted = True  # Ctrl-C is how dev stops: the emulator goes down first
-    output.info("emulator stopped")
+        finally:
+            watching.set()
+    output.info("emulator stopped" + (f"; its state is saved in {state_dir}" if state_dir
+                                      else ""))
     if interrupted:
         raise typer.Exit(ExitStatus.INTERRUPTED)  # 130, as every interrupted command
+
+
+def _state_line(emulator: Emulator) -> str:
+    if emulator.state_dir is None:
+        return ("emulator starts clean, and what it holds is gone when dev stops "
+                "(--state DIR keeps it)")
+    if emulator.restored is None:
+        return f"emulator starts clean; its state is saved in {emulator.state_dir} when dev stops"
+    return (f"emulator state restored from {emulator.restored.path} "
+            f"(saved {emulator.restored.saved_at})")
 
 
 def demo(ctx: typer.Context) -> None:

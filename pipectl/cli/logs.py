@@ -13,10 +13,12 @@ from pipectl import output
 from pipectl.cli import context
 from pipectl.cli.examples import FUNCTION_HELP, complete_functions
 from pipectl.errors import ExitStatus
+from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render
 from pipectl.ops.logs import LogEvent, LogTail
 from pipectl.ops.results import parse_time
 
 FOLLOW_SECONDS = 2.0
+LOG_FORMAT = typer.Option(LogFormat.short, "--format", help=FORMAT_HELP)
 
 
 def logs(
@@ -28,6 +30,7 @@ def logs(
     since: str = typer.Option("10m", "--since", help="30s, 10m, 2h, 7d or an ISO time"),
     pattern: str | None = typer.Option(None, "--filter",
                                           help="a CloudWatch Logs filter pattern, e.g. ERROR"),
+    fmt: LogFormat = LOG_FORMAT,
 ) -> None:
     """The function's log events from CloudWatch Logs (AWS or the emulator alike)."""
     app = context.get(ctx)
@@ -38,23 +41,29 @@ def logs(
     if app.json and not follow:
         output.print_json(first)
         return
-    _print_events(first, app.json)
+    _print_events(first, app.json, function, fmt)
     try:
         while follow:
             time.sleep(FOLLOW_SECONDS)
-            _print_events(tail.poll(), app.json)
+            _print_events(tail.poll(), app.json, function, fmt)
     except KeyboardInterrupt:
         # Ctrl-C is how --follow ends: what was printed stands, and the exit says 130
         # as every interrupted command does.
         raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
-def _print_events(found: list[LogEvent], as_json: bool) -> None:
+def _print_events(found: list[LogEvent], as_json: bool, function: str,
+                  fmt: LogFormat) -> None:
     for e in found:
+        if as_json:
+            sys.stdout.write(json.dumps(asdict(e)) + "\n")
+            continue
         # A message is the function's own text: its lines kept, anything else escaped.
-        line = (json.dumps(asdict(e)) if as_json else
-                f"{e.time} {output.plain(e.message.rstrip(chr(10)), newlines=True)}")
-        sys.stdout.write(line + "\n")
+        line = render(function, e.message.rstrip("\n"), fmt, e.timestamp)
+        if fmt is LogFormat.raw:  # as logged, after the time CloudWatch holds it at
+            line = f"{e.time} {line}"
+        if line is not None:
+            sys.stdout.write(output.plain(line, newlines=True) + "\n")
     sys.stdout.flush()
 
 

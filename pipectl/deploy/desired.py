@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from pipectl.config import SINK_HASH_KEY, Archiver, Fetcher, PipelineConfig, Processor
+from pipectl.contract import contract
 from pipectl.deploy import package
 from pipectl.deploy.models import (
     Alarm,
@@ -20,6 +22,7 @@ from pipectl.deploy.models import (
     Schedule,
     Table,
     Topic,
+    owner_tags,
 )
 from pipectl.deploy.policies import ROLE_POLICIES, trust_policy
 from pipectl.naming import (
@@ -83,7 +86,9 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
         found.append(Topic(names.alarm_topic, names.topic_arn(names.alarm_topic),
                            config.observability.alarm_email))
     found += alarms(config, names)
-    return found
+    tags = owner_tags(config.name, config.environment)
+    return [replace(r, tags=tags) if hasattr(r, "tags") else r  # type: ignore[arg-type]
+            for r in found]
 
 
 def role(config: PipelineConfig, names: Names, kind: str) -> Role:
@@ -250,7 +255,8 @@ def notification(config: PipelineConfig, names: Names) -> Notification:
                 "Filter": {"Key": {"FilterRules": [
                     {"Name": "prefix", "Value": prefix}, {"Name": "suffix", "Value": suffix}]}},
             }
-    return Notification(name=names.bucket("raw"), queue_rules=rules)
+    return Notification(name=names.bucket("raw"), queue_rules=rules,
+                        owned_prefixes=names.notification_prefixes())
 
 
 def results_table(names: Names) -> Table:
@@ -267,56 +273,57 @@ def sink_table(config: PipelineConfig) -> Table:
 
 
 def function_environment(config: PipelineConfig, names: Names, kind: str) -> dict[str, str]:
-    """What `kind`'s handler reads from its environment, the same on Lambda and locally.
+    """What `kind`'s handler reads from its environment, the same on Lambda and locally
+    (the names: handlers/common/contract.py FUNCTION_ENVIRONMENT).
 
     Each function gets only its own settings, so changing the fetcher's limits
     updates the fetcher alone, and no function learns of buckets it never touches.
     """
-    p, f = config.prefixes, config.fetcher
-    shared = {"PIPELINE": config.name, "ENVIRONMENT": config.environment,
-              "RESULTS_TABLE": names.results_table}
+    p, f, e = config.prefixes, config.fetcher, contract
+    shared = {e.PIPELINE: config.name, e.ENVIRONMENT: config.environment,
+              e.RESULTS_TABLE: names.results_table}
     if kind == "processor":
         return {**shared, **_record_environment(config),
-                "RAW_BUCKET": names.bucket("raw"),
-                "PROCESSED_BUCKET": names.bucket("processed"),
-                "INCOMING_PREFIX": p.incoming,
-                "COMPLETED_PREFIX": p.completed,
-                "FAILED_PREFIX": p.failed,
-                "PROCESSED_PREFIX": p.processed,
+                e.RAW_BUCKET: names.bucket("raw"),
+                e.PROCESSED_BUCKET: names.bucket("processed"),
+                e.INCOMING_PREFIX: p.incoming,
+                e.COMPLETED_PREFIX: p.completed,
+                e.FAILED_PREFIX: p.failed,
+                e.PROCESSED_PREFIX: p.processed,
                 **config.limits.environment()}
     if kind == "archiver":
         return {**shared,
-                "PROCESSED_BUCKET": names.bucket("processed"),
-                "ARCHIVE_BUCKET": names.bucket("archive"),
-                "PROCESSED_PREFIX": p.processed,
-                "ARCHIVE_PREFIX": p.archive,
-                "RETENTION_DAYS": str(config.archiver.retention_days),
-                "STORAGE_CLASS": config.archiver.storage_class}
+                e.PROCESSED_BUCKET: names.bucket("processed"),
+                e.ARCHIVE_BUCKET: names.bucket("archive"),
+                e.PROCESSED_PREFIX: p.processed,
+                e.ARCHIVE_PREFIX: p.archive,
+                e.RETENTION_DAYS: str(config.archiver.retention_days),
+                e.STORAGE_CLASS: config.archiver.storage_class}
     if kind == "fetcher":
         return {**shared,
-                "RAW_BUCKET": names.bucket("raw"),
-                "INCOMING_PREFIX": p.incoming,
-                "COMPLETED_PREFIX": p.completed,
-                "FAILED_PREFIX": p.failed,
-                "FETCH_PREFIX": p.fetch,
-                "FETCH_ALLOW_PRIVATE": "true" if f.allow_private else "false",
-                "FETCH_REQUEST_TIMEOUT": str(f.request_timeout),
-                "FETCH_MAX_BYTES": str(f.max_bytes),
-                "FETCH_MAX_ATTEMPTS": str(f.max_attempts)}
+                e.RAW_BUCKET: names.bucket("raw"),
+                e.INCOMING_PREFIX: p.incoming,
+                e.COMPLETED_PREFIX: p.completed,
+                e.FAILED_PREFIX: p.failed,
+                e.FETCH_PREFIX: p.fetch,
+                e.FETCH_ALLOW_PRIVATE: "true" if f.allow_private else "false",
+                e.FETCH_REQUEST_TIMEOUT: str(f.request_timeout),
+                e.FETCH_MAX_BYTES: str(f.max_bytes),
+                e.FETCH_MAX_ATTEMPTS: str(f.max_attempts)}
     raise ValueError(f"unknown function {kind!r}")
 
 
 def _record_environment(config: PipelineConfig) -> dict[str, str]:
-    """Record schemas, the sink and image settings, as handlers/schema.py, sink.py and
-    images.py read them."""
-    i = config.images
-    env = {"THUMBNAIL_WIDTH": str(i.thumbnail_width), "MAX_IMAGE_PIXELS": str(i.max_pixels),
-           "MAX_IMAGE_BYTES": str(i.max_bytes)}
+    """Record schemas, the sink and image settings, as handlers/processing/schema.py,
+    sink.py and images.py read them."""
+    i, e = config.images, contract
+    env = {e.THUMBNAIL_WIDTH: str(i.thumbnail_width), e.MAX_IMAGE_PIXELS: str(i.max_pixels),
+           e.MAX_IMAGE_BYTES: str(i.max_bytes)}
     if config.schemas:
-        env["RECORD_SCHEMAS"] = canonical([s.to_dict() for s in config.schemas])
+        env[e.RECORD_SCHEMAS] = canonical([s.to_dict() for s in config.schemas])
     if config.sink is not None:
-        env["SINK_TABLE"] = config.sink.table
-        env["SINK_KEY"] = config.sink.key or ""
+        env[e.SINK_TABLE] = config.sink.table
+        env[e.SINK_KEY] = config.sink.key or ""
     return env
 
 

@@ -13,22 +13,16 @@ from collections.abc import Callable
 
 from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, logs, sns, sqs
 from pipectl.aws.session import Aws
-from pipectl.config import PipelineConfig
+from pipectl.config import CONFIG_FILE, PipelineConfig
+from pipectl.deploy import sweep
 from pipectl.deploy.desired import resources
 from pipectl.deploy.models import (
-    Alarm,
-    Bucket,
     DeployPlan,
     EventSourceMapping,
-    Function,
-    LogGroup,
     Notification,
-    Queue,
-    Role,
-    Schedule,
+    Resource,
     Step,
-    Table,
-    Topic,
+    Stray,
 )
 from pipectl.deploy.observe import observe
 from pipectl.naming import Names
@@ -40,38 +34,43 @@ _COUNT_AT_MOST = 100_000
 def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> DeployPlan:
     names = Names(config, aws.account, aws.region)
     steps = []
-    for desired in reversed(resources(config, names, tls_only=True, local_runtime=False,
-                                      cache_dir=None)):
+    made = resources(config, names, tls_only=True, local_runtime=False, cache_dir=None)
+    for desired in reversed(made):
         observed = observe(aws, desired)
         if observed is None:
             continue
         if isinstance(observed, Notification) and not observed.queue_rules:
             continue
-        held = _holds(aws, desired)
-        if held and not purge:
-            steps.append(Step("noop", desired.kind, desired.name,
-                              f"kept: holds {held} (pass --purge to delete them)",
-                              desired=observed))
-        elif held:
-            steps.append(Step("delete", desired.kind, desired.name,
-                              f"holds {held}: --purge deletes them", desired=observed))
-        else:
-            steps.append(Step("delete", desired.kind, desired.name, "deployed by pipectl",
-                              desired=observed))
+        steps.append(removal(aws, observed, purge=purge, reason="deployed by pipectl"))
+    # What an earlier pipeline.yaml had deploy make (a sink since taken out) goes too.
+    steps += [removal(aws, stray, purge=purge, reason="deployed by pipectl, no longer in "
+                      f"{CONFIG_FILE}") for stray in sweep.strays(aws, names, made)]
     return DeployPlan(target=aws.target.name, steps=tuple(steps))
 
 
-def _holds(aws: Aws, r) -> str | None:
+def removal(aws: Aws, r: Resource, *, purge: bool, reason: str) -> Step:
+    """The step that deletes r, or keeps it (a noop saying why) when it holds data and
+    purge was not asked for."""
+    held = holds(aws, r)
+    if held and not purge:
+        return Step("noop", r.kind, r.name, f"kept: holds {held} (pass --purge to delete them)",
+                    desired=r)
+    if held:
+        return Step("delete", r.kind, r.name, f"holds {held}: --purge deletes them", desired=r)
+    return Step("delete", r.kind, r.name, reason, desired=r)
+
+
+def holds(aws: Aws, r: Resource) -> str | None:
     """What data the resource holds ("303 rows"), None when it holds none."""
-    if isinstance(r, Bucket):
+    if r.kind == "bucket":
         return None if buckets.is_empty(aws.client("s3"), r.name) else \
             "objects and their versions"
-    if isinstance(r, Table):
+    if r.kind == "table":
         rows = dynamodb.count_items(aws.client("dynamodb"), r.name, at_most=_COUNT_AT_MOST)
         if rows > _COUNT_AT_MOST:
             return f"more than {_COUNT_AT_MOST:,} rows"
         return _plural(rows, "row") if rows else None
-    if isinstance(r, Queue):
+    if r.kind == "queue":
         client = aws.client("sqs")
         url = sqs.queue_url(client, r.name)
         # Approximate counts (SQS is distributed), visible, in flight and delayed alike.
@@ -90,33 +89,36 @@ def apply_destroy(aws: Aws, plan: DeployPlan,
         if step.action != "delete":
             continue
         on_step(step)
-        _delete(aws, step.desired)
+        assert step.desired is not None, "a delete step carries what it deletes"
+        delete(aws, step.desired)
 
 
-def _delete(aws: Aws, r) -> None:
-    if isinstance(r, Alarm):
+def delete(aws: Aws, r: Resource) -> None:
+    """Delete one resource, by kind: an observed one, or a Stray found by its tags."""
+    kind = r.kind
+    if kind == "alarm":
         cloudwatch.delete_alarms(aws.client("cloudwatch"), [r.name])
-    elif isinstance(r, Topic):
-        sns.delete_topic(aws.client("sns"), r.arn)
-    elif isinstance(r, Schedule):
+    elif kind == "topic":
+        sns.delete_topic(aws.client("sns"), r.ref if isinstance(r, Stray) else r.arn)  # type: ignore[union-attr]
+    elif kind == "schedule":
         events.delete_rule(aws.client("events"), r.name)
     elif isinstance(r, EventSourceMapping):
         awslambda.delete_mapping(aws.client("lambda"), r.uuid)
-    elif isinstance(r, Function):
+    elif kind == "function":
         awslambda.delete_function(aws.client("lambda"), r.name)
-    elif isinstance(r, Role):
+    elif kind == "role":
         iam.delete_role(aws.client("iam"), r.name)
-    elif isinstance(r, LogGroup):
+    elif kind == "log_group":
         logs.delete_group(aws.client("logs"), r.name)
-    elif isinstance(r, Table):
+    elif kind == "table":
         dynamodb.delete_table(aws.client("dynamodb"), r.name)
     elif isinstance(r, Notification):
         buckets.remove_queue_rules(aws.client("s3"), r.name, set(r.queue_rules))
-    elif isinstance(r, Bucket):
+    elif kind == "bucket":
         s3 = aws.client("s3")
         buckets.purge(s3, r.name)
         buckets.delete(s3, r.name)
-    elif isinstance(r, Queue):
+    elif kind == "queue":
         client = aws.client("sqs")
         url = sqs.queue_url(client, r.name)
         if url is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pipectl.aws.session import Aws
-from pipectl.config import PipelineConfig
+from pipectl.config import CONFIG_FILE, PipelineConfig
 from pipectl.deploy import apply as applier
+from pipectl.deploy import destroy, sweep
 from pipectl.deploy.desired import MAPPING_ENABLED_NOTE, resources
 from pipectl.deploy.models import DeployPlan, Step
 from pipectl.deploy.observe import observe
@@ -20,8 +22,14 @@ PLAIN_HTTP_NOTE = ("buckets get no TLS-only policy: the endpoint speaks plain HT
 
 
 def build_plan(aws: Aws, config: PipelineConfig,
-               on_phase: Callable[[str], None] = lambda _: None) -> DeployPlan:
-    """on_phase hears what the plan is doing, for the seconds before it can be shown."""
+               on_phase: Callable[[str], None] = lambda _: None, *,
+               purge: bool = False) -> DeployPlan:
+    """on_phase hears what the plan is doing, for the seconds before it can be shown.
+
+    What deploy made and pipeline.yaml no longer holds is planned for deletion after every
+    create and update (nothing desired still refers to it by then); whatever holds data is
+    kept unless purge, as destroy does.
+    """
     on_phase(f"building function zips from {config.handlers_dir}")
     names = Names(config, aws.account, aws.region)
     # The endpoint botocore actually uses, AWS_ENDPOINT_URL included.
@@ -32,7 +40,11 @@ def build_plan(aws: Aws, config: PipelineConfig,
     on_phase(f"observing {len(desired)} resources on {aws.describe()}")
     notes = ((PLAIN_HTTP_NOTE,) if not tls_only else ()) + (
         (MAPPING_ENABLED_NOTE,) if local_runtime else ())
-    return plan(aws.target.name, [(d, observe(aws, d)) for d in desired], notes=notes)
+    planned = plan(aws.target.name, [(d, observe(aws, d)) for d in desired], notes=notes)
+    on_phase("looking for resources this pipeline made and no longer holds")
+    sweeps = tuple(destroy.removal(aws, stray, purge=purge, reason=f"no longer in {CONFIG_FILE}")
+                   for stray in sweep.strays(aws, names, desired))
+    return replace(planned, steps=planned.steps + sweeps)
 
 
 def cache_dir(config: PipelineConfig) -> Path:

@@ -14,6 +14,9 @@ from typing import Any, Literal
 Action = Literal["create", "update", "delete", "noop"]
 
 
+_NOT_COMPARED = {"compare": False}
+
+
 @dataclass(frozen=True)
 class Bucket:
     role: str  # raw | processed | archive
@@ -26,6 +29,7 @@ class Bucket:
     policy_statements: dict[str, dict] = field(default_factory=dict)
     # pipectl's own lifecycle rules by ID; rules others added are left alone.
     lifecycle_rules: dict[str, dict] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="bucket", init=False)
 
 
@@ -34,6 +38,7 @@ class Queue:
     role: str  # processing | dlq
     name: str
     attributes: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="queue", init=False)
 
 
@@ -44,6 +49,7 @@ class Table:
     indexes: dict[str, tuple[str, str]] = field(default_factory=dict)
     billing_mode: str = "PAY_PER_REQUEST"
     point_in_time_recovery: bool = True
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="table", init=False)
 
 
@@ -53,16 +59,17 @@ class Notification:
 
     name: str  # the bucket
     queue_rules: dict[str, dict] = field(default_factory=dict)
+    # Ids starting with these are pipectl's for this pipeline, wanted or not: a rule for a
+    # suffix taken out of processor.suffixes is read back and removed.
+    owned_prefixes: tuple[str, ...] = field(default=(), metadata=_NOT_COMPARED)
     kind: str = field(default="notification", init=False)
-
-
-_NOT_COMPARED = {"compare": False}
 
 
 @dataclass(frozen=True)
 class LogGroup:
     name: str
     retention_days: int
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="log_group", init=False)
 
 
@@ -71,6 +78,7 @@ class Role:
     name: str
     trust_policy: dict
     inline_policies: dict[str, dict] = field(default_factory=dict)  # by policy name
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="role", init=False)
 
 
@@ -92,6 +100,7 @@ class Function:
     # Why Lambda cannot run it ("" when it can): State=Failed or a failed last update,
     # with Lambda's reason. Desired is ""; a failed function is planned as an update.
     failure: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
     kind: str = field(default="function", init=False)
 
@@ -100,6 +109,20 @@ class Function:
 # `status` can tell drift from the sources alone; CODE_TAG shows whether anyone changed
 # the code since (an upload outside pipectl leaves the tags behind).
 SOURCE_TAG, CODE_TAG = "pipectl:source-sha256", "pipectl:code-sha256"
+# Everything deploy creates carries these (pipectl:pipeline and pipectl:environment name
+# whose it is), so a later deploy can find what it made and no longer wants; a resource
+# without them is never swept, whatever its name.
+MANAGED_TAG, PIPELINE_TAG, ENVIRONMENT_TAG = "managed-by", "pipectl:pipeline", "pipectl:environment"
+OWNER_TAGS = (MANAGED_TAG, PIPELINE_TAG, ENVIRONMENT_TAG)
+
+
+def owner_tags(pipeline: str, environment: str) -> dict[str, str]:
+    return {MANAGED_TAG: "pipectl", PIPELINE_TAG: pipeline, ENVIRONMENT_TAG: environment}
+
+
+def ownership(tags: dict[str, str]) -> dict[str, str]:
+    """The ownership tags among a resource's tags (others' tags are not pipectl's)."""
+    return {k: v for k, v in tags.items() if k in OWNER_TAGS}
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,7 @@ class EventSourceMapping:
     report_batch_item_failures: bool = True
     # False where pipectl's local runtime serves the queue instead of Lambda (the emulator).
     enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     uuid: str = field(default="", metadata=_NOT_COMPARED)
     kind: str = field(default="mapping", init=False)
 
@@ -126,6 +150,7 @@ class Schedule:
     enabled: bool = True
     # Lambda resource policy statement letting only this rule invoke the function.
     invoke_permission: bool = True
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="schedule", init=False)
 
 
@@ -134,6 +159,7 @@ class Topic:
     name: str
     arn: str
     email: str | None
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="topic", init=False)
 
 
@@ -151,11 +177,23 @@ class Alarm:
     comparison: str
     treat_missing_data: str = "notBreaching"
     actions: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     kind: str = field(default="alarm", init=False)
 
 
+@dataclass(frozen=True)
+class Stray:
+    """A resource deploy made for this pipeline (its ownership tags say so) that the
+    desired set no longer holds: a sink taken out of pipeline.yaml, a renamed table."""
+
+    kind: str
+    name: str
+    # What AWS deletes it by when that is not its name: a topic's or an alarm's ARN.
+    ref: str = ""
+
+
 Resource = (Bucket | Queue | Table | Notification | LogGroup | Role | Function
-            | EventSourceMapping | Schedule | Topic | Alarm)
+            | EventSourceMapping | Schedule | Topic | Alarm | Stray)
 
 
 @dataclass(frozen=True)

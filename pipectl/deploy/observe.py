@@ -28,6 +28,7 @@ from pipectl.deploy.models import (
     Schedule,
     Table,
     Topic,
+    ownership,
 )
 
 
@@ -71,6 +72,7 @@ def _bucket(s3, desired: Bucket) -> Bucket | None:
         policy_statements={sid: _comparable_statement(s, desired.policy_statements[sid])
                            for sid, s in statements.items()},
         lifecycle_rules={rid: _comparable_rule(r) for rid, r in rules.items()},
+        tags=ownership(buckets.tags(s3, name)),
     )
 
 
@@ -107,7 +109,8 @@ def _queue(client, desired: Queue) -> Queue | None:
         elif key == "Policy":
             value = canonical(json.loads(value))
         observed[key] = value
-    return Queue(role=desired.role, name=desired.name, attributes=observed)
+    return Queue(role=desired.role, name=desired.name, attributes=observed,
+                 tags=ownership(sqs.tags(client, url)))
 
 
 def _table(ddb, desired: Table) -> Table | None:
@@ -121,7 +124,8 @@ def _table(ddb, desired: Table) -> Table | None:
         indexes[index["IndexName"]] = (schema.get("HASH"), schema.get("RANGE"))
     billing = found.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
     return Table(name=desired.name, partition_key=key, indexes=indexes, billing_mode=billing,
-                 point_in_time_recovery=dynamodb.point_in_time_recovery(ddb, desired.name))
+                 point_in_time_recovery=dynamodb.point_in_time_recovery(ddb, desired.name),
+                 tags=ownership(dynamodb.tags(ddb, found["TableArn"])))
 
 
 def _notification(s3, desired: Notification) -> Notification | None:
@@ -130,8 +134,10 @@ def _notification(s3, desired: Notification) -> Notification | None:
     configuration = buckets.notifications(s3, desired.name)
     ours = {rule["Id"]: _comparable_queue_rule(rule)
             for rule in configuration.get("QueueConfigurations", [])
-            if rule.get("Id") in desired.queue_rules}
-    return Notification(name=desired.name, queue_rules=ours)
+            if rule.get("Id") in desired.queue_rules
+            or rule.get("Id", "").startswith(desired.owned_prefixes)}
+    return Notification(name=desired.name, queue_rules=ours,
+                        owned_prefixes=desired.owned_prefixes)
 
 
 def _comparable_queue_rule(rule: dict) -> dict:
@@ -148,7 +154,8 @@ def _log_group(client, desired: LogGroup) -> LogGroup | None:
     found = logs.log_group(client, desired.name)
     if found is None:
         return None
-    return LogGroup(desired.name, found.get("retentionInDays", 0))
+    return LogGroup(desired.name, found.get("retentionInDays", 0),
+                    tags=ownership(logs.tags(client, logs.group_arn(found))))
 
 
 def _role(client, desired: Role) -> Role | None:
@@ -158,7 +165,8 @@ def _role(client, desired: Role) -> Role | None:
     policies = iam.inline_policies(client, desired.name)
     return Role(name=desired.name, trust_policy=found["AssumeRolePolicyDocument"],
                 inline_policies={n: d for n, d in policies.items()
-                                 if n in desired.inline_policies})
+                                 if n in desired.inline_policies},
+                tags=ownership(iam.role_tags(client, desired.name)))
 
 
 def _function(client, desired: Function) -> Function | None:
@@ -176,7 +184,7 @@ def _function(client, desired: Function) -> Function | None:
         code_sha256=found["CodeSha256"],
         source_sha256=tags.get(SOURCE_TAG, "") if tags.get(CODE_TAG) == found["CodeSha256"]
         else "",
-        failure=awslambda.failure(found))
+        failure=awslambda.failure(found), tags=ownership(tags))
 
 
 def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
@@ -191,7 +199,8 @@ def _mapping(client, desired: EventSourceMapping) -> EventSourceMapping | None:
         report_batch_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes",
                                                                       []),
         # mappings() waited out the states on their way to another: Enabled or Disabled.
-        enabled=m.get("State") == "Enabled", uuid=m["UUID"])
+        enabled=m.get("State") == "Enabled", uuid=m["UUID"],
+        tags=ownership(awslambda.tags(client, awslambda.mapping_arn(m))))
 
 
 def _schedule(aws: Aws, desired: Schedule) -> Schedule | None:
@@ -205,7 +214,8 @@ def _schedule(aws: Aws, desired: Schedule) -> Schedule | None:
         s.get("Condition", {})) for s in statements)
     return Schedule(name=desired.name, expression=found.get("ScheduleExpression", ""),
                     function=desired.function, function_arn=target,
-                    enabled=found.get("State") == "ENABLED", invoke_permission=permitted)
+                    enabled=found.get("State") == "ENABLED", invoke_permission=permitted,
+                    tags=ownership(events.tags(client, found["Arn"])))
 
 
 def _topic(aws: Aws, desired: Topic) -> Topic | None:
@@ -213,7 +223,8 @@ def _topic(aws: Aws, desired: Topic) -> Topic | None:
     if not sns.topic_exists(client, desired.arn):
         return None
     emails = sns.email_subscriptions(client, desired.arn)
-    return Topic(desired.name, desired.arn, desired.email if desired.email in emails else None)
+    return Topic(desired.name, desired.arn, desired.email if desired.email in emails else None,
+                 tags=ownership(sns.tags(client, desired.arn)))
 
 
 def _alarm(client, desired: Alarm) -> Alarm | None:
@@ -229,4 +240,5 @@ def _alarm(client, desired: Alarm) -> Alarm | None:
         threshold=float(found.get("Threshold", 0)),
         comparison=found.get("ComparisonOperator", ""),
         treat_missing_data=found.get("TreatMissingData", "missing"),
-        actions=tuple(found.get("AlarmActions", [])))
+        actions=tuple(found.get("AlarmActions", [])),
+        tags=ownership(cloudwatch.tags(client, found["AlarmArn"])))

@@ -22,6 +22,9 @@ class DeployedFunction:
     timeout: int
     memory: int
     environment: dict[str, str]
+    # The deployed zip's CodeSha256: the workers run handlers/ from disk, and a new digest
+    # (a deploy from anywhere) is what tells the runtime to start them afresh.
+    code_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def function(aws: Aws, name: str) -> DeployedFunction:
         raise NotFound(f"function '{name}' is not deployed (run `pipectl deploy`)")
     return DeployedFunction(name=name, handler=found["Handler"], timeout=found["Timeout"],
                             memory=found["MemorySize"],
-                            environment=found.get("Environment", {}).get("Variables", {}))
+                            environment=found.get("Environment", {}).get("Variables", {}),
+                            code_sha256=found.get("CodeSha256", ""))
 
 
 def discover(aws: Aws, names: Names) -> Deployment:

@@ -9,9 +9,11 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pipectl.errors import PipectlError, UsageError
+from pipectl.local import state
 from pipectl.local.moto_patches import patch_moto
 
 HOST = "127.0.0.1"
@@ -20,8 +22,12 @@ HOST = "127.0.0.1"
 class Emulator:
     """A moto server in a background thread. Use as a context manager: nothing outlives it."""
 
-    def __init__(self, port: int = 0, notice: Callable[[str], None] | None = None):
+    def __init__(self, port: int = 0, notice: Callable[[str], None] | None = None,
+                 state_dir: Path | None = None):
+        """state_dir: keep moto's state there across runs (restored at start, saved at stop)."""
         self.requested_port = port
+        self.state_dir = state_dir
+        self.restored: state.Restored | None = None
         self.port: int | None = None
         self.patched = False  # moto_patches applied: see pipectl/local/moto_patches.py
         self._server: Any = None  # a moto ThreadedMotoServer once started
@@ -41,6 +47,8 @@ class Emulator:
         # werkzeug logs every request at INFO; the operator wants the pipeline's logs.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.patched = prepare_moto(notice=self._notice)
+        if self.state_dir is not None:
+            self.restored = state.restore(self.state_dir)  # before any request can come
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         self._server.start()
         self.port = port
@@ -50,6 +58,9 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            if self.state_dir is not None:
+                # Saved once the server has stopped: no request changes it mid-way.
+                state.save(self.state_dir)
 
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset",

@@ -12,6 +12,12 @@ it. Here each message of such a batch is then invoked once more on its own, with
 same receive: the neighbours finish (and are deleted), and only the messages that fail
 alone go back to the queue. (On AWS the processor gets there by itself, a little later:
 it counts the attempts that died holding its lease and stops attempting such a file.)
+
+A change deployed is a change served, without a restart: the runtime re-reads the
+deployed functions every few seconds (and at once when `pipectl dev` has just deployed),
+and when a function's code digest or settings differ, each of its pollers replaces its
+warm worker before its next receive. A batch in progress finishes on the worker that
+started it, so no message is lost or handled by a half-loaded environment.
 """
 
 from __future__ import annotations
@@ -26,7 +32,13 @@ from pathlib import Path
 
 from pipectl.aws import sqs
 from pipectl.aws.session import AWS_ERRORS, Aws, translate
-from pipectl.local.deployment import DeployedFunction, Deployment, Mapping, ScheduledFunction
+from pipectl.errors import PipectlError
+from pipectl.local.deployment import (
+    DeployedFunction,
+    Deployment,
+    Mapping,
+)
+from pipectl.local.deployment import function as deployed_function
 from pipectl.local.logs import LogShipper
 from pipectl.local.schedule import next_fire
 from pipectl.local.worker import (
@@ -39,6 +51,9 @@ from pipectl.local.worker import (
 
 # Short polls so --until-idle and Ctrl-C answer within seconds; Lambda uses 20 s.
 POLL_WAIT_SECONDS = 2
+# How often the deployed functions are read back for a new code digest or settings
+# (one GetFunction per function).
+WATCH_SECONDS = 2.0
 
 
 @dataclass
@@ -51,6 +66,7 @@ class RunReport:
     crashes: int = 0
     isolated: int = 0  # messages invoked again one at a time after their batch crashed
     scheduled_runs: int = 0
+    reloads: int = 0  # warm workers replaced because their function's deployment changed
     idle: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -96,10 +112,17 @@ def failed_ids(response: object, batch_ids: set[str]) -> set[str]:
 class LocalRuntime:
     def __init__(self, aws: Aws, deployment: Deployment, handlers_dir: Path, *,
                  concurrency: int = 2, echo: Callable[[str, str], None] | None = None,
-                 notice: Callable[[str], None] = lambda message: None):
+                 notice: Callable[[str], None] = lambda message: None,
+                 rediscover: Callable[[], Deployment] | None = None,
+                 inform: Callable[[str], None] = lambda message: None):
+        """rediscover: reads the deployment again; without it what is served never changes.
+        inform: hears which functions' workers were replaced, and why."""
         self.aws = aws
         self.mappings = deployment.mappings
         self.schedules = deployment.schedules
+        self._rediscover = rediscover
+        self._inform = inform
+        self._refresh_lock = threading.Lock()
         self.handlers_dir = handlers_dir
         self.concurrency = concurrency
         self._notice = notice
@@ -120,8 +143,12 @@ class LocalRuntime:
         threads = [threading.Thread(target=self._poll, args=(m, i, until_idle),
                                     name=f"poller-{m.function.name}-{i}", daemon=True)
                    for m in self.mappings for i in range(self.concurrency)]
-        threads += [threading.Thread(target=self._fire, args=(s,), name=f"schedule-{s.rule}",
-                                     daemon=True) for s in self.schedules]
+        threads += [threading.Thread(target=self._fire, args=(s.rule,),
+                                     name=f"schedule-{s.rule}", daemon=True)
+                    for s in self.schedules]
+        if self._rediscover is not None:
+            threads.append(threading.Thread(target=self._watch, name="deployment-watch",
+                                            daemon=True))
         for t in threads:
             t.start()
         try:
@@ -137,8 +164,57 @@ class LocalRuntime:
             self._logs.stop()
         return self.report
 
+    def refresh(self) -> list[str]:
+        """Read the deployment again; the names of the functions whose code or settings
+        changed. Their pollers replace their warm workers before the next receive."""
+        if self._rediscover is None:
+            return []
+        with self._refresh_lock:
+            fresh = self._rediscover()
+            mappings = {_key(m): m for m in fresh.mappings}
+            schedules = {s.rule: s for s in fresh.schedules}
+            changed = sorted(
+                {m.function.name for m in self.mappings
+                 if _key(m) in mappings and mappings[_key(m)].function != m.function}
+                | {s.function.name for s in self.schedules
+                   if s.rule in schedules and schedules[s.rule].function != s.function})
+            with self._lock:
+                # Only what is already served changes: a mapping or rule added since is
+                # served after a restart.
+                self.mappings = [mappings.get(_key(m), m) for m in self.mappings]
+                self.schedules = [schedules.get(s.rule, s) for s in self.schedules]
+        for name in changed:
+            self._inform(f"{name}: deployed code or settings changed; its warm workers are "
+                         "replaced between batches")
+        return changed
+
+    def _watch(self) -> None:
+        """Notice a deploy from anywhere (another shell's `pipectl deploy`) by the
+        functions' deployed code digest and settings."""
+        last_problem = ""
+        while not self._stop.wait(WATCH_SECONDS):
+            served = {m.function.name: m.function for m in self.mappings}
+            served.update({s.function.name: s.function for s in self.schedules})
+            try:
+                if any(deployed_function(self.aws, name) != deployed
+                       for name, deployed in served.items()):
+                    self.refresh()
+                last_problem = ""
+            except (PipectlError, *AWS_ERRORS) as exc:
+                # Mid-deploy a function may be briefly unreadable: look again next time,
+                # saying so once rather than every few seconds.
+                problem = f"could not read the deployment, serving it as it was: {exc}"
+                if problem != last_problem:
+                    self._notice(problem)
+                last_problem = problem
+
+    def _current(self, key: tuple[str, str]) -> Mapping:
+        with self._lock:
+            return next(m for m in self.mappings if _key(m) == key)
+
     def _poll(self, mapping: Mapping, index: int, until_idle: bool) -> None:
         client = self.aws.client("sqs")
+        key = _key(mapping)
         worker = self._worker(mapping.function)
         backoff = 0.0
         try:
@@ -147,6 +223,15 @@ class LocalRuntime:
                     messages = sqs.receive(client, mapping.queue_url,
                                            max_messages=min(mapping.batch_size, 10),
                                            wait_seconds=POLL_WAIT_SECONDS)
+                    # Looked at after the long poll, so a message that came while it
+                    # waited goes to the code deployed by then.
+                    current = self._current(key)
+                    if current.function != mapping.function:
+                        worker.stop()  # between batches: nothing is in flight on it
+                        worker = self._worker(current.function)
+                        with self._lock:
+                            self.report.reloads += 1
+                    mapping = current
                     if messages:
                         self._serve(client, mapping, worker, messages)
                     elif until_idle and self._drained(client):
@@ -172,8 +257,9 @@ class LocalRuntime:
                                                             worker.log_stream, line))
         return worker
 
-    def _fire(self, schedule: ScheduledFunction) -> None:
+    def _fire(self, rule: str) -> None:
         """Invoke the rule's function whenever its schedule comes round, as EventBridge does."""
+        schedule = next(s for s in self.schedules if s.rule == rule)
         worker = self._worker(schedule.function)
         try:
             while True:
@@ -181,6 +267,12 @@ class LocalRuntime:
                 due = next_fire(schedule.expression, now)
                 if due is None or self._stop.wait((due - now).total_seconds()):
                     return
+                with self._lock:
+                    current = next(s for s in self.schedules if s.rule == rule)
+                if current.function != schedule.function:
+                    worker.stop()
+                    worker = self._worker(current.function)
+                schedule = current
                 event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                          "source": "aws.events", "account": self.aws.account,
                          "time": due.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.aws.region,
@@ -264,3 +356,8 @@ class LocalRuntime:
             if self._busy:
                 return False
         return all(sqs.depth(client, m.queue_url).total == 0 for m in self.mappings)
+
+
+def _key(mapping: Mapping) -> tuple[str, str]:
+    """A mapping's identity across re-reads: its function and its queue."""
+    return mapping.function.name, mapping.queue_arn

@@ -14,17 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pipectl.aws import s3
+from pipectl.contract import contract
 from pipectl.errors import UsageError
 
 FETCH_PREFIX = "fetch/"      # the fetcher's S3 notification filter; see handlers/fetcher.py
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")     # as the fetcher sanitizes names
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-# As handlers/safe_http.py encodes URLs (tests/unit/test_contract.py keeps them alike).
-URL_SAFE = "/:@!$&'()*+,;=-._~%"
-IDNA_DEVIATIONS = ("\u00df", "\u03c2", "\u200c", "\u200d")   # ß ς ZWNJ ZWJ
 
 
 @dataclass(frozen=True)
@@ -91,29 +89,18 @@ def submit(client: Any, bucket: str, request: FetchRequest,
 
 def ascii_url(url: str) -> str:
     """The URL as HTTP sends it: a non-ASCII host IDNA-encoded (xn--...), path, query and
-    fragment percent-encoded as UTF-8; UsageError for a host that has no such form."""
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("[") or ":" not in hostport:
-        host, port = hostport, ""
-    else:
-        host, colon, port = hostport.rpartition(":")
-        port = colon + port
-    if not host.isascii():
-        # Python's codec is IDNA 2003, which maps these away (straße -> strasse); IDNA
-        # 2008, which registries use, keeps them: another domain. Refused, not guessed.
-        if any(c in host for c in IDNA_DEVIATIONS):
-            raise UsageError(f"'{host}': IDNA 2003 and 2008 encode ß, ς, ZWJ and ZWNJ "
-                             "differently; write the host as its xn-- name")
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise UsageError(f"'{host}' is not a valid internationalized domain name "
-                             "(IDNA)") from None
-    netloc = quote(userinfo, safe=URL_SAFE) + at + host + port
-    return urlunsplit((parts.scheme, netloc, *(quote(part, safe=URL_SAFE + "?")
-                                               for part in (parts.path, parts.query,
-                                                            parts.fragment))))
+    fragment percent-encoded as UTF-8, exactly as the fetcher encodes it (the encoding is
+    the handlers' contract.ascii_url); UsageError for a host that has no such form."""
+    try:
+        return contract.ascii_url(url)
+    except contract.UnencodableHost as exc:
+        if exc.deviation:
+            # Python's codec is IDNA 2003, which maps these away (straße -> strasse); IDNA
+            # 2008, which registries use, keeps them: another domain. Refused, not guessed.
+            raise UsageError(f"'{exc.host}': IDNA 2003 and 2008 encode ß, ς, ZWJ and ZWNJ "
+                             "differently; write the host as its xn-- name") from None
+        raise UsageError(f"'{exc.host}' is not a valid internationalized domain name "
+                         "(IDNA)") from None
 
 
 def sanitize_name(name: str) -> str:

@@ -30,9 +30,12 @@ def deploy_into(aws: Aws, config: PipelineConfig, on_line: Callable[[str], None]
 
 def runtime_for(aws: Aws, names: Names, handlers_dir: Path, *, concurrency: int,
                 echo: Callable[[str, str], None] | None = None,
-                notice: Callable[[str], None] = lambda message: None) -> LocalRuntime:
+                notice: Callable[[str], None] = lambda message: None,
+                inform: Callable[[str], None] = lambda message: None) -> LocalRuntime:
     if not (handlers_dir / "processor.py").is_file():
         raise UsageError(f"{handlers_dir}/processor.py not found: a pipeline directory holds "
                          "pipeline.yaml and its handlers/ (run `pipectl init` to write both)")
+    # Re-read as deployed code changes, so a deploy from any shell is served without a restart.
     return LocalRuntime(aws, discover(aws, names), handlers_dir, concurrency=concurrency,
-                        echo=echo, notice=notice)
+                        echo=echo, notice=notice, inform=inform,
+                        rediscover=lambda: discover(aws, names))

@@ -266,9 +266,11 @@ def test_logs_prints_the_functions_events_and_filters(deployed, pipectl):
     code, out, _ = pipectl("logs")
     code2, filtered, _ = pipectl("logs", "processor", "--filter", "ERROR", "--since", "1h")
     code3, as_json, _ = pipectl("-o", "json", "logs")
+    code4, raw, _ = pipectl("logs", "--format", "raw")
 
-    assert code == code2 == code3 == 0
-    assert out.splitlines()[0].endswith(' {"level": "INFO", "key": "incoming/a.csv"}')
+    assert code == code2 == code3 == code4 == 0
+    assert out.splitlines()[0].endswith(" processor incoming/a.csv INFO")
+    assert raw.splitlines()[0].endswith(' {"level": "INFO", "key": "incoming/a.csv"}')
     assert filtered.strip().endswith("ERROR something broke") and "INFO" not in filtered
     assert set(json.loads(as_json)[0]) == {"timestamp", "time", "stream", "message", "event_id"}
 
@@ -289,7 +291,8 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pip
     code, out, err = pipectl("logs", "--follow")
     assert code == 130
     assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
-    assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["first", "second"]
+    assert [line.split(" ", 2)[1:] for line in out.splitlines()] == [
+        ["processor", "first"], ["processor", "second"]]
 
 
 def test_logs_without_a_log_group(aws_pipeline, pipectl):

@@ -37,7 +37,7 @@ def test_tagged_functions_are_compared_by_source_without_building(aws, deployed,
     assert codes(aws, deployed, cfg) == {
         "processor": "matches", "archiver": "matches", "fetcher": "matches"}
     # schema.py is imported by the processor only.
-    with (pipeline_dir / "handlers" / "schema.py").open("a") as f:
+    with (pipeline_dir / "handlers" / "processing" / "schema.py").open("a") as f:
         f.write("\n# edited after deploy\n")
     assert codes(aws, deployed, cfg) == {
         "processor": "differs", "archiver": "matches", "fetcher": "matches"}

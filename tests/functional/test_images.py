@@ -1,4 +1,4 @@
-"""Images (handlers/images.py): metadata, thumbnails, limits; and through the processor."""
+"""Images (handlers/processing/images.py): metadata, thumbnails, limits; through the processor."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The DynamoDB record sink (handlers/sink.py) under moto."""
+"""The DynamoDB record sink (handlers/processing/sink.py) under moto."""
 
 from __future__ import annotations
 

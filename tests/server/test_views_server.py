@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -31,8 +32,15 @@ def test_trace_and_logs_follow_a_processed_file(pipectl, client, names):
     assert not stages["failed"]["found"] and not stages["dead-letter queue"]["found"]
     assert table.code == 0 and "completed" in table.out
     assert logs.code == 0, logs.err
-    assert any('"key": "incoming/x.csv"' in line and '"status": "PROCESSED"' in line
-               for line in logs.out.splitlines())
+    # one short line per event: time, function, key, outcome, duration, reason
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d processor incoming/x\.csv PROCESSED \d+ ms  .+",
+                            line) for line in logs.out.splitlines()), logs.out
+    assert "_aws" not in logs.out and "START RequestId" not in logs.out
+    records = [json.loads(line) for line in pipectl(
+        "logs", "processor", "--since", "1h", "--format", "json").out.splitlines()]
+    done = next(r for r in records if r.get("key") == "incoming/x.csv"
+                and r.get("status") == "PROCESSED")
+    assert "_aws" not in done and done["records_out"] == 1
 
 
 def test_status_check_after_a_bad_file_and_invoke_with_a_generated_event(pipectl, client,

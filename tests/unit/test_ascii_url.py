@@ -1,8 +1,9 @@
 """URLs with non-ASCII characters: `pipectl fetch` and the fetcher encode them alike.
 
 HTTP sends URLs in ASCII: the host as IDNA (RFC 5891 "xn--" labels), the rest
-percent-encoded UTF-8 (RFC 3986 section 2.1). pipectl/ops/fetch.py and
-handlers/safe_http.py each carry the encoding (handlers never import pipectl).
+percent-encoded UTF-8 (RFC 3986 section 2.1). The encoding is the handlers'
+contract.ascii_url, which pipectl/ops/fetch.py and handlers/fetching/safe_http.py both
+call; each words its own refusal (a usage error, a FAILED request).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def _sqs_grants(document: dict) -> dict[str, set[str]]:
 @pytest.mark.parametrize("kind, queue", [("processor", "queue"), ("fetcher", "fetch_queue")])
 def test_a_consumer_may_change_the_visibility_of_its_own_queues_messages_only(kind, queue):
     # The handler returns a busy duplicate to the queue early with ChangeMessageVisibility
-    # (handlers/invocation.py); moto evaluates no IAM, so only this catches a missing grant.
+    # (handlers/common/invocation.py); moto evaluates no IAM, so only this catches a missing grant.
     cfg = config_module.load(ROOT / "pipeline.yaml")
     names = Names(cfg, ACCOUNT, "us-east-1")
     own = names.queue_arn(getattr(names, queue))

@@ -1,4 +1,4 @@
-"""Record schema rules (handlers/schema.py) and their settings in pipeline.yaml."""
+"""Record schema rules (handlers/processing/schema.py) and their settings in pipeline.yaml."""
 
 from __future__ import annotations
 

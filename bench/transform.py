@@ -1,6 +1,7 @@
-"""Benchmark the processor core (processing/transform.py) against a naive read-it-all version.
+"""Benchmark the processor core (processing/transform.py) against a naive version and DuckDB.
 
     python bench/transform.py [--rows 1000000] [--trace-rows 100000] [--no-tracemalloc]
+                              [--rounds 3]
 
 Generates a CSV and a JSON Lines file of the same records under bench/out/
 (gitignored; reused when present), then runs each implementation on each input in
@@ -12,6 +13,13 @@ so the same records), and the traced naive child runs beside the timed naive one
 --trace-rows 0 traces the full input (slow). Both
 implementations get the same metadata and hash their output: equal digests prove
 equal output.
+
+DuckDB (pip install -e '.[bench]') then does the same job on the same files with the
+same rules (lower snake_case names, null/blank values dropped, _metadata added,
+compact JSON Lines out) single-threaded (SET threads=1), in its own child, reading
+the file and writing its output to bench/out/; its output is hashed afterwards and
+must equal the core's. Core and DuckDB run --rounds times, interleaved (this machine
+is shared: a neighbour's load hits both alike), and the median of each is compared.
 """
 
 from __future__ import annotations
@@ -104,12 +112,53 @@ def core(kind: str, path: Path) -> tuple[int, str]:
     return counts.records_in, digest.hexdigest()
 
 
+def duckdb_run(kind: str, path: Path) -> tuple[int, str]:
+    """The same rules in SQL. Every value of these files is a string or null, so all
+    columns are read as VARCHAR (as the processor keeps them: no type inference)."""
+    import duckdb
+    from processing.transform import snake_case
+
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    out = OUT / f"duckdb-{kind}.jsonl"
+    pairs = ", ".join(f"struct_pack(k := '{snake_case(h)}', v := \"{h}\")" for h in HEADER)
+    meta = json.dumps(META, separators=(",", ":")).replace("'", "''")
+    if kind == "csv":
+        source = f"read_csv('{path}', header = true, all_varchar = true, quote = '\"', " \
+                 "escape = '\"')"
+    else:
+        columns = "{" + ", ".join(f"'{h}': 'VARCHAR'" for h in HEADER) + "}"
+        source = f"read_json('{path}', format = 'newline_delimited', columns = {columns})"
+    # COPY answers the rows it wrote: every record of these files keeps its user name,
+    # so that is the records read too (counting them in SQL would read the file twice).
+    written = con.execute(f"""
+        COPY (
+            SELECT left(j, length(j) - 1) || ',"_metadata":{meta}}}' AS line
+            FROM (SELECT to_json(map_from_entries(list_filter([{pairs}],
+                         lambda x: x.v IS NOT NULL AND trim(x.v) <> ''))) AS j
+                  FROM {source})
+            WHERE j <> '{{}}'
+        ) TO '{out}' (FORMAT CSV, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\t')
+    """)
+    return written.fetchone()[0], f"file:{out}"
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # --- measurement (one child process per figure) -------------------------------------
 
 def child(impl: str, kind: str, path: str, trace: bool) -> None:
     from processing import transform  # noqa: F401 - imports are not part of the measurement
 
-    run = core if impl == "core" else naive
+    if impl == "duckdb":
+        import duckdb  # noqa: F401 - nor is DuckDB's
+    run = {"core": core, "naive": naive, "duckdb": duckdb_run}[impl]
     if trace:
         import tracemalloc
         tracemalloc.start()
@@ -119,6 +168,8 @@ def child(impl: str, kind: str, path: str, trace: bool) -> None:
     seconds = time.perf_counter() - start
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak = tracemalloc.get_traced_memory()[1] if trace else None
+    if digest.startswith("file:"):          # DuckDB wrote a file: hash it, untimed
+        digest = file_digest(Path(digest[len("file:"):]))
     print(json.dumps({"records": records, "seconds": seconds, "digest": digest,
                       "rss_kib": rss_after - rss_before, "peak": peak}))
 
@@ -148,6 +199,8 @@ def main() -> None:
     p.add_argument("--trace-rows", type=int, default=100_000,
                    help="rows for the tracemalloc runs (0: all of --rows)")
     p.add_argument("--no-tracemalloc", action="store_true", help="skip the tracemalloc runs")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved core/DuckDB runs per input (0: no DuckDB)")
     p.add_argument("--child", nargs=3, metavar=("IMPL", "KIND", "PATH"), help=argparse.SUPPRESS)
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -189,6 +242,28 @@ def main() -> None:
         if n["rss_kib"] > 0:
             ratio += f", ru_maxrss growth {max(c['rss_kib'], 0) / n['rss_kib']:.4f}x"
         print(f"{ratio}  ({same})")
+        if a.rounds:
+            compare_duckdb(kind, path, a.rounds)
+
+
+def compare_duckdb(kind: str, path: Path, rounds: int) -> None:
+    times: dict[str, list[float]] = {"core": [], "duckdb": []}
+    digests: dict[str, set[str]] = {"core": set(), "duckdb": set()}
+    records = 0
+    for _ in range(rounds):
+        for impl in ("core", "duckdb"):
+            f = result(measure(impl, kind, path, trace=False))
+            times[impl].append(f["seconds"])
+            digests[impl].add(f["digest"])
+            records = f["records"]
+    median = {impl: sorted(ts)[len(ts) // 2] for impl, ts in times.items()}
+    for impl in ("core", "duckdb"):
+        label = "duckdb single-thread" if impl == "duckdb" else "core"
+        print(f"  {label:21} {records / median[impl]:>10,.0f} records/s (median of {rounds}: "
+              + ", ".join(f"{t:.2f}s" for t in times[impl]) + ")")
+    same = "identical output" if len(digests["core"] | digests["duckdb"]) == 1 \
+        else "OUTPUT DIFFERS"
+    print(f"  ratio core/duckdb: {median['duckdb'] / median['core']:.2f}x  ({same})")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ that runs out of time returns "truncated", and `pipectl archive` invokes it agai
 the first invocation's now and run_id, so the `__archiver__` item adds up the whole run.
 
 What ages out: everything the processor writes to the processed bucket (processed/,
-rejects/, thumbnails/), each under its own part of the archive prefix: archive_layout.py.
+rejects/, thumbnails/), each under its own part of the archive prefix: archiving/layout.py.
 Each object is copied, verified, its results row marked, and only then the original
 deleted, every step safe to repeat, so a run stopped anywhere loses nothing and the next
-run finishes the job: archive_move.py. This module plans a run and carries it out in
-batches within the invocation's time.
+run finishes the job: archiving/move.py (rows: archiving/rows.py). This module plans a
+run and carries it out in batches within the invocation's time.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from archiving.layout import Settings, archive_key, area_of, areas
-from archiving.move import delete_originals, ensure_copy, mark_row
+from archiving.move import RowTarget, delete_originals, ensure_copy, existing_copies
+from archiving.rows import RowMarker, row_hints
 from common import contract, results, telemetry
 from common.clients import reset_clients, results_table, s3_client  # noqa: F401 (tests reset them)
 
@@ -186,39 +187,58 @@ def _entry(s: Settings, obj: dict) -> dict:
 
 
 def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
-    """Copy, verify and mark each object, then delete the verified originals together."""
+    """Copy, verify and mark each object, then delete the verified originals together.
+
+    Per object that is one CopyObject, verified by the ETag it answers; copies already
+    there are found by one listing per 1,000 keys, rows by a Query of the status index
+    per 1 MB of rows and marked many per transaction (archiving/rows.py), originals
+    deleted 1,000 a call. A HeadObject only where the ETag cannot tell (multipart) or the
+    index did not name the row (then the copy's `source` metadata does).
+    """
+    try:
+        listed: dict[str, dict] | None = existing_copies(s, batch)
+    except Exception as e:  # noqa: BLE001 - the listing only saves calls
+        # No archive bucket, no s3:ListBucket: each object then looks for its copy itself,
+        # so each failure is that object's, with its reason, and the others still move.
+        _log("WARN", "could not list the archive's copies; checking each object",
+             error=f"{type(e).__name__}: {e}")
+        listed = None
+    hints = row_hints(s, batch)
+    marker = RowMarker(s)
     if s.concurrency <= 1:
         for entry in batch:
-            _archive_one(s, entry, deadline)
+            _archive_one(s, entry, deadline, listed, hints, marker)
     else:
         with ThreadPoolExecutor(max_workers=s.concurrency) as pool:
-            futures = [pool.submit(_archive_one, s, entry, deadline) for entry in batch]
+            futures = [pool.submit(_archive_one, s, entry, deadline, listed, hints, marker)
+                       for entry in batch]
             try:
                 for future in futures:
                     future.result()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+    marker.flush()
     delete_originals(s, [e for e in batch if e["status"] == "delete"])
 
 
-def _archive_one(s: Settings, entry: dict, deadline: float | None) -> None:
-    """Leaves entry["status"] at delete (copy verified, row marked), deferred or error."""
+def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict],
+                 hints: dict[str, RowTarget], marker: RowMarker) -> None:
+    """Leaves entry["status"] at delete (copy verified, row marked), deferred or error
+    (or copied: its row waits in the marker, whose flush settles it)."""
     if deadline is not None and time.monotonic() > deadline:
         entry["status"] = "deferred"
         return
     try:
         # _after_copy is looked up here, at call time, so tests can replace it.
-        copy = ensure_copy(s, entry, after_copy=_after_copy)
+        copy = ensure_copy(s, entry, after_copy=_after_copy, listed=listed)
         if copy is None:
             entry["status"] = "error"
             entry["error"] = "vanished from the processed bucket and no copy exists"
             return
-        entry["row"] = mark_row(s, entry, copy)
-        entry["status"] = "delete"
-        # Originals go 1,000 at a time, so "archived" lines come in bursts: this line per
-        # verified copy is what lets a progress bar move.
-        _log("INFO", "copied", key=entry["key"], status="COPIED")
+        entry["status"] = "copied"
+        # Marks the row (now, or soon with others'): status "delete" then, or "error".
+        marker.submit(entry, copy, hints.get(entry["key"]))
     except Exception as e:  # noqa: BLE001 - one object's failure never stops the others
         entry["status"], entry["error"] = "error", f"{type(e).__name__}: {e}"
         _log("ERROR", "not archived; the original is kept", key=entry["key"], status="ERROR",

@@ -1,10 +1,10 @@
 """Moving one object into the archive bucket: copy, verify, mark its results row, delete.
 
-Per object: copy it with the configured storage class, verify the copy (size, then ETag
-or SHA-256), update the results row (an output: the row ARCHIVED; a rejects file or a
-thumbnail: the row's link to it), and only then delete the original (DeleteObjects,
-1,000 keys a call). Every step is safe to repeat, so a run stopped anywhere loses
-nothing and the next run finishes the job:
+Per object: copy it with the configured storage class, verify the copy (the ETag
+CopyObject answers, else size, then ETag or SHA-256 by HeadObject), update the results
+row (an output: the row ARCHIVED; a rejects file or a thumbnail: the row's link to it),
+and only then delete the original (DeleteObjects, 1,000 keys a call). Every step is
+safe to repeat, so a run stopped anywhere loses nothing and the next run finishes the job:
 - copy and original both exist: the copy is verified (re-copied if it does not match),
   the row marked, the original deleted;
 - the original is gone: its row was marked before the delete, so nothing is left to do
@@ -24,7 +24,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from common import results, storage, telemetry, user_metadata
@@ -33,21 +35,61 @@ from common.clients import results_table, s3_client
 from archiving.layout import Settings, area_of
 
 HEAD_BYTES = 64 * 1024  # enough of a JSON Lines file to read its first record
+# ensure_copy verified the copy from the listing or CopyObject's answer: no HeadObject yet.
+VERIFIED_WITHOUT_HEAD = "verified_without_head"
+
+
+def existing_copies(s: Settings, entries: list[dict]) -> dict[str, dict]:
+    """The archive bucket's objects among these entries' archive keys, by key.
+
+    One ListObjectsV2 per 1,000 keys over the range the entries' archive keys span (per
+    area), instead of a HeadObject per object: on a first run nothing is there, and an
+    interrupted run's copies are found here. S3 listings are strongly consistent.
+    """
+    found: dict[str, dict] = {}
+    by_area: dict[str, list[str]] = {}
+    for entry in entries:
+        area = area_of(s, entry["key"])
+        if area is not None:
+            by_area.setdefault(area.archive, []).append(entry["archive_key"])
+    paginator = s3_client().get_paginator("list_objects_v2")
+    for keys in by_area.values():
+        first, last = min(keys), max(keys)
+        common = os.path.commonprefix([first, last])
+        # StartAfter is exclusive: a key's own prefix sorts just before it.
+        pages = paginator.paginate(Bucket=s.archive_bucket, Prefix=common,
+                                   StartAfter=first[:-1])
+        for page in pages:
+            contents = page.get("Contents", [])
+            found.update((o["Key"], o) for o in contents if o["Key"] <= last)
+            if contents and contents[-1]["Key"] >= last:
+                break
+    return found
 
 
 def ensure_copy(s: Settings, entry: dict,
-                after_copy: Callable[[], None] | None = None) -> dict | None:
-    """The verified copy's HeadObject, copying (again) when it is missing or does not match.
+                after_copy: Callable[[], None] | None = None,
+                listed: dict[str, dict] | None = None) -> dict | None:
+    """The verified copy, copying (again) when it is missing or does not match: its
+    HeadObject, or {VERIFIED_WITHOUT_HEAD: True} (with_metadata heads it when needed).
 
     None when the original vanished and no copy exists. after_copy runs between a copy and
-    its verification (the archiver's crash-safety test hook).
+    its verification (the archiver's crash-safety test hook). listed: existing_copies()
+    for the entry's batch; a copy not there is not looked for again.
     """
     s3 = s3_client()
-    existing = _head_copy(s3, s, entry)
+    existing = None
+    if listed is None:
+        existing = _head_copy(s3, s, entry)
+    elif entry["archive_key"] in listed:
+        found = listed[entry["archive_key"]]
+        if _same(s, entry, found["Size"], found["ETag"], found.get("StorageClass")):
+            return {VERIFIED_WITHOUT_HEAD: True}
+        existing = _head_copy(s3, s, entry)
     if existing is not None and _matches(s3, s, entry, existing):
         return existing
     try:
-        _copy(s3, s, entry)
+        result = _copy(s3, s, entry)
     except ClientError as e:
         if not _missing(e):
             raise
@@ -58,6 +100,9 @@ def ensure_copy(s: Settings, entry: dict,
         return None
     if after_copy is not None:
         after_copy()
+    if result is not None and _same(s, entry, entry["size"], result.get("ETag"),
+                                    s.storage_class):
+        return {VERIFIED_WITHOUT_HEAD: True}
     copy = _head_copy(s3, s, entry)
     if copy is None or not _matches(s3, s, entry, copy):
         raise storage.VerifyError(f"copy s3://{s.archive_bucket}/{entry['archive_key']} does "
@@ -65,17 +110,39 @@ def ensure_copy(s: Settings, entry: dict,
     return copy
 
 
-def _copy(s3, s: Settings, entry: dict) -> None:
+def with_metadata(s: Settings, entry: dict, copy: dict) -> dict:
+    """The copy's HeadObject (its user metadata names the row), if ensure_copy made none."""
+    if not copy.get(VERIFIED_WITHOUT_HEAD):
+        return copy
+    head = _head_copy(s3_client(), s, entry)
+    return head if head is not None else {}
+
+
+def _same(s: Settings, entry: dict, size: int, etag: str | None, storage_class: str | None
+          ) -> bool:
+    """A copy is the listed object when its ETag is the original's single-part ETag.
+
+    A single-part, SSE-S3 object's ETag is the MD5 of its bytes, and CopyObject keeps it
+    (CopyObjectResult.ETag): the same ETag is the same bytes, so the same size. Multipart
+    originals (outputs above 8 MiB) and SSE-KMS have other ETags: _matches hashes them.
+    CopyObject stores the StorageClass it was asked for; a listed copy says its own.
+    """
+    return ("-" not in entry["etag"] and etag == entry["etag"] and size == entry["size"]
+            and (storage_class or "STANDARD") == s.storage_class)
+
+
+def _copy(s3, s: Settings, entry: dict) -> dict | None:
+    """CopyObject's CopyObjectResult, or None from the managed copy of a large object."""
     source = {"Bucket": s.processed_bucket, "Key": entry["key"]}
     # IfMatch: copy the version that was listed (and sized), not a newer one.
     extra = {"StorageClass": s.storage_class, "ChecksumAlgorithm": "SHA256",
              "CopySourceIfMatch": entry["etag"], "MetadataDirective": "COPY"}
     if entry["size"] <= storage.COPY_OBJECT_LIMIT:
-        s3.copy_object(Bucket=s.archive_bucket, Key=entry["archive_key"], CopySource=source,
-                       **extra)
-    else:
-        extra.pop("MetadataDirective")  # the managed copy copies metadata itself
-        s3.copy(source, s.archive_bucket, entry["archive_key"], ExtraArgs=extra)
+        return s3.copy_object(Bucket=s.archive_bucket, Key=entry["archive_key"],
+                              CopySource=source, **extra).get("CopyObjectResult", {})
+    extra.pop("MetadataDirective")  # the managed copy copies metadata itself
+    s3.copy(source, s.archive_bucket, entry["archive_key"], ExtraArgs=extra)
+    return None
 
 
 def _missing(e: ClientError) -> bool:
@@ -122,8 +189,17 @@ def _sha256(s3, bucket: str, key: str) -> str | None:
     return base64.b64encode(digest.digest()).decode()
 
 
-def mark_row(s: Settings, entry: dict, copy: dict) -> str:
-    """Point the source file's row at the copy; returns what happened to it."""
+@dataclass(frozen=True)
+class RowTarget:
+    """The results row an archived object belongs to, and the link that moves."""
+    row_key: str
+    field: str  # "output", or the row field that names a rejects file or thumbnail
+    processed_uri: str
+    archive_uri: str
+
+
+def row_target(s: Settings, entry: dict, copy: dict) -> RowTarget | str:
+    """The row the copy's object names (its `source`), or why there is none."""
     area = area_of(s, entry["key"])
     assert area is not None, "entries are listed from the areas"
     source = user_metadata.decode_all(copy.get("Metadata")).get("source")
@@ -132,15 +208,27 @@ def mark_row(s: Settings, entry: dict, copy: dict) -> str:
     if not source or not source.startswith("s3://") or "/" not in source[5:]:
         return "no row: the object names no source file"
     # Rows are keyed by the source's bucket and key together (results.row_key).
-    row_key = results.row_key(*source[5:].split("/", 1))
+    return RowTarget(row_key=results.row_key(*source[5:].split("/", 1)), field=area.row_field,
+                     processed_uri=f"s3://{s.processed_bucket}/{entry['key']}",
+                     archive_uri=f"s3://{s.archive_bucket}/{entry['archive_key']}")
+
+
+def mark_row(s: Settings, entry: dict, copy: dict) -> str:
+    """Point the source file's row at the copy; returns what happened to it."""
+    target = row_target(s, entry, copy)
+    return target if isinstance(target, str) else mark_target(s, target)
+
+
+def mark_target(s: Settings, target: RowTarget) -> str:
+    """mark_row once the row is known: read it, decide, change it (archiving/rows.py does
+    the common case for many rows at once and comes here for the others)."""
+    row_key, processed_uri, archive_uri = target.row_key, target.processed_uri, target.archive_uri
     table = results_table(s.results_table)
     row = results.get(table, row_key)
-    processed_uri = f"s3://{s.processed_bucket}/{entry['key']}"
-    archive_uri = f"s3://{s.archive_bucket}/{entry['archive_key']}"
     if row is None:
         return f"no row for {row_key}"
-    if area.row_field != "output":
-        return _relink(table, row_key, row, area.row_field, processed_uri, archive_uri)
+    if target.field != "output":
+        return _relink(table, row_key, row, target.field, processed_uri, archive_uri)
     if row.get("status") == results.ARCHIVED and row.get("output") == archive_uri:
         return f"{row_key}: already ARCHIVED"
     if row.get("output") != processed_uri:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import BinaryIO
 
+import orjson
+
 from processing.byte_readers import Utf8Chunks, text_lines
 from processing.limits import DEFAULT_LIMITS, Limits, PermanentError
 
@@ -74,11 +76,24 @@ def _max_int_digits() -> int:
 
 
 class Where:
-    """Where the record being handled came from, for error messages."""
+    """Where the record being handled came from, for error messages.
+
+    text: the JSON Lines line of a record orjson read (see jsonl_records), else None.
+    """
 
     def __init__(self):
         self.line = 0
+        self.text: str | None = None
         self.scan: _JsonScanner | None = None
+
+    def exact(self) -> dict:
+        """The record orjson read from `text`, read again by the exact rules."""
+        assert self.text is not None
+        value = _decode_line(self.text, self.line)
+        self.text = None
+        if value.__class__ is not dict:     # orjson read an object: so does json
+            raise PermanentError(f"line {self.line}: {_type_name(value)}, not an object")
+        return value
 
     def __str__(self) -> str:
         return f"line {self.scan.line(self.scan.start) if self.scan else self.line}"
@@ -235,32 +250,70 @@ def json_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
         yield _record(scan, n)
 
 
+# The JSON Lines fast path. Where orjson reads a line and the record holds no float,
+# orjson and the standard library read it alike: strings and escapes, integers (exact
+# in both; orjson makes a float of an integer past 64 bits), true/false/null, and
+# duplicate keys (the last value, in the first key's place). orjson refuses what the
+# exact rules refuse (NaN and Infinity, lone surrogates, control characters, a BOM).
+# So a line orjson refuses, and a record in which the normalizer meets a float or
+# any other trouble (normalize.FloatSeen, TooDeep), is read again the standard way
+# (Where.exact), which decides and words the outcome exactly as before.
+FAST_PATH = True        # False: every line the standard way (tests compare the two)
+
+
 def jsonl_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
                   where: Where | None = None) -> Iterator[dict]:
-    """One JSON object per line; blank lines are ignored."""
+    """One JSON object per line; blank lines are ignored.
+
+    A record orjson read comes with where.text set to its line (else None): the caller
+    must give up on it for where.exact() when it holds a float (see above).
+    """
     text, counting = text_lines(source, newline=None, limits=limits)
-    loads = _decoder.decode
     where = where or Where()
+    fast_loads, fast_error = orjson.loads, orjson.JSONDecodeError
+    if not FAST_PATH:
+        fast_loads = _refuse_all
     line_no = 0
     try:
         for line_no, line in enumerate(text, 1):
-            if not line or line.isspace():
-                continue
             try:
-                value = loads(line)
-            except json.JSONDecodeError as e:
-                raise PermanentError(f"line {line_no}, column {e.colno}: invalid JSON: {e.msg}") \
-                    from None
-            except ValueError as e:
-                raise PermanentError(f"line {line_no}: {_value_error(e)}") from None
-            except RecursionError:
-                raise PermanentError(f"line {line_no}: nested deeper than the parser allows "
-                                     "(MAX_NESTING_DEPTH)") from None
+                value = fast_loads(line)
+                read_fast = line
+            except fast_error:
+                value = _decode_line(line, line_no)     # blank, or the exact error
+                read_fast = None
             if value.__class__ is not dict:
+                if value is _BLANK:
+                    continue
+                if read_fast is not None:       # a float, or the wording of the exact rules
+                    value = _decode_line(line, line_no)
                 raise PermanentError(f"line {line_no}: {_type_name(value)}, not an object")
-            where.line = line_no
+            where.line, where.text = line_no, read_fast
             yield value
     except UnicodeDecodeError as e:
         raise PermanentError(f"{counting.where(e)}: not valid UTF-8 ({e.reason})") from None
     finally:
         text.detach()
+
+
+_BLANK = object()
+
+
+def _refuse_all(line: str):
+    raise orjson.JSONDecodeError("the fast path is off", line, 0)
+
+
+def _decode_line(line: str, line_no: int, loads=_decoder.decode):
+    """The standard library's reading of one line (the exact rules), or _BLANK."""
+    if not line or line.isspace():
+        return _BLANK
+    try:
+        return loads(line)
+    except json.JSONDecodeError as e:
+        raise PermanentError(f"line {line_no}, column {e.colno}: invalid JSON: {e.msg}") \
+            from None
+    except ValueError as e:
+        raise PermanentError(f"line {line_no}: {_value_error(e)}") from None
+    except RecursionError:
+        raise PermanentError(f"line {line_no}: nested deeper than the parser allows "
+                             "(MAX_NESTING_DEPTH)") from None

@@ -2,10 +2,12 @@
 
 Two encoders, one output. A CSV record holds only strings, which orjson encodes
 byte for byte as json.dumps(ensure_ascii=False, separators=(",", ":")) does, at
-about twice the speed of the whole per-row loop. Records parsed from JSON keep
-the standard library's C encoder: orjson spells floats differently (1e16, not
-1e+16), writes infinity as null instead of refusing it and refuses integers past
-64 bits, so the output of a JSON file would change with the encoder.
+about twice the speed of the whole per-row loop. So does a JSON Lines record
+without floats that orjson read (json_reader.jsonl_records: no long integers then).
+Other records parsed from JSON keep the standard library's C encoder: orjson
+spells floats differently (1e16, not 1e+16), writes infinity as null instead of
+refusing it and refuses integers past 64 bits, so the output would change with
+the encoder.
 """
 
 from __future__ import annotations
@@ -82,6 +84,18 @@ class LineWriter:
                 f"output record {self._counts.records_out + len(self.lines) + 1}: a lone "
                 f"surrogate \\u{ord(line[e.start]):04x} in a string is not valid Unicode"
             ) from None
+        self.lines.append(encoded[:-1] + self.suffix)
+        if len(self.lines) >= self.flush_lines:
+            self.flush()
+
+    def add_plain(self, record: dict) -> None:
+        """add() for a record of strings, booleans, nulls and integers of at most 64 bits
+        (orjson refuses longer ones: then add() writes it)."""
+        try:
+            encoded = encode_strings(record)
+        except orjson.JSONEncodeError:      # nested past orjson's 254 levels
+            self.add(record)
+            return
         self.lines.append(encoded[:-1] + self.suffix)
         if len(self.lines) >= self.flush_lines:
             self.flush()

@@ -43,36 +43,61 @@ class TooDeep(PermanentError):
     """A record nests objects/arrays deeper than MAX_NESTING_DEPTH (the caller adds where)."""
 
 
-def normalize(record: dict, max_depth: int = LIMIT_DEFAULTS["MAX_NESTING_DEPTH"]
-              ) -> tuple[dict, int]:
+class FloatSeen(Exception):
+    """normalize(floats=False) met a float: the record must be read by the exact rules."""
+
+
+def normalize(record: dict, max_depth: int = LIMIT_DEFAULTS["MAX_NESTING_DEPTH"],
+              floats: bool = True) -> tuple[dict, int]:
     """Drop null/blank/empty values (counted) and snake_case the keys, recursively.
 
     The record itself is depth 1; a non-empty object or array inside it one more.
     Two keys that become the same name ("User Name", "user_name") are kept apart as
     CSV headers are: the later one gets a suffix, "user_name_2".
+    floats=False: raise FloatSeen at the first float (json_reader's fast path).
     """
     out = {}
     dropped = 0
     skipped = 0
+    names = _names
     for key, value in record.items():
-        if isinstance(value, dict) and value:
-            if max_depth <= 1:
-                raise TooDeep(max_depth)
-            value, inner = normalize(value, max_depth - 1)
-            dropped += inner
-            if not value:           # every value inside was empty
+        # Exact classes first (what a JSON parser makes), no call per value: this loop
+        # is most of the time a JSON Lines record takes.
+        cls = value.__class__
+        if cls is str:
+            if not value or value.isspace():
+                dropped += 1
                 skipped += 1
                 continue
-        elif isinstance(value, list) and value:
-            if max_depth <= 1:
-                raise TooDeep(max_depth)
-            value, inner = _normalize_list(value, max_depth - 1)
-            dropped += inner
-        elif _is_empty(value):
+        elif value is None:
             dropped += 1
             skipped += 1
             continue
-        out[snake_case(key)] = value
+        elif cls is float:
+            if not floats:
+                raise FloatSeen
+        elif cls is not int and cls is not bool:
+            if isinstance(value, dict) and value:
+                if max_depth <= 1:
+                    raise TooDeep(max_depth)
+                value, inner = normalize(value, max_depth - 1, floats)
+                dropped += inner
+                if not value:           # every value inside was empty
+                    skipped += 1
+                    continue
+            elif isinstance(value, list) and value:
+                if max_depth <= 1:
+                    raise TooDeep(max_depth)
+                value, inner = _normalize_list(value, max_depth - 1, floats)
+                dropped += inner
+            elif _is_empty(value):
+                dropped += 1
+                skipped += 1
+                continue
+        try:
+            out[names[key]] = value
+        except KeyError:
+            out[snake_case(key)] = value
     if len(out) + skipped != len(record):      # rare: two keys became one name
         out = _renamed_apart(record, max_depth)
     return out, dropped
@@ -93,7 +118,7 @@ def _renamed_apart(record: dict, max_depth: int) -> dict:
     return out
 
 
-def _normalize_list(values: list, max_depth: int) -> tuple[list, int]:
+def _normalize_list(values: list, max_depth: int, floats: bool = True) -> tuple[list, int]:
     # Elements keep their positions (a list is data, not a record); only the
     # dicts inside are normalized.
     dropped = 0
@@ -103,12 +128,15 @@ def _normalize_list(values: list, max_depth: int) -> tuple[list, int]:
             if value:
                 if max_depth <= 1:
                     raise TooDeep(max_depth)
-                value, inner = normalize(value, max_depth - 1)
+                value, inner = normalize(value, max_depth - 1, floats)
                 dropped += inner
-        elif isinstance(value, list) and value:
-            if max_depth <= 1:
-                raise TooDeep(max_depth)
-            value, inner = _normalize_list(value, max_depth - 1)
-            dropped += inner
+        elif isinstance(value, list):
+            if value:
+                if max_depth <= 1:
+                    raise TooDeep(max_depth)
+                value, inner = _normalize_list(value, max_depth - 1, floats)
+                dropped += inner
+        elif not floats and value.__class__ is float:
+            raise FloatSeen
         out.append(value)
     return out, dropped

@@ -27,7 +27,7 @@ from processing.json_reader import Where, json_records, jsonl_records
 from processing.jsonl_writer import Counts, LineWriter
 from processing.jsonl_writer import encode_json as _encode  # noqa: F401 (tests reach the encoder here)
 from processing.limits import DEFAULT_LIMITS, LIMIT_DEFAULTS, Limits, PermanentError
-from processing.normalize import TooDeep, normalize, snake_case
+from processing.normalize import FloatSeen, TooDeep, normalize, snake_case
 from processing.text_reader import text_stats
 
 __all__ = ["DEFAULT_LIMITS", "LIMIT_DEFAULTS", "Counts", "Limits", "PermanentError",
@@ -89,13 +89,29 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
         depth = limits.max_nesting_depth
         for record in records:
             counts.records_in += 1
-            try:
-                record, dropped = normalize(record, depth)
-            except TooDeep:
-                raise PermanentError(f"{where}: nested deeper than {depth} levels "
-                                     "(MAX_NESTING_DEPTH)") from None
+            plain = where.text is not None
+            if plain:
+                try:
+                    record, dropped = normalize(record, depth, floats=False)
+                except (FloatSeen, TooDeep, RecursionError):
+                    # orjson's reading is taken only where it is the exact one (json_reader).
+                    plain = False
+                    record, dropped = _normalize_exact(where.exact(), where, depth)
+            else:
+                record, dropped = _normalize_exact(record, where, depth)
             counts.dropped_values += dropped
             if record and (accept is None or accept(record)):
-                out.add(record)
+                if plain:
+                    out.add_plain(record)
+                else:
+                    out.add(record)
     out.flush()
     return counts
+
+
+def _normalize_exact(record: dict, where: Where, depth: int) -> tuple[dict, int]:
+    try:
+        return normalize(record, depth)
+    except TooDeep:
+        raise PermanentError(f"{where}: nested deeper than {depth} levels "
+                             "(MAX_NESTING_DEPTH)") from None

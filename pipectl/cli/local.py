@@ -27,8 +27,9 @@ from pipectl.orchestration.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
 _LOG_FORMAT = typer.Option(LogFormat.short, "--format", help=FORMAT_HELP)
-_CONCURRENCY = typer.Option(2, "--concurrency", min=1, max=64,
-                            help="warm workers per queue (Lambda's concurrent batches)")
+_CONCURRENCY = typer.Option(None, "--concurrency", min=1, max=64,
+                            help="at most this many warm workers per queue (default: the "
+                                 "mapping's max_concurrency, as Lambda scales)")
 
 
 def log_echo(fmt: LogFormat) -> Callable[[str, str], None]:
@@ -50,7 +51,7 @@ def run(
                                          "in flight"),
     timeout: float | None = typer.Option(None, "--timeout", min=1,
                                             help="give up (exit 1) after this many seconds"),
-    concurrency: int = _CONCURRENCY,
+    concurrency: int | None = _CONCURRENCY,
     fmt: LogFormat = _LOG_FORMAT,
 ) -> None:
     """Serve the deployed queue -> function mappings locally, as Lambda's SQS poller does."""
@@ -76,7 +77,7 @@ def dev(
     ctx: typer.Context,
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                        help="emulator port [default: targets.local.port]"),
-    concurrency: int = _CONCURRENCY,
+    concurrency: int | None = _CONCURRENCY,
     fmt: LogFormat = _LOG_FORMAT,
     state_dir: Path | None = typer.Option(
         None, "--state", file_okay=False, help="keep the emulator's buckets, objects, tables, "

@@ -7,7 +7,7 @@ Pure functions of the config and names, so tests can check every document static
 from __future__ import annotations
 
 from pipectl.config import PipelineConfig
-from pipectl.naming import Names
+from pipectl.naming import STATUS_INDEX, Names
 
 VERSION = "2012-10-17"
 # The processor's other outputs in the processed bucket (fixed, as handlers/processor.py has them).
@@ -112,6 +112,10 @@ def archiver_policy(config: PipelineConfig, names: Names) -> dict:
         {"Sid": "WriteArchive", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": _objects(names, "archive", p.archive)},
         _results(names),
+        # The PROCESSED rows around the archived objects' times, read from the status
+        # index to find each object's row without a HeadObject (archiving/rows.py).
+        {"Sid": "FindRows", "Effect": "Allow", "Action": "dynamodb:Query",
+         "Resource": f"{names.table_arn(names.results_table)}/index/{STATUS_INDEX}"},
         *_logs(names, "archiver"), *_tracing(config),
     ]}
 

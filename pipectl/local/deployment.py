@@ -36,6 +36,12 @@ class Mapping:
     queue_arn: str
     batch_size: int
     visibility_timeout: int
+    # MaximumBatchingWindowInSeconds: how long Lambda gathers messages towards batch_size
+    # before invoking (0: it invokes with what one poll returns).
+    batching_window: int = 0
+    # ScalingConfig.MaximumConcurrency: the most concurrent invocations Lambda starts for
+    # this mapping; None when the mapping has no ScalingConfig.
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,9 @@ def discover(aws: Aws, names: Names) -> Deployment:
             url = sqs.require_queue_url(client, arn.rsplit(":", 1)[-1])
             mappings.append(Mapping(
                 function=deployed, queue_url=url, queue_arn=arn, batch_size=m["BatchSize"],
-                visibility_timeout=int(sqs.attributes(client, url)["VisibilityTimeout"])))
+                visibility_timeout=int(sqs.attributes(client, url)["VisibilityTimeout"]),
+                batching_window=int(m.get("MaximumBatchingWindowInSeconds") or 0),
+                max_concurrency=(m.get("ScalingConfig") or {}).get("MaximumConcurrency")))
     if not mappings:
         raise NotFound(f"no queue is mapped to {names.function('processor')} "
                        "(run `pipectl deploy`)")

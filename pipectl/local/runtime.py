@@ -1,10 +1,13 @@
 """The local runtime: serves the deployed queue -> function mappings as Lambda's SQS poller does.
 
-Per mapping it runs `concurrency` pollers, each with one warm worker process. A
-poller receives up to batch_size messages, invokes the handler with a Lambda SQS
-event, deletes the messages that succeeded and leaves the rest to come back after
-the queue's visibility timeout, so retries and the move to the DLQ after
-maxReceiveCount happen in SQS exactly as they do on AWS.
+Per mapping it runs as many pollers as the mapping's ScalingConfig.MaximumConcurrency
+allows Lambda to invoke at once (capped by --concurrency when given: worker processes
+cost memory), each with one warm worker process. A poller receives up to batch_size
+messages, gathering them for up to the mapping's MaximumBatchingWindowInSeconds as
+Lambda does, invokes the handler with a Lambda SQS event, deletes the messages that
+succeeded and leaves the rest to come back after the queue's visibility timeout, so
+retries and the move to the DLQ after maxReceiveCount happen in SQS exactly as they do
+on AWS.
 
 One departure from Lambda: when an invocation crashes or times out, Lambda returns the
 whole batch, so a file that always kills its worker takes its neighbours to the DLQ with
@@ -22,6 +25,7 @@ started it, so no message is lost or handled by a half-loaded environment.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -54,6 +58,9 @@ POLL_WAIT_SECONDS = 2
 # How often the deployed functions are read back for a new code digest or settings
 # (one GetFunction per function).
 WATCH_SECONDS = 2.0
+# Pollers for a mapping without a ScalingConfig (Lambda would scale up to the account's
+# concurrency; worker processes here are a laptop's memory), unless --concurrency says.
+DEFAULT_POLLERS = 2
 
 
 @dataclass
@@ -109,9 +116,39 @@ def failed_ids(response: object, batch_ids: set[str]) -> set[str]:
     return ids
 
 
+def pollers(mapping: Mapping, limit: int | None) -> int:
+    """Concurrent invocations for a mapping: its MaximumConcurrency, at most `limit`."""
+    wanted = mapping.max_concurrency or DEFAULT_POLLERS
+    return max(1, min(wanted, limit)) if limit is not None else wanted
+
+
+def gather(client, mapping: Mapping, stop: threading.Event) -> list[dict]:
+    """One batch, as Lambda's poller makes it: what one receive returns (at most 10), or,
+    with a batching window, messages gathered until batch_size or the window ends."""
+    messages = sqs.receive(client, mapping.queue_url, max_messages=min(mapping.batch_size, 10),
+                           wait_seconds=POLL_WAIT_SECONDS)
+    if not messages or mapping.batching_window <= 0:
+        return messages
+    # The window starts with the first message (Lambda: "the maximum amount of time to
+    # gather records before invoking the function").
+    ends = time.monotonic() + mapping.batching_window
+    batch = {m["MessageId"]: m for m in messages}
+    while len(batch) < mapping.batch_size and not stop.is_set():
+        left = ends - time.monotonic()
+        if left <= 0:
+            break
+        more = sqs.receive(client, mapping.queue_url,
+                           max_messages=min(mapping.batch_size - len(batch), 10),
+                           wait_seconds=min(POLL_WAIT_SECONDS, math.ceil(left)))
+        # A message received again meanwhile (its visibility ran out) is one record, and
+        # only its latest receipt handle deletes it (SQS DeleteMessage).
+        batch.update((m["MessageId"], m) for m in more)
+    return list(batch.values())
+
+
 class LocalRuntime:
     def __init__(self, aws: Aws, deployment: Deployment, handlers_dir: Path, *,
-                 concurrency: int = 2, echo: Callable[[str, str], None] | None = None,
+                 concurrency: int | None = None, echo: Callable[[str, str], None] | None = None,
                  notice: Callable[[str], None] = lambda message: None,
                  rediscover: Callable[[], Deployment] | None = None,
                  inform: Callable[[str], None] = lambda message: None):
@@ -142,7 +179,7 @@ class LocalRuntime:
         self._logs.start()
         threads = [threading.Thread(target=self._poll, args=(m, i, until_idle),
                                     name=f"poller-{m.function.name}-{i}", daemon=True)
-                   for m in self.mappings for i in range(self.concurrency)]
+                   for m in self.mappings for i in range(pollers(m, self.concurrency))]
         threads += [threading.Thread(target=self._fire, args=(s.rule,),
                                      name=f"schedule-{s.rule}", daemon=True)
                     for s in self.schedules]
@@ -220,9 +257,7 @@ class LocalRuntime:
         try:
             while not self._stop.is_set():
                 try:
-                    messages = sqs.receive(client, mapping.queue_url,
-                                           max_messages=min(mapping.batch_size, 10),
-                                           wait_seconds=POLL_WAIT_SECONDS)
+                    messages = gather(client, mapping, self._stop)
                     # Looked at after the long poll, so a message that came while it
                     # waited goes to the code deployed by then.
                     current = self._current(key)

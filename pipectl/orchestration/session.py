@@ -28,7 +28,7 @@ def deploy_into(aws: Aws, config: PipelineConfig, on_line: Callable[[str], None]
     return Names(config, aws.account, aws.region)
 
 
-def runtime_for(aws: Aws, names: Names, handlers_dir: Path, *, concurrency: int,
+def runtime_for(aws: Aws, names: Names, handlers_dir: Path, *, concurrency: int | None,
                 echo: Callable[[str, str], None] | None = None,
                 notice: Callable[[str], None] = lambda message: None,
                 inform: Callable[[str], None] = lambda message: None) -> LocalRuntime:

@@ -35,3 +35,24 @@ def test_lambda_event_has_the_sqs_record_shape():
     assert record["attributes"] == {"ApproximateReceiveCount": "1"}
     assert record["messageAttributes"]["a"]["stringValue"] == "v"
     assert record["messageAttributes"]["a"]["dataType"] == "String"
+
+
+def _mapping(max_concurrency, batching_window=0, batch_size=10):
+    from pipectl.local.deployment import DeployedFunction, Mapping
+
+    function = DeployedFunction(name="processor", handler="processor.lambda_handler",
+                                timeout=30, memory=512, environment={})
+    return Mapping(function=function, queue_url="q", queue_arn="arn:aws:sqs:us-east-1:1:q",
+                   batch_size=batch_size, visibility_timeout=30,
+                   batching_window=batching_window, max_concurrency=max_concurrency)
+
+
+def test_a_mapping_gets_as_many_pollers_as_its_maximum_concurrency():
+    from pipectl.local.runtime import DEFAULT_POLLERS, pollers
+
+    assert pollers(_mapping(5), None) == 5
+    assert pollers(_mapping(None), None) == DEFAULT_POLLERS      # no ScalingConfig
+    # --concurrency caps it (worker processes are memory), never raises it
+    assert pollers(_mapping(5), 3) == 3
+    assert pollers(_mapping(2), 8) == 2
+    assert pollers(_mapping(None), 1) == 1

@@ -222,7 +222,7 @@ def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
     delete_originals(s, [e for e in batch if e["status"] == "delete"])
 
 
-def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict],
+def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict] | None,
                  hints: dict[str, RowTarget], marker: RowMarker) -> None:
     """Leaves entry["status"] at delete (copy verified, row marked), deferred or error
     (or copied: its row waits in the marker, whose flush settles it)."""

@@ -1,6 +1,6 @@
 """Peak memory and records/s of the real processor handler by input size, next to DuckDB.
 
-    python bench/memory.py [--sizes 10,100,1000] [--keep]
+    python bench/memory.py [--sizes 10,100,1000] [--formats jsonl,parquet] [--keep]
 
 For each size (MB) a CSV of that size (the bench/transform.py records) is
 generated under bench/out/ (reused when present) and uploaded into a moto server
@@ -24,6 +24,10 @@ files. Its output is hashed and compared with the processor core's output
 (transform.process_stream) for the smallest size: equal digests prove equal rules.
 The handler's records/s includes every S3 and DynamoDB call to the moto server;
 DuckDB's does no network I/O at all.
+
+--formats runs the handler once per output format (OUTPUT_FORMAT, as deploy sets it
+from pipeline.yaml's output:), each on its own upload of the same file, so the Parquet
+writer's peak RSS stands beside the JSON Lines one.
 """
 
 from __future__ import annotations
@@ -99,7 +103,9 @@ def cpu_seconds() -> float:
 
 # --- children -------------------------------------------------------------------------
 
-def handler_child(endpoint: str, key: str) -> None:
+def handler_child(endpoint: str, key: str, fmt: str = "jsonl") -> None:
+    if fmt != "jsonl":
+        os.environ["OUTPUT_FORMAT"] = fmt
     os.environ.update({
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -110,7 +116,7 @@ def handler_child(endpoint: str, key: str) -> None:
     import boto3
     import processor
 
-    body = {"Records": [{"eventName": "ObjectCreated:Put",
+    body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                          "s3": {"bucket": {"name": RAW}, "object": {"key": key}}}]}
     event = {"Records": [{"messageId": "bench-1", "body": json.dumps(body),
                           "eventSource": "aws:sqs"}]}
@@ -136,7 +142,9 @@ def handler_child(endpoint: str, key: str) -> None:
     seconds = time.perf_counter() - start
     after, cpu = peak_kib(), cpu_seconds() - cpu
     row = boto3.resource("dynamodb").Table(TABLE).get_item(
-        Key={"object_key": key}, ConsistentRead=True)["Item"]
+        Key={"object_key": f"s3://{RAW}/{key}"}, ConsistentRead=True).get("Item")  # row_key
+    if row is None:
+        raise SystemExit(f"no results row for {key}: {result}")
     print(json.dumps({"seconds": seconds, "before_kib": before, "peak_kib": after,
                       "cpu": cpu, "s3_wait": waited[0], "records": int(row.get("records_in", 0)),
                       "status": row["status"], "error": row.get("error"),
@@ -276,6 +284,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="10,100,1000", help="input sizes in MB, comma-separated")
     p.add_argument("--keep", action="store_true", help="keep the DuckDB output files")
+    p.add_argument("--formats", default="jsonl",
+                   help="output formats for the handler, comma-separated (jsonl, jsonl.gz, "
+                        "parquet)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs per size up to 100 MB, the median reported (larger sizes: one)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -298,47 +309,55 @@ def main() -> None:
             path = generate(mb)
             prepared = time.perf_counter() - t
             runs = a.repeat if mb <= 100 else 1
-            handlers, ducks = [], []
+            handlers: dict[str, list] = {fmt: [] for fmt in a.formats.split(",")}
+            ducks = []
             for run in range(runs):
-                # A new key per run: the same key would find its PROCESSED row and only
-                # finish a move (the duplicate-delivery path), not process the file.
-                key = f"incoming/bench-{mb}mb-{run + 1}.csv"
-                s3.upload_file(str(path), RAW, key, Config=TransferConfig(
-                    multipart_chunksize=64 * 2 ** 20, max_concurrency=4))
-                handlers.append(run_child("--child", "handler", endpoint, key))
+                for fmt, found in handlers.items():
+                    # A new key per run: the same key would find its PROCESSED row and only
+                    # finish a move (the duplicate-delivery path), not process the file.
+                    key = f"incoming/bench-{mb}mb-{fmt}-{run + 1}.csv"
+                    s3.upload_file(str(path), RAW, key, Config=TransferConfig(
+                        multipart_chunksize=64 * 2 ** 20, max_concurrency=4))
+                    found.append(run_child("--child", "handler", endpoint, key, fmt))
+                    empty_buckets(s3)       # free the emulator's memory before the next run
                 out = OUT / f"memory-{mb}mb.duckdb.jsonl"
                 ducks.append(run_child("--child", "duckdb", str(path), str(out)))
-                empty_buckets(s3)           # free the emulator's memory before the next run
-            handler, duck = median_run(handlers), median_run(ducks)
+            duck = median_run(ducks)
             same = ""
             if mb == min(sizes):
                 same = "same output" if file_digest(out) == core_digest(path) else "OUTPUT DIFFERS"
             if not a.keep:
                 out.unlink(missing_ok=True)
-            rows.append((mb, path.stat().st_size, handler, duck, same, server_peak_kib(server)))
-            print(f"{mb} MB done: handler {handler['status']} in {handler['seconds']:.1f}s, "
-                  f"duckdb {duck['seconds']:.1f}s, median of {runs} "
-                  f"(input generated in {prepared:.1f}s)", file=sys.stderr, flush=True)
+            for fmt, found in handlers.items():
+                handler = median_run(found)
+                rows.append((mb, path.stat().st_size, fmt, handler, duck, same,
+                             server_peak_kib(server)))
+                print(f"{mb} MB done: handler ({fmt}) {handler['status']} in "
+                      f"{handler['seconds']:.1f}s, duckdb {duck['seconds']:.1f}s, median of "
+                      f"{runs} (input generated in {prepared:.1f}s)", file=sys.stderr,
+                      flush=True)
     finally:
         server.terminate()
         server.wait()
 
     # records/s by wall time; "cpu" divides by the process's own CPU time instead (the
     # handler's wall time also holds the moto server's work on the other side of the socket).
-    print(f"{'size':>6} {'records':>10} | {'handler peak RSS':>16} {'(warm idle)':>11} "
-          f"{'records/s':>9} {'(cpu)':>9} {'s3 wait':>7} | {'duckdb peak RSS':>15} "
-          f"{'records/s':>9} {'(cpu)':>9} | wall ratio | {'moto peak':>9}")
-    for _mb, size, h, d, same, moto_kib in rows:
+    print(f"{'size':>6} {'format':>8} {'records':>10} | {'handler peak RSS':>16} "
+          f"{'(warm idle)':>11} {'records/s':>9} {'(cpu)':>9} {'s3 wait':>7} | "
+          f"{'duckdb peak RSS':>15} {'records/s':>9} {'(cpu)':>9} | wall ratio | {'moto peak':>9}")
+    for _mb, size, fmt, h, d, same, moto_kib in rows:
         h_rate, d_rate = h["records"] / h["seconds"], d["records"] / d["seconds"]
-        print(f"{size / MB:4.0f}MB {h['records']:>10,} | {mib(h['peak_kib']):>12} MiB "
+        print(f"{size / MB:4.0f}MB {fmt:>8} {h['records']:>10,} | {mib(h['peak_kib']):>12} MiB "
               f"{mib(h['before_kib']):>7} MiB {h_rate:>9,.0f} {h['records'] / h['cpu']:>9,.0f} "
               f"{h['s3_wait']:>6.1f}s | {mib(d['peak_kib']):>11} MiB {d_rate:>9,.0f} "
               f"{d['records'] / d['cpu']:>9,.0f} | {h_rate / d_rate:>9.2f}x | "
               f"{mib(moto_kib)} MiB {same}")
-    if len(rows) > 1:
-        growth = rows[-1][2]["peak_kib"] - rows[0][2]["peak_kib"]
-        print(f"handler peak RSS growth {rows[0][0]} MB -> {rows[-1][0]} MB: "
-              f"{growth / 1024:+.1f} MiB")
+    for fmt in a.formats.split(","):
+        mine = [r for r in rows if r[2] == fmt]
+        if len(mine) > 1:
+            growth = mine[-1][3]["peak_kib"] - mine[0][3]["peak_kib"]
+            print(f"handler ({fmt}) peak RSS growth {mine[0][0]} MB -> {mine[-1][0]} MB: "
+                  f"{growth / 1024:+.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 from common import attempt, failures, faults, results, storage, telemetry, user_metadata
 from common import contract as env
@@ -40,13 +39,16 @@ from common.clients import (  # noqa: F401 (tests reset and reach them here)
 )
 from common.invocation import (  # noqa: F401 (tests reach invocation_deadline here)
     Busy,
+    batch_operations,
     each_created_object,
     invocation_deadline,
+    is_batch_operations,
     loop_refusal,
     sqs_batch,
 )
 from common.s3_event import S3Object
 from processing import images, schema, sink
+from processing.output_format import Encoding, OutputFormat
 from processing.transform import (
     LIMIT_DEFAULTS,
     Counts,
@@ -57,7 +59,6 @@ from processing.transform import (
     process_stream,
 )
 
-PROCESSOR_VERSION = "1.0.0"
 LIMIT_VARIABLES = tuple(LIMIT_DEFAULTS)   # MAX_* environment variables, see limits.py
 # A file whose attempts died this often (the worker crashed or timed out on it) is not
 # attempted again in this delivery: its message fails alone and goes on to the DLQ, and
@@ -82,6 +83,8 @@ class Settings:
     sink_table: str = ""                 # SINK_TABLE: accepted records also go there
     sink_key: str = ""
     image_limits: images.ImageLimits = images.ImageLimits()
+    version: str = results.UNVERSIONED   # PROCESSOR_VERSION: deploy derives it
+    output: OutputFormat = OutputFormat()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -96,13 +99,21 @@ class Settings:
                    pipeline=get(env.PIPELINE, ""), raw_bucket=get(env.RAW_BUCKET, ""),
                    limits=Limits.from_env(os.environ), schemas=tuple(schema.load(os.environ)),
                    sink_table=get(env.SINK_TABLE, ""), sink_key=get(env.SINK_KEY, ""),
-                   image_limits=images.ImageLimits.from_env(os.environ))
+                   image_limits=images.ImageLimits.from_env(os.environ),
+                   version=get(env.PROCESSOR_VERSION) or results.UNVERSIONED,
+                   output=OutputFormat.from_env(os.environ))
 
 
 # --- wiring ----------------------------------------------------------------------
 
 def lambda_handler(event, context):
     settings = Settings.from_env()
+    if is_batch_operations(event):     # `pipectl reprocess --engine s3-batch`
+        return batch_operations(event, context, lambda message, deadline: handle_message(
+            message, settings, context, deadline), lambda bucket, key: results.not_processed(
+            results_table(settings.results_table), results.row_key(bucket, key)),
+            version=settings.version, done_prefixes=(settings.completed, settings.failed),
+            incoming=settings.incoming)
     return sqs_batch(event, context, lambda message, deadline: handle_message(
         message, settings, context, deadline))
 
@@ -121,7 +132,7 @@ def process_object(obj: S3Object, settings: Settings, message_id: str | None = N
     false) while another attempt holds the object's lease."""
     handler = attempt.Handler(results_table=settings.results_table, log=_log,
                               done="processed",
-                              row_fields={"processor_version": PROCESSOR_VERSION})
+                              row_fields={"processor_version": settings.version})
     # _fault is looked up here, at call time, so tests can replace it.
     return attempt.run(obj, handler, lambda a: _process(a, settings), message_id=message_id,
                        request_id=request_id, deadline=deadline, fault=_fault)
@@ -145,10 +156,20 @@ def _process(a: Attempt, s: Settings) -> Result:
         # Nothing is written or moved: the original stays in incoming/, the row says why.
         return a.refuse(refused)
     row = results.get(table, row_id)
+    rerun = obj.reprocess        # `pipectl reprocess` sent it (see Reprocessing in README)
+    if rerun and results.rerun_done(row, rerun):
+        _finish_rerun_move(s3, bucket, row, failed_key, completed_key)
+        return Result(Outcome.DUPLICATE, f"already re-run: {row['status']} by version "
+                                         f"{row.get('processor_version')}")
 
     # The version the event names, not whatever is current: an overwrite before this
     # read is another version with an event of its own.
-    source = storage.open_object(s3, bucket, key, obj.version_id)
+    source, source_key = storage.open_object(s3, bucket, key, obj.version_id), key
+    if source is None and rerun and results.rerun_source(row):
+        # A re-run reads the original where it lies and moves it only if its outcome says
+        # so (failed/ -> completed/): the row keeps naming the upload (key, version).
+        source_key = results.rerun_source(row)
+        source = storage.open_object(s3, bucket, source_key)
     if source is None:
         if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
             # This version was handled and moved; the row has moved on to a newer one.
@@ -161,11 +182,11 @@ def _process(a: Attempt, s: Settings) -> Result:
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
-    version = {"version_id": source.version_id} if source.version_id else {}
-    same_version = (bool(row) and row.get("etag") == source.etag  # type: ignore[union-attr]
-                    and row.get("version_id") == source.version_id)  # type: ignore[union-attr]
+    version = {"version_id": source.version_id} if source.version_id and source_key == key else {}
+    same_version = bool(row) and row.get("etag") == source.etag \
+        and row.get("version_id") == source.version_id
     try:
-        if same_version and row.get("status") == results.PROCESSED:  # type: ignore[union-attr]
+        if same_version and row.get("status") == results.PROCESSED and not rerun:
             # The output and the row were written, then the move did not finish.
             source.body.close()
             storage.move(s3, bucket, key, completed_key, source.etag, source.size,
@@ -183,9 +204,9 @@ def _process(a: Attempt, s: Settings) -> Result:
             results.give_up(table, row_id, error, a.message_id, crashes)
             return Result(Outcome.POISON, "left alone: earlier attempts died on it", error=error)
         started_at = results.now_iso()
-        if not a.claim(bucket=bucket, kind=row_kind, version=PROCESSOR_VERSION,
+        if not a.claim(bucket=bucket, kind=row_kind, version=s.version,
                        started_at=started_at, etag=source.etag, crashes=crashes,
-                       same_version=version or None):
+                       same_version=version or None, rerun=rerun):
             source.body.close()
             return a.busy("another attempt is working on this object; retry when its lease "
                           "ends", results.get(table, row_id))
@@ -198,14 +219,16 @@ def _process(a: Attempt, s: Settings) -> Result:
             raise PermanentError(f"unsupported file type: {relative!r} "
                                  "(expected .csv, .json, .jsonl, .ndjson or .txt, "
                                  "optionally followed by .gz)")
-        output_key = _output_key(s, relative, source.last_modified)
+        replaced = rerun and results.rerun_output(row, s.processed_bucket)
+        output_key = replaced or _output_key(s, relative, source.last_modified)
         _check_key_lengths(output_key, completed_key)
         metadata = {"processed_at": started_at, "environment": s.environment,
-                    "processor_version": PROCESSOR_VERSION, "source": obj.uri}
+                    "processor_version": s.version, "source": obj.uri}
         version_tag = source.etag.strip('"')
         compressed = is_gzip(key)
         try:
-            if same_version and _has_output(s3, s.processed_bucket, output_key, version_tag):
+            if (same_version or rerun) and _has_output(s3, s.processed_bucket, output_key,
+                                                       version_tag, s.version):
                 # An earlier attempt wrote the output and died before the row: count the
                 # records again but do not write a second version of the output.
                 counts, extra = _write_output(s3, s, output_key, source, kind, metadata,
@@ -213,7 +236,9 @@ def _process(a: Attempt, s: Settings) -> Result:
             else:
                 counts, extra = _write_output(s3, s, output_key, source, kind, metadata, limits,
                                               compressed, {"source": obj.uri,
-                                                           "source-etag": version_tag}, key=key)
+                                                           "source-etag": version_tag,
+                                                           "processor-version": s.version},
+                                              key=key, replaces=row if replaced else None)
         finally:
             source.body.close()
         a.checkpoint("after_output")
@@ -228,9 +253,10 @@ def _process(a: Attempt, s: Settings) -> Result:
             dropped_values=counts.dropped_values,
             output=f"s3://{s.processed_bucket}/{output_key}", location=completed_key,
             finished_at=finished_at, updated_at=finished_at, duration_ms=a.ms(),
-            processor_version=PROCESSOR_VERSION, **version, **extra,
-            tally={"records_rejected": extra.get("records_rejected", 0),
-                   "thumbnails": int("thumbnail" in extra)})
+            processor_version=s.version, **version, **extra,
+            tally={name: n - (results.counted_tallies(row) if rerun else {}).get(name, 0)
+                   for name, n in (("records_rejected", extra.get("records_rejected") or 0),
+                                   ("thumbnails", int("thumbnail" in extra)))})
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
         finishing = same_version and row.get("status") == results.PROCESSED  # type: ignore[union-attr]
         if finishing or not isinstance(e, PermanentError) and failures.is_transient(e):
@@ -241,13 +267,15 @@ def _process(a: Attempt, s: Settings) -> Result:
         # Row first, then the move: if the move fails the retry finishes it.
         a.failed(error, bucket=bucket, size=source.size, etag=source.etag, location=failed_key,
                  finished_at=finished_at, updated_at=finished_at, duration_ms=a.ms(),
-                 processor_version=PROCESSOR_VERSION, **version, **getattr(e, "fields", {}))
-        storage.move(s3, bucket, key, failed_key, source.etag, source.size,
-                     version_id=source.version_id)
+                 processor_version=s.version, **version, **getattr(e, "fields", {}))
+        if source_key != failed_key:
+            storage.move(s3, bucket, source_key, failed_key, source.etag, source.size,
+                         version_id=source.version_id)
         return Result(Outcome.FAILED, "failed: the file cannot be processed", error=error)
     # The row is PROCESSED: from here an error is never the file's (attempt.run).
-    storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                 version_id=source.version_id, checkpoint=a.checkpoint)
+    if source_key != completed_key:
+        storage.move(s3, bucket, source_key, completed_key, source.etag, source.size,
+                     version_id=source.version_id, checkpoint=a.checkpoint)
     a.checkpoint("after_move")
     return Result(Outcome.PROCESSED, "processed",
                   fields=_records(counts.records_in, counts.records_out))
@@ -277,15 +305,17 @@ class _Discard:
 
 def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata: dict,
                   limits: Limits, compressed: bool, object_metadata: dict, *, key: str,
-                  write: bool = True) -> tuple:
+                  write: bool = True, replaces: dict | None = None) -> tuple:
     """Stream the output (and rejects, sink items); (Counts, extra row fields).
 
     write=False (the output exists already) counts only: nothing is written again.
+    replaces: the row of the output this one replaces (a re-run), whose sink items and
+    rejects file this run's do not leave behind.
     """
     if kind == "image":
         return _write_image(s3, s, output_key, source, metadata, object_metadata, key, write)
-    dated = output_key[len(s.processed):]
-    rejects_key = REJECTS_PREFIX + dated
+    # Rejects stay JSON Lines whatever the output's format: they are for people to read.
+    rejects_key = REJECTS_PREFIX + output_key[len(s.processed):-len(s.output.extension)] + ".jsonl"
     found = schema.schema_for(key, list(s.schemas)) if kind != "text" else None
     validator = schema.Validator(found, strings=kind == "csv") if found else None
     record_sink = (sink.RecordSink(dynamodb_client(), s.sink_table, s.sink_key or None)
@@ -293,29 +323,47 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
     screen = schema.Screen(validator, lambda: storage.ObjectWriter(
         s3, s.processed_bucket, rejects_key, metadata=object_metadata) if write else _Discard(),
         record_sink, metadata)
-    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata)
-              if write else _Discard())
+    writer = (storage.ObjectWriter(s3, s.processed_bucket, output_key, metadata=object_metadata,
+                                   content_type=s.output.content_type) if write else _Discard())
+    encoding = Encoding(s.output, declared=found.fields if found else None,
+                        strings=kind == "csv", reject=screen.reject)
     try:
         try:
             counts = process_stream(kind, source.body, writer.write, metadata, limits, compressed,
-                                    accept=screen.accept if screen.active else None)
+                                    accept=screen.accept if screen.active else None,
+                                    records=encoding.records)
+            encoding.finish()
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
-        extra: dict[str, Any] = {}
-        if validator is not None:
+        old = replaces is not None and record_sink and storage.open_object(
+            s3, s.processed_bucket, output_key)
+        if old:   # a re-run: the old output's items that this one did not write again go
+            with old.body:
+                record_sink.remove_stale(record_sink.keys_of(old.body.iter_lines()))
+        extra = {}
+        if validator is not None or screen.rejected:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:
                 extra["rejects"] = f"s3://{s.processed_bucket}/{rejects_key}"
-            failed = schema.too_many_rejected(found, screen.rejected, screen.seen)  # type: ignore[arg-type]  # found: validator
+            failed = (schema.too_many_rejected(found, screen.rejected, screen.seen)
+                      if found else None)     # a type misfit without a schema: no ratio
             if failed:
                 raise Rejected(failed + (f"; the rejects: {extra['rejects']}"
                                          if write else ""), extra)
         if record_sink is not None:
             extra["sink_items"] = record_sink.items_written
+            if replaces is not None:
+                extra["sink_items_removed"] = record_sink.items_removed
         writer.close()
         if write:  # what `pipectl reconcile` checks the output against
-            extra["output_etag"] = writer.etag  # type: ignore[union-attr]  # an ObjectWriter
+            extra["output_etag"] = writer.etag
+        if replaces is not None and replaces.get("rejects") and "rejects" not in extra:
+            # The old version's rejects; this one rejected nothing.
+            s3.delete_object(Bucket=s.processed_bucket, Key=rejects_key)
+        for name in ("rejects", "records_rejected", "sink_items", "sink_items_removed"):
+            if replaces is not None and replaces.get(name) is not None and name not in extra:
+                extra[name] = None      # the row forgets what only the old output had
     except BaseException:
         for w in (writer, screen):
             try:
@@ -333,7 +381,7 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
     except images.ImageError as e:
         raise PermanentError(str(e)) from None
     # thumbnails/<day>/<the source's own name>: its extension is the source's already.
-    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(".jsonl")]
+    thumb_key = THUMBNAILS_PREFIX + output_key[len(s.processed):-len(s.output.extension)]
     thumb_uri = f"s3://{s.processed_bucket}/{thumb_key}"
     record = dict(found, thumbnail=thumb_uri, thumbnail_width=thumb.width,
                   thumbnail_height=thumb.height, _metadata=metadata)
@@ -343,8 +391,15 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
                       ContentType=thumb.content_type,
                       Metadata=user_metadata.encode_all(object_metadata))
         writer = storage.ObjectWriter(s3, s.processed_bucket, output_key,
-                                      metadata=object_metadata)
-        writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                                      metadata=object_metadata, content_type=s.output.content_type)
+        if s.output.format == "jsonl":
+            writer.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        else:
+            encoding = Encoding(s.output)
+            out = encoding.records(writer.write, metadata, Counts(), 1)
+            out.add({k: v for k, v in record.items() if k != "_metadata"})
+            out.flush()
+            encoding.finish()
         writer.close()
     extra = {"image_format": found["format"], "width": found["width"],
              "height": found["height"], "thumbnail": thumb_uri}
@@ -353,20 +408,32 @@ def _write_image(s3, s: Settings, output_key: str, source, metadata: dict,
     return Counts(records_in=1, records_out=1), extra
 
 
-def _has_output(s3, bucket: str, key: str, version_tag: str) -> bool:
+def _has_output(s3, bucket: str, key: str, version_tag: str, version: str) -> bool:
     found = storage.head(s3, bucket, key)
-    return found is not None and \
-        user_metadata.decode_all(found.get("Metadata")).get("source-etag") == version_tag
+    written = user_metadata.decode_all(found.get("Metadata")) if found else {}
+    return written.get("source-etag") == version_tag \
+        and written.get("processor-version") == version
+
+
+def _finish_rerun_move(s3, bucket: str, row: dict, failed_key: str, completed_key: str) -> None:
+    """A re-run of a FAILED file wrote the row PROCESSED, then died before moving the
+    original from failed/: finish that move (the original is never lost on the way)."""
+    if row.get("status") != results.PROCESSED or row.get("location") != completed_key:
+        return
+    found = storage.head(s3, bucket, failed_key)
+    if found is not None and found.get("ETag") == row.get("etag"):
+        storage.move(s3, bucket, failed_key, completed_key, row["etag"], found["ContentLength"],
+                     version_id=found.get("VersionId"), resume=True)
 
 
 def _output_key(s: Settings, relative: str, last_modified: datetime) -> str:
     """processed/<day>/<the source's path under incoming/>.jsonl: orders.csv ->
     orders.csv.jsonl, orders.csv.gz -> orders.csv.gz.jsonl. The source's whole name stays
     in the output's, so two sources never share an output (orders.csv and orders.json
-    both ending as orders.jsonl would overwrite each other)."""
+    both ending as orders.jsonl would overwrite each other). <day> is YYYY/MM/DD, or
+    dt=YYYY-MM-DD for Parquet (output_format.py); the extension is the format's."""
     # The object's own LastModified, not "now": a retry writes the same key.
-    day = last_modified.astimezone(timezone.utc).strftime("%Y/%m/%d")
-    return f"{s.processed}{day}/{relative}.jsonl"
+    return f"{s.processed}{s.output.date_path(last_modified)}/{relative}{s.output.extension}"
 
 
 MAX_KEY_BYTES = 1024    # S3's longest object key, in UTF-8 bytes

@@ -12,6 +12,7 @@ import yaml
 from pipectl.config_reader import Reader, between, line_map
 from pipectl.contract import contract
 from pipectl.errors import ConfigError
+from pipectl.output_format import Output, parse_output
 from pipectl.record_schemas import RecordSchema, field_name, parse_schemas
 
 CONFIG_FILE = "pipeline.yaml"
@@ -172,6 +173,7 @@ class PipelineConfig:
     sink: Sink | None = None
     images: Images = Images()
     limits: Limits = field(default_factory=lambda: Limits())
+    output: Output = Output()
     path: Path = field(default=Path(CONFIG_FILE), compare=False)
 
     @property
@@ -239,7 +241,7 @@ def _build(r: Reader, data: dict) -> PipelineConfig:
     top = {
         "pipeline", "environment", "region", "default_target", "targets", "buckets",
         "prefixes", "processor", "archiver", "fetcher", "results", "observability", "limits",
-        "schemas", "sink", "images",
+        "schemas", "sink", "images", "output",
     }
     for unknown in sorted(set(map(str, data)) - top):
         r.problem(unknown, f"unknown setting (known: {', '.join(sorted(top))})")
@@ -283,13 +285,14 @@ def _build(r: Reader, data: dict) -> PipelineConfig:
     sink = _sink(r, data)
     images = _images(r, data)
     limits = _limits(r, data)
+    output = parse_output(r, data)
 
     return PipelineConfig(
         name=name or "pipeline", environment=environment, region=region, targets=targets,
         default_target=default_target, buckets=buckets, prefixes=prefixes,
         processor=processor, archiver=archiver, fetcher=fetcher, observability=observability,
         results_table=table, schemas=schemas, sink=sink, images=images, limits=limits,
-        path=r.path,
+        output=output, path=r.path,
     )
 
 

@@ -44,6 +44,11 @@ class Names:
     def role_of_bucket(self, name: str) -> str | None:
         return next((role for role, bucket in self.bucket_roles().items() if bucket == name), None)
 
+    @property
+    def artifacts_bucket(self) -> str:
+        """Where deploy stages a function zip past Lambda's 50 MB direct-upload quota."""
+        return f"{self.prefix}-artifacts-{self.account}"
+
     def bucket_arn(self, role: str) -> str:
         return f"arn:{self.partition}:s3:::{self.bucket(role)}"
 
@@ -131,3 +136,11 @@ STATUS_INDEX: str = contract.STATUS_INDEX
 STATUS_INDEX_KEYS: tuple[str, str] = contract.STATUS_INDEX_KEYS
 RESULT_STATUSES: tuple[str, ...] = contract.RESULT_STATUSES
 TALLIES: tuple[str, ...] = contract.TALLIES
+# The processor's version: its environment variable (deploy/desired.py derives it), the row
+# attributes naming the version that wrote a row and the one before, reprocess's marker.
+PROCESSOR_VERSION_VARIABLE: str = contract.PROCESSOR_VERSION
+VERSION_FIELD: str = contract.VERSION_FIELD
+PREVIOUS_VERSION_FIELD: str = contract.PREVIOUS_VERSION_FIELD
+REPROCESS_MARKER: str = contract.REPROCESS_MARKER
+BATCH_RUN_ARGUMENT: str = contract.BATCH_RUN_ARGUMENT
+BATCH_VERSION_ARGUMENT: str = contract.BATCH_VERSION_ARGUMENT

@@ -3,6 +3,7 @@
 Everything the processor writes to the processed bucket ages out, each kind under its
 own part of the archive prefix (which the archive bucket's lifecycle rule covers):
   processed/YYYY/MM/DD/<name>   -> archive/YYYY/MM/DD/<name>
+  processed/dt=YYYY-MM-DD/<name> -> archive/dt=YYYY-MM-DD/<name> (Hive-style, Parquet)
   rejects/YYYY/MM/DD/<name>     -> archive/rejects/YYYY/MM/DD/<name>
   thumbnails/YYYY/MM/DD/<name>  -> archive/thumbnails/YYYY/MM/DD/<name>
 """
@@ -21,6 +22,9 @@ from common import contract as env
 OTHER_OUTPUTS = {"rejects/": "rejects", "thumbnails/": "thumbnail"}
 DEFAULT_CONCURRENCY = 8
 _DATED = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/(.+)$")
+# output.partition_by dt or year/month/day: the partition path stays as it is, so the
+# archive prefix can be queried the same way (and never collides with rejects/).
+_HIVE = re.compile(r"^(dt=\d{4}-\d{2}-\d{2}|year=\d{4}/month=\d{2}/day=\d{2})/.+$")
 
 
 @dataclass(frozen=True)
@@ -88,5 +92,7 @@ def archive_key(s: Settings, key: str, last_modified: datetime) -> str:
     if dated:
         year, month, day, rest = dated.groups()
         return f"{area.archive}{year}/{month}/{day}/{rest}"
+    if _HIVE.match(relative):
+        return f"{area.archive}{relative}"
     month = last_modified.astimezone(timezone.utc).strftime("%Y/%m")
     return f"{area.archive}{month}/undated/{relative}"

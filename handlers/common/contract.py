@@ -35,6 +35,13 @@ SINK_KEY = "SINK_KEY"
 THUMBNAIL_WIDTH = "THUMBNAIL_WIDTH"
 MAX_IMAGE_PIXELS = "MAX_IMAGE_PIXELS"
 MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
+PROCESSOR_VERSION = "PROCESSOR_VERSION"  # what deploy derived (deploy/desired.processor_version)
+OUTPUT_FORMAT = "OUTPUT_FORMAT"          # pipeline.yaml's output: (processing/output_format.py)
+OUTPUT_COMPRESSION = "OUTPUT_COMPRESSION"
+OUTPUT_ROW_GROUP_ROWS = "OUTPUT_ROW_GROUP_ROWS"
+OUTPUT_PARTITION_BY = "OUTPUT_PARTITION_BY"
+OUTPUT_VARIABLES = (OUTPUT_FORMAT, OUTPUT_COMPRESSION, OUTPUT_ROW_GROUP_ROWS,
+                    OUTPUT_PARTITION_BY)
 MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"    # the caps of processing/limits.py
 MAX_LINE_BYTES = "MAX_LINE_BYTES"
 MAX_FIELD_BYTES = "MAX_FIELD_BYTES"
@@ -59,15 +66,17 @@ _SHARED = (PIPELINE, ENVIRONMENT, RESULTS_TABLE)
 FUNCTION_ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "processor": (*_SHARED, RAW_BUCKET, PROCESSED_BUCKET, INCOMING_PREFIX, COMPLETED_PREFIX,
                   FAILED_PREFIX, PROCESSED_PREFIX, RECORD_SCHEMAS, SINK_TABLE, SINK_KEY,
-                  THUMBNAIL_WIDTH, MAX_IMAGE_PIXELS, MAX_IMAGE_BYTES, *LIMIT_VARIABLES),
+                  THUMBNAIL_WIDTH, MAX_IMAGE_PIXELS, MAX_IMAGE_BYTES, PROCESSOR_VERSION,
+                  *LIMIT_VARIABLES, *OUTPUT_VARIABLES),
     "archiver": (*_SHARED, PROCESSED_BUCKET, ARCHIVE_BUCKET, PROCESSED_PREFIX, ARCHIVE_PREFIX,
                  RETENTION_DAYS, STORAGE_CLASS),
     "fetcher": (*_SHARED, RAW_BUCKET, INCOMING_PREFIX, COMPLETED_PREFIX, FAILED_PREFIX,
                 FETCH_PREFIX, FETCH_ALLOW_PRIVATE, FETCH_REQUEST_TIMEOUT, FETCH_MAX_BYTES,
                 FETCH_MAX_ATTEMPTS),
 }
-# Given only when pipeline.yaml has record schemas or a sink.
-WHEN_CONFIGURED = (RECORD_SCHEMAS, SINK_TABLE, SINK_KEY)
+# Given only when pipeline.yaml has record schemas, a sink or an output: other than the
+# default (so a pipeline without them deploys the environment it always had).
+WHEN_CONFIGURED = (RECORD_SCHEMAS, SINK_TABLE, SINK_KEY, *OUTPUT_VARIABLES)
 # Read with a default, never deployed: a knob for whoever runs the function by hand.
 NOT_DEPLOYED: dict[str, tuple[str, ...]] = {"archiver": (ARCHIVER_CONCURRENCY,)}
 
@@ -130,6 +139,12 @@ ARCHIVER_SUMMARY_KEYS = ("dry_run", "started_at", "run_id", "now", "cutoff", "st
                          "remaining", "truncated", "groups", "objects", "objects_listed",
                          "duration_ms")
 ARCHIVER_GROUP_KEYS = ("month", "source_prefix", "archive_prefix", "objects", "bytes")
+# The row attributes that say which processor version wrote the row and which before it.
+VERSION_FIELD, PREVIOUS_VERSION_FIELD = "processor_version", "previous_version"
+# `pipectl reprocess`: the key its messages add to an S3 notification record (S3 never
+# writes it), and the S3 Batch Operations job's UserArguments carrying the same marker.
+REPROCESS_MARKER = "pipectlReprocess"
+BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT = "pipectlReprocessRunId", "pipectlReprocessVersion"
 
 
 def row_key(bucket: str, key: str) -> str:

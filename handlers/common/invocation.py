@@ -10,12 +10,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote_plus, unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common import contract, telemetry
 from common.clients import sqs_client
+from common.contract import BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT
 from common.s3_event import (
+    REPROCESS_MARKER,
     MalformedMessage,
     S3Object,
     UnknownEvent,
@@ -100,7 +103,8 @@ def _identity(message: dict) -> tuple | None:
         objects = created_objects(message.get("body") or "")
     except MalformedMessage:
         return None
-    return tuple((o.bucket, o.key, o.version_id, o.event_name, o.etag, o.sequencer)
+    return tuple((o.bucket, o.key, o.version_id, o.event_name, o.etag, o.sequencer,
+                  o.reprocess)
                  for o in objects) or None
 
 
@@ -179,3 +183,70 @@ def loop_refusal(trigger: str, writes: dict[str, str]) -> str | None:
                     f"prefix that triggers this function ({trigger!r}): a recursive loop; "
                     "fix the prefixes in pipeline.yaml and deploy again")
     return None
+
+
+# --- S3 Batch Operations (LambdaInvoke: `pipectl reprocess --engine s3-batch`) -----------
+# The invocation and its answer, as documented for both schema versions:
+# docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html and
+# docs.aws.amazon.com/lambda/latest/dg/services-s3-batch.html. 1.0 names the bucket by ARN;
+# 2.0 by name and carries the job's UserArguments (pipectl puts its marker there).
+SUCCEEDED, TEMPORARY, PERMANENT = "Succeeded", "TemporaryFailure", "PermanentFailure"
+
+
+def is_batch_operations(event) -> bool:
+    return isinstance(event, dict) and event.get("invocationSchemaVersion") in ("1.0", "2.0") \
+        and isinstance(event.get("tasks"), list)
+
+
+def batch_operations(event: dict, context, handle: Callable[[dict, float], bool | Busy],
+                     failed: Callable[[str, str], str | None], *, version: str,
+                     done_prefixes: tuple[str, ...] = (), incoming: str = "") -> dict:
+    """Each task of an S3 Batch Operations invocation, handled as the reprocess message
+    for its object would be; the answer says per task Succeeded (processed, or done
+    already), PermanentFailure (the file is FAILED, or the task names nothing this pipeline
+    serves: `failed(bucket, key)` gives the row's error) or TemporaryFailure (retry later:
+    Batch Operations retries those).
+
+    A manifest names each file where it lies (completed/ or failed/ once it has a row): a
+    key under one of done_prefixes is the file whose row is incoming + the rest.
+    """
+    deadline = invocation_deadline(context)
+    job = event.get("job") if isinstance(event.get("job"), dict) else {}
+    arguments = job.get("userArguments") if isinstance(job.get("userArguments"), dict) else {}
+    # Schema 1.0 has no user arguments: the job itself is the run, for the deployed version.
+    marker = {"runId": str(arguments.get(BATCH_RUN_ARGUMENT) or job.get("id") or "s3-batch"),
+              "version": str(arguments.get(BATCH_VERSION_ARGUMENT) or version)}
+    results = []
+    for task in event["tasks"]:
+        task = task if isinstance(task, dict) else {}
+        bucket = task.get("s3Bucket") or str(task.get("s3BucketArn") or "").split(":::")[-1]
+        # Keys arrive URL-encoded, as in the manifest (AWS's own examples unquote_plus them).
+        key = unquote_plus(str(task.get("s3Key") or ""))
+        for prefix in done_prefixes:
+            if prefix and key.startswith(prefix):
+                key = incoming + key[len(prefix):]
+                break
+        code, why = _batch_task(bucket, key, task, marker, deadline, handle, failed)
+        results.append({"taskId": task.get("taskId"), "resultCode": code, "resultString": why})
+    return {"invocationSchemaVersion": event["invocationSchemaVersion"],
+            "treatMissingKeysAs": PERMANENT, "invocationId": event.get("invocationId"),
+            "results": results}
+
+
+def _batch_task(bucket: str, key: str, task: dict, marker: dict, deadline: float,
+                handle: Callable[[dict, float], bool | Busy],
+                failed: Callable[[str, str], str | None]) -> tuple[str, str]:
+    if not bucket or not key:
+        return PERMANENT, "the task names no bucket and key"
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:BatchOperations",
+              "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+              REPROCESS_MARKER: marker}
+    # No versionId: the task's version is of the object where it lies; a re-run reads the
+    # original the row names (common/results.rerun_source).
+    outcome = handle({"messageId": task.get("taskId"), "body": {"Records": [record]}}, deadline)
+    if not outcome:
+        return TEMPORARY, "a transient failure or another attempt at work; retry later"
+    error = failed(bucket, key)
+    if error is not None:
+        return PERMANENT, error[:1000]
+    return SUCCEEDED, f"processed: s3://{bucket}/{key}"

@@ -30,6 +30,10 @@ from common.contract import (  # noqa: F401 (the schema, named here for its user
     Status,
     row_key,
 )
+from common.contract import PREVIOUS_VERSION_FIELD as PREVIOUS_VERSION
+from common.contract import PROCESSOR_VERSION as VERSION_VARIABLE  # noqa: F401
+from common.contract import VERSION_FIELD as VERSION
+from common.s3_event import Reprocess as Rerun
 
 PROCESSING, PROCESSED, FAILED, ARCHIVED = Status
 MAX_ERROR_CHARS = 1000
@@ -45,6 +49,11 @@ CRASHES = "crashed_attempts"
 # The message whose delivery stopped attempting the object (see give_up): its later
 # deliveries stop at once too; another message (a replay) starts afresh.
 GIVEN_UP_BY = "given_up_by_message"
+# The processor's version (PROCESSOR_VERSION in its environment, derived by deploy), the
+# version that wrote the row before a re-run, and the reprocess run that re-ran it last.
+UNVERSIONED = "unversioned"   # a processor started without PROCESSOR_VERSION (a bare test)
+REPROCESS_RUN = "reprocess_run"
+PREVIOUS_STATUS = "previous_status"   # the status a re-run found (its tallies were counted)
 
 
 class Contention(Exception):
@@ -214,7 +223,7 @@ def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
           etag: str, holder: str, until: int, now: float | None = None,
           same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,),
-          crashes: int | None = None) -> bool:
+          crashes: int | None = None, rerun: Rerun | None = None) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -231,6 +240,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     matching version is done and not claimed again (the fetcher adds FAILED: its
     outcome depends on a remote API, so a second attempt would call it again).
     crashes: crashed_attempts() as read before the claim, recorded with it.
+    rerun: a `pipectl reprocess` message's marker: a done version is claimed again (see
+    rerun_guard), and the row keeps the version it had as previous_version.
     """
     now = time.time() if now is None else now
     same = {"etag": etag, **(same_version or {})}
@@ -256,6 +267,15 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     condition = "(attribute_not_exists(#g_lease) OR #g_lease < :g_now)"
     names: dict[str, str] = {"#g_lease": LEASE_UNTIL}
     guard_values: dict[str, Any] = {":g_now": int(now)}
+    if rerun is not None:
+        values[REPROCESS_RUN] = rerun.run_id
+        before = get(table, key)
+        if before and before.get("status") in (PROCESSED, FAILED):
+            values[PREVIOUS_STATUS] = before["status"]
+            if before.get(VERSION):
+                values[PREVIOUS_VERSION] = before[VERSION]
+        guard = rerun_guard(same, rerun, now)
+        return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
     if finished:
         # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
         differs = []
@@ -273,6 +293,105 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
 
 
+def rerun_guard(same: dict, rerun: Rerun, now: float) -> Guard:
+    """The claim of a re-run: no live lease, and not done already. Done is PROCESSED by the
+    target version (this version of the object: `same`), or PROCESSED or FAILED by this
+    very run (a FAILED file that fails again is not retried by a duplicate message), or
+    ARCHIVED (the output left the processed bucket; re-running would write a second)."""
+    def missing_or(name: str, test: str) -> str:
+        # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
+        return f"(attribute_not_exists({name}) OR {test})"
+
+    names = {"#g_lease": LEASE_UNTIL, "#g_status": "status", "#g_ver": VERSION,
+             "#g_run": REPROCESS_RUN}
+    values = {":g_now": int(now), ":g_target": rerun.version, ":g_run": rerun.run_id,
+              ":g_processed": PROCESSED, ":g_failed": FAILED, ":g_archived": ARCHIVED}
+    differs = ["attribute_not_exists(#g_ver) OR #g_ver <> :g_target",
+               "attribute_not_exists(#g_status) OR #g_status <> :g_processed"]
+    for i, (name, value) in enumerate(same.items()):
+        names[f"#g_v{i}"], values[f":g_v{i}"] = name, value
+        differs.append(f"attribute_not_exists(#g_v{i}) OR #g_v{i} <> :g_v{i}")
+    condition = " AND ".join([
+        missing_or("#g_lease", "#g_lease < :g_now"),
+        "(" + " OR ".join(differs) + ")",
+        missing_or("#g_run", "#g_run <> :g_run OR (#g_status <> :g_processed AND "
+                             "#g_status <> :g_failed)"),
+        missing_or("#g_status", "#g_status <> :g_archived")])
+
+    def allows(row: dict | None) -> bool:
+        return row is None or rerun_allows(row, same, rerun, now)
+
+    return Guard(condition=condition, names=names, values=values, allows=allows)
+
+
+def rerun_allows(row: dict, same: dict, rerun: Rerun, now: float | None = None) -> bool:
+    """Whether a re-run may claim this row: rerun_guard's condition, for a row read."""
+    now = time.time() if now is None else now
+    lease = row.get(LEASE_UNTIL)
+    status = row.get("status")
+    if lease is not None and lease >= now:
+        return False
+    if status == ARCHIVED:
+        return False
+    if status in (PROCESSED, FAILED) and row.get(REPROCESS_RUN) == rerun.run_id:
+        return False
+    return not (status == PROCESSED and row.get(VERSION) == rerun.version
+                and all(row.get(name) == value for name, value in same.items()))
+
+
+def rerun_done(row: dict | None, rerun: Rerun, now: float | None = None) -> bool:
+    """Whether a re-run finds its work done already (no claim to try): the row is PROCESSED
+    by the target version, or finished by this run, or ARCHIVED; never while a live lease
+    is held (that attempt decides, and this one's claim waits for it)."""
+    now = time.time() if now is None else now
+    if row is None or (row.get(LEASE_UNTIL) is not None and row[LEASE_UNTIL] >= now):
+        return False
+    return not rerun_allows(row, {}, rerun, now)
+
+
+def rerun_source(row: dict | None) -> str | None:
+    """Where a re-run finds the original when it is no longer in incoming/: where the row
+    says it went (completed/ or failed/; a re-run that crashed left the row PROCESSING with
+    that location unchanged)."""
+    return (row or {}).get("location") or None
+
+
+def rerun_output(row: dict | None, bucket: str) -> str | None:
+    """The output key a re-run overwrites: the one the row names (the same key, so nothing
+    else points at a stale one; a re-run that crashed left it on the PROCESSING row), or
+    None to name it afresh."""
+    home = f"s3://{bucket}/"
+    output = (row or {}).get("output") or ""
+    if (row or {}).get("status") != ARCHIVED and output.startswith(home):
+        return output[len(home):]
+    return None
+
+
+def counted_tallies(row: dict | None) -> dict[str, int]:
+    """What the counters item already holds of the processor's TALLIES for this row: its
+    rejected records and thumbnail if it was PROCESSED when the re-run claimed it
+    (PROCESSED, or PROCESSING with previous_status PROCESSED), else nothing. A re-run adds
+    only the difference, so the totals stay those of the files' current outputs."""
+    row = row or {}
+    status = row.get("status")
+    if status == PROCESSED or (status == PROCESSING and row.get(PREVIOUS_STATUS) == PROCESSED):
+        return {"records_rejected": int(row.get("records_rejected") or 0),
+                "thumbnails": int(bool(row.get("thumbnail")))}
+    return {}
+
+
+def not_processed(table, key: str) -> str | None:
+    """Why the row does not say PROCESSED (its error when FAILED), None when it does."""
+    row = get(table, key)
+    if row is None:
+        return "not processed: the object is not one this pipeline serves (see the log)"
+    if row.get("status") in (PROCESSED, ARCHIVED):
+        return None
+    if row.get("status") == FAILED:
+        return row.get("error") or str(FAILED)
+    return f"the row is {row.get('status')}: {row.get('last_error') or 'under way'}"
+
+
 def release(table, key: str, holder: str) -> None:
     """Give the lease up early (a transient failure), if this attempt still holds it."""
     try:
@@ -287,9 +406,12 @@ def release(table, key: str, holder: str) -> None:
 
 
 def mark_processed(table, key: str, tally: dict[str, int] | None = None, **fields) -> None:
-    """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response)."""
-    _transition(table, key, dict(fields, status=PROCESSED),
-                remove=("error", LEASE_UNTIL, LEASE_HOLDER), tally=tally)
+    """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response).
+    A field given as None is removed from the row (a re-run's output has no rejects)."""
+    gone = tuple(name for name, value in fields.items() if value is None)
+    _transition(table, key, {k: v for k, v in fields.items() if v is not None}
+                | {"status": PROCESSED},
+                remove=("error", LEASE_UNTIL, LEASE_HOLDER, *gone), tally=tally)
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from common.contract import REPROCESS_MARKER
+
 EVENTBRIDGE_CREATED = "Object Created"
 # How deep envelopes may nest (SQS body -> SNS envelope -> S3 notification is two).
 MAX_ENVELOPES = 3
@@ -30,6 +32,19 @@ class UnknownEvent(Exception):
 
 MalformedMessage = UnknownEvent  # the name callers used before the other shapes existed
 
+# `pipectl reprocess` sends ordinary S3 notification records with this one extra key.
+# S3 never writes it, so a live event never carries it.
+
+
+@dataclass(frozen=True)
+class Reprocess:
+    """A reprocess message's marker: run it again, though its row says it is done, unless
+    the row is at `version` already (the deployed version pipectl targeted), so the
+    same selection sent twice, or one message delivered twice, does the work once."""
+
+    run_id: str
+    version: str
+
 
 @dataclass(frozen=True)
 class S3Object:
@@ -41,6 +56,7 @@ class S3Object:
     sequencer: str | None = None
     version_id: str | None = None   # the version the event is about (versioned buckets)
     shape: str = "S3 notification"  # which envelope it came in, for logs
+    reprocess: Reprocess | None = None  # sent by `pipectl reprocess`, not by S3
 
     @property
     def uri(self) -> str:
@@ -136,7 +152,19 @@ def _s3_record(record, via: str) -> list[S3Object]:
                      size=_int(obj.get("size")), etag=_text(obj.get("eTag")),
                      sequencer=_text(obj.get("sequencer")),
                      version_id=_version(obj.get("versionId")),
-                     shape=f"{via}S3 notification")]
+                     shape=f"{via}S3 notification", reprocess=_reprocess(record, via))]
+
+
+def _reprocess(record: dict, via: str) -> Reprocess | None:
+    marker = record.get(REPROCESS_MARKER)
+    if marker is None:
+        return None
+    run_id = marker.get("runId") if isinstance(marker, dict) else None
+    version = marker.get("version") if isinstance(marker, dict) else None
+    if not (isinstance(run_id, str) and run_id and isinstance(version, str) and version):
+        raise UnknownEvent(f"{via}a {REPROCESS_MARKER} marker without runId and version "
+                           "strings")
+    return Reprocess(run_id=run_id, version=version)
 
 
 def _eventbridge(event: dict, via: str) -> list[S3Object]:

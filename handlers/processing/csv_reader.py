@@ -38,7 +38,11 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
         dropped = 0
         last = reader.line_num
         # LineWriter.add inlined, with locals for speed: this loop is the processor's hottest.
-        lines, suffix, encode, flush_lines = out.lines, out.suffix, encode_strings, out.flush_lines
+        # Another writer (Parquet) takes each record through its add().
+        inline = isinstance(out, LineWriter)
+        lines, suffix, flush_lines = (out.lines, out.suffix, out.flush_lines) if inline \
+            else (None, b"", 0)
+        encode, add = encode_strings, out.add
         for row in reader:
             if not row:                     # blank line
                 last = reader.line_num
@@ -53,9 +57,12 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
             record = {n: v for n, v in zip(names, row, strict=True) if v and not v.isspace()}
             dropped += width - len(record)  # empty and blank fields
             if record and (accept is None or accept(record)):
-                lines.append(encode(record)[:-1] + suffix)
-                if len(lines) >= flush_lines:
-                    out.flush()
+                if not inline:
+                    add(record)
+                else:
+                    lines.append(encode(record)[:-1] + suffix)
+                    if len(lines) >= flush_lines:
+                        out.flush()
             last = reader.line_num
         counts.dropped_values += dropped
     except csv.Error as e:

@@ -277,17 +277,22 @@ class Screen:
         if self._validator is not None:
             reasons = self._validator.reasons(record)
             if reasons:
-                self.rejected += 1
-                if self._rejects is None:
-                    self._rejects = self._open_rejects()
-                line = json.dumps({"record": record, "reasons": reasons}, ensure_ascii=False,
-                                  separators=(",", ":"))
-                self._rejects.write(line.encode("utf-8", "surrogatepass") + b"\n")
+                self.reject(record, reasons)
                 return False
         if self._sink is not None:
             item = dict(record, _metadata=self._metadata) if self._metadata else record
             self._sink.put(item, self.seen)
         return True
+
+    def reject(self, record: dict, reasons: list[str]) -> None:
+        """The record goes to the rejects file with its reasons (also for a record the
+        output format's types cannot hold: parquet_writer.py)."""
+        self.rejected += 1
+        if self._rejects is None:
+            self._rejects = self._open_rejects()
+        line = json.dumps({"record": record, "reasons": reasons}, ensure_ascii=False,
+                          separators=(",", ":"))
+        self._rejects.write(line.encode("utf-8", "surrogatepass") + b"\n")
 
     def finish(self) -> None:
         """Flush the sink and close the rejects file (before the output is closed)."""

@@ -96,7 +96,9 @@ class RecordSink:
         # Keyed by partition key: one batch must not name the same key twice
         # (DynamoDB refuses the whole call), and the later record wins, as on a rewrite.
         self._pending: dict[str, dict] = {}
+        self._written: set[str] = set()
         self.items_written = 0
+        self.items_removed = 0
         self.calls = 0
 
     @property
@@ -116,6 +118,7 @@ class RecordSink:
         if size > MAX_ITEM_BYTES:
             raise PermanentRecordError(f"{self._where(number)} is about {size} bytes; a DynamoDB "
                                        f"item holds at most {MAX_ITEM_BYTES} (the sink table)")
+        self._written.add(key)
         if key in self._pending:
             self._pending.pop(key)
         elif len(self._pending) >= BATCH_SIZE:
@@ -144,6 +147,32 @@ class RecordSink:
         requests = list(self._pending.values())
         self._pending = {}
         self._write(requests)
+        self.items_written += len(requests)
+
+    def keys_of(self, lines) -> set[str]:
+        """The item keys of the records in an output file (JSON Lines, as the processor
+        wrote it): the items that output put in this table."""
+        keys = set()
+        for line in lines:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if self._key is None:
+                keys.add(record_id(record))
+            elif isinstance(record.get(self._key), (str, int, float, bool)):
+                keys.add(self._key_value(record, None))
+        return keys
+
+    def remove_stale(self, old_keys: set[str]) -> None:
+        """A re-run replaces a file's items: after its own are written (flush first), the
+        items of the old output that this run did not write again are deleted, so a record
+        the new version changes does not leave its old item behind."""
+        self.flush()
+        stale = sorted(old_keys - self._written)
+        for first in range(0, len(stale), BATCH_SIZE):
+            self._write([{"DeleteRequest": {"Key": {self.key_attribute: {"S": key}}}}
+                         for key in stale[first:first + BATCH_SIZE]])
+        self.items_removed += len(stale)
 
     def _write(self, requests: list[dict]) -> None:
         total = len(requests)
@@ -155,7 +184,6 @@ class RecordSink:
             r = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = (r.get("UnprocessedItems") or {}).get(self._table) or []
             if not requests:
-                self.items_written += total
                 return
         raise SinkError(f"{len(requests)} of {total} items were still unprocessed by "
                         f"{self._table} after {self._attempts} attempts (throttled?)")

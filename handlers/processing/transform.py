@@ -19,7 +19,7 @@ The processor imports only this module.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from processing.byte_readers import Gunzip
 from processing.csv_reader import process_csv
@@ -66,14 +66,17 @@ def is_gzip(key: str) -> bool:
 def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
                    metadata: dict, limits: Limits = DEFAULT_LIMITS,
                    compressed: bool = False,
-                   accept: Callable[[dict], bool] | None = None) -> Counts:
+                   accept: Callable[[dict], bool] | None = None,
+                   records: Callable[..., Any] = LineWriter) -> Counts:
     """Parse `source` as `kind`, normalize every record, write JSON Lines to `write`.
 
     accept: called with each normalized record (not text statistics); False leaves
     the record out of the output (schema.Screen: a rejected record).
+    records: makes the record writer from (write, metadata, counts, FLUSH_LINES);
+    output_format.Encoding.records for another format than JSON Lines.
     """
     counts = Counts()
-    out = LineWriter(write, metadata, counts, FLUSH_LINES)
+    out = records(write, metadata, counts, FLUSH_LINES)
     if compressed:
         source = Gunzip(source, limits, READ_SIZE)  # type: ignore[assignment]  # read() alike
     if kind == "csv":

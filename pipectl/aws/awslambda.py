@@ -82,9 +82,10 @@ def create_function(lam, **kwargs) -> dict:
     return created
 
 
-def update_code(lam, name: str, zip_bytes: bytes, architecture: str) -> None:
+def update_code(lam, name: str, code: dict, architecture: str) -> None:
+    """code: {"ZipFile": bytes} or {"S3Bucket": ..., "S3Key": ...}, as Code= in CreateFunction."""
     settle(lam, name)
-    lam.update_function_code(FunctionName=name, ZipFile=zip_bytes, Architectures=[architecture])
+    lam.update_function_code(FunctionName=name, Architectures=[architecture], **code)
     require_ready(lam, name)
 
 

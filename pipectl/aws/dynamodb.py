@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 from botocore.exceptions import ClientError
 
 from pipectl.aws.session import error_code, gone_is_done
+from pipectl.errors import AwsError
 
 
 @cache
@@ -82,6 +84,34 @@ def get_item(ddb, table: str, key: dict[str, str]) -> dict | None:
     return _plain(found) if found else None
 
 
+# BatchGetItem takes at most 100 keys per call; what it leaves unread (throttling, or the
+# 16 MB answer limit) comes back as UnprocessedKeys, to ask again.
+BATCH_GET_KEYS = 100
+
+
+def batch_get(ddb, table: str, attribute: str, values: list[str]) -> dict[str, dict]:
+    """The items whose `attribute` (the partition key) is one of values, by that value;
+    strongly consistent, 100 keys per call, unprocessed keys asked again with backoff."""
+    found: dict[str, dict] = {}
+    for first in range(0, len(values), BATCH_GET_KEYS):
+        request = {table: {"Keys": [{attribute: {"S": v}}
+                                    for v in dict.fromkeys(values[first:first + BATCH_GET_KEYS])],
+                           "ConsistentRead": True}}
+        for attempt in range(10):
+            answer = ddb.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, []):
+                plain = _plain(item)
+                found[plain[attribute]] = plain
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        else:
+            raise AwsError(f"DynamoDB left keys of table {table} unread after 10 attempts "
+                           "(throttled); try again")
+    return found
+
+
 def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,
                 sort_at_least: tuple[str, str] | None = None, newest_first: bool = True,
                 limit: int | None = None, count_only: bool = False) -> tuple[list[dict], int]:
@@ -114,11 +144,13 @@ def query_index(ddb, table: str, index: str, partition: tuple[str, str], *,
 def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
                sort_between: tuple[str, str | None, str | None] | None = None,
                key_prefix: tuple[str, str] | None = None, newest_first: bool = True,
-               limit: int, start_key: dict | None = None) -> tuple[list[dict], dict | None]:
+               limit: int, start_key: dict | None = None,
+               equals: tuple[str, str, bool] | None = None) -> tuple[list[dict], dict | None]:
     """Up to `limit` items from one index partition, following pages until limit or the end.
 
     sort_between: (sort key name, lowest or None, highest or None), both inclusive.
-    key_prefix: (attribute, prefix) applied as a FilterExpression. DynamoDB applies a
+    key_prefix: (attribute, prefix) applied as a FilterExpression; equals: (attribute,
+    value, True for equal | False for differing or missing), also a filter. DynamoDB applies a
     filter after reading, so the filtered-out items are still read (and paid for), and
     Limit counts items read, not items returned. Returns the items and the key to resume
     after (None at the end), in DynamoDB's own (typed) form, ready for ExclusiveStartKey.
@@ -141,10 +173,17 @@ def query_page(ddb, table: str, index: str, partition: tuple[str, str], *,
     kwargs = {"TableName": table, "IndexName": index, "KeyConditionExpression": condition,
               "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
               "ScanIndexForward": not newest_first}
+    filters = []
     if key_prefix:
         names["#k"] = key_prefix[0]
         values[":k"] = {"S": key_prefix[1]}
-        kwargs["FilterExpression"] = "begins_with(#k, :k)"
+        filters.append("begins_with(#k, :k)")
+    if equals:
+        names["#e"] = equals[0]
+        values[":e"] = {"S": equals[1]}
+        filters.append("#e = :e" if equals[2] else "(attribute_not_exists(#e) OR #e <> :e)")
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
     if start_key:
         kwargs["ExclusiveStartKey"] = start_key
     items: list[dict] = []

@@ -21,8 +21,10 @@ from pipectl.cli import (
     local,
     logs,
     project,
+    query_info,
     reconcile,
     replay_dlq,
+    reprocess,
     results,
     status,
     trace,
@@ -100,7 +102,7 @@ def main_options(
 
 
 for module in (project, deploy, buckets, status, results, logs, trace, invoke, events, local,
-               replay_dlq, archive, fetch, reconcile):
+               replay_dlq, archive, fetch, reconcile, reprocess, query_info):
     module.register(app)
 
 

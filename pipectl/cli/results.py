@@ -7,6 +7,7 @@ from rich.text import Text
 
 from pipectl import output
 from pipectl.cli import context
+from pipectl.errors import UsageError
 from pipectl.ops import results as results_ops
 
 _COLUMNS = ("key", "status", "in", "out", "rejected", "dropped", "output / error",
@@ -26,9 +27,16 @@ def results(
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="rows per page"),
     page_token: str | None = typer.Option(None, "--page-token",
                                              help="continue where the last page ended"),
+    version: str | None = typer.Option(None, "--processor-version",
+                                          help="only rows this processor version wrote"),
+    not_version: str | None = typer.Option(
+        None, "--not-processor-version", help="only rows another version wrote (or none "
+                                              "recorded), e.g. the deployed one's"),
 ) -> None:
     """Rows of the results table, newest first, or one key in full."""
     app = context.get(ctx)
+    if version is not None and not_version is not None:
+        raise UsageError("--processor-version and --not-processor-version exclude each other")
     ddb = app.aws.client("dynamodb")
     if key is not None:
         row = results_ops.get_result(ddb, app.names, key)
@@ -36,29 +44,35 @@ def results(
             output.print_json(row)
         else:
             shown = {k: v for k, v in vars(row).items() if k != "details"} | row.details
+            if row.output:
+                shown["output_format"] = output_format_of(row.output)
             output.stdout.print(output.table(None, ("field", "value"), shown.items()))
         return
     page = results_ops.query_results(
         ddb, app.names, status=results_ops.check_status(status_filter),
         since=results_ops.parse_since(since) if since else None,
         until=results_ops.parse_since(until, option="--until") if until else None,
-        prefix=prefix, limit=limit, page_token=page_token)
+        prefix=prefix, limit=limit, page_token=page_token,
+        version=(version, True) if version is not None else
+        (not_version, False) if not_version is not None else None)
     if app.json:
         output.print_json(page)
         return
-    render_results(page.results, app.names.bucket("processed"))
+    render_results(page.results, app.names.bucket("processed"),
+                   app.names.config.output.format)
     if page.next_token:
         output.info(f"more: --page-token {page.next_token}")
 
 
-def render_results(rows: list[results_ops.ResultRow], processed_bucket: str) -> None:
+def render_results(rows: list[results_ops.ResultRow], processed_bucket: str,
+                   output_format: str = "jsonl") -> None:
     """Outputs in the processed bucket are shown by key (the title names the bucket), so a
     row fits a terminal; an archived output keeps its whole s3:// location."""
     if not rows:
         output.info("no results")
         return
     home = f"s3://{processed_bucket}/"
-    title = f"outputs under {home} unless named"
+    title = f"outputs ({output_format}) under {home} unless named"
     table = output.table(Text(title), _COLUMNS, [
         (r.key, r.status, r.records_in, r.records_out, r.details.get("records_rejected"),
          r.dropped_values, output.lines(*_outcome(r, home)), _utc(r.updated_at))
@@ -104,6 +118,14 @@ def _outcome(r: results_ops.ResultRow, home: str) -> list[str]:
     lines += [f"{name} {str(r.details[name]).removeprefix(home)}"
               for name in ("rejects", "thumbnail") if r.details.get(name)]
     return lines
+
+
+def output_format_of(location: str) -> str:
+    """The format of one output, from its name (a row keeps it after the config changes)."""
+    for fmt in ("parquet", "jsonl.gz", "jsonl"):
+        if location.endswith("." + fmt):
+            return fmt
+    return "other"
 
 
 # A row's time to the second, in UTC, for a table; JSON and one key show it whole.

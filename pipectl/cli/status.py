@@ -91,6 +91,7 @@ def _status_parts(s: PipelineStatus) -> list:
         ("processing queue", depth(s.queue, oldest=True)),
         ("dead-letter queue", depth(s.dlq, oldest=False)),
         ("fetch dead-letter queue", depth(s.fetch_dlq, oldest=False)),
+        ("output format", s.output),
         ("results", counts),
         ("from processed files", ", ".join(f"{_TALLY_LABELS.get(k, k)} {v:,}"
                                            for k, v in s.totals.items()) or "no table"),

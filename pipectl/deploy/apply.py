@@ -178,18 +178,31 @@ def _function(aws: Aws, f: Function, create: bool, changed: set[str]) -> None:
     settings = {"Role": role["Arn"], **_function_settings(f)}
     code_tags = {SOURCE_TAG: f.source_sha256, CODE_TAG: f.code_sha256}
     if create:
-        awslambda.create_function(client, FunctionName=f.name, Code={"ZipFile": f.zip_bytes},
+        awslambda.create_function(client, FunctionName=f.name, Code=_code(aws, f),
                                   Architectures=[f.architecture], Tags={**f.tags, **code_tags},
                                   **settings)
         return
     # A failed function (State=Failed) gets its code again, which has Lambda retry it.
     code = {"code_sha256", "architecture", "failure"}
     if changed & code:
-        awslambda.update_code(client, f.name, f.zip_bytes, f.architecture)
+        awslambda.update_code(client, f.name, _code(aws, f), f.architecture)
     if changed & {*code, "source_sha256", "tags"}:
         awslambda.tag_function(client, f.name, {**f.tags, **code_tags})
     if changed - {*code, "source_sha256", "tags"}:
         awslambda.update_configuration(client, f.name, **settings)
+
+
+def _code(aws: Aws, f: Function) -> dict:
+    """Code= for CreateFunction / UpdateFunctionCode: the zip itself, or, past Lambda's
+    50 MB direct-upload quota, where it was staged in the artifacts bucket. Lambda still
+    reports the zip's own CodeSha256, so the plan compares it as before."""
+    if not f.code_bucket:
+        return {"ZipFile": f.zip_bytes}
+    key = f"{f.name}/{f.code_sha256.replace('/', '_').replace('+', '-')}.zip"
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=f.code_bucket, Key=key, Body=f.zip_bytes,
+                  ContentType="application/zip")
+    return {"S3Bucket": f.code_bucket, "S3Key": key}
 
 
 def _mapping(client, m: EventSourceMapping, create: bool, changed: set[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +73,8 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
                      config.fetcher.visibility_timeout, config.processor.max_receive_count),
     ]
     found += [bucket(config, names, role, tls_only=tls_only) for role in BUCKET_ROLES]
+    if stages_code(config):
+        found.append(artifacts_bucket(names, tls_only=tls_only))
     found.append(notification(config, names))
     found.append(results_table(names))
     if config.sink is not None:
@@ -103,17 +106,47 @@ def function(config: PipelineConfig, names: Names, kind: str,
     settings = by_kind[kind]
     p = config.processor
     platform = {"runtime": p.runtime, "architecture": p.architecture}
-    built = (package.build(config.handlers_dir, kind, cache_dir=cache_dir, **platform)
+    extras = package.extras_for(config, kind)
+    built = (package.build(config.handlers_dir, kind, cache_dir=cache_dir, extras=extras,
+                           **platform)
              if cache_dir is not None else package.Package(kind, b"", ()))
-    package.check_lambda_quotas(built)
+    package.check_lambda_quotas(built, can_stage=stages_code(config))
     return Function(
         name=names.function(kind), role=names.role(kind), handler=f"{kind}.lambda_handler",
         runtime=p.runtime, architecture=p.architecture, memory=settings.memory,
         timeout=settings.timeout, environment=function_environment(config, names, kind),
         tracing="Active" if config.observability.tracing else "PassThrough",
         code_sha256=built.sha256 if built.zip_bytes else "",
-        source_sha256=package.source_digest(config.handlers_dir, kind, **platform)
-        if built.zip_bytes else "", zip_bytes=built.zip_bytes)
+        source_sha256=package.source_digest(config.handlers_dir, kind, extras=extras,
+                                            **platform)
+        if built.zip_bytes else "", zip_bytes=built.zip_bytes,
+        code_bucket=names.artifacts_bucket if package.needs_staging(built) else "")
+
+
+def stages_code(config: PipelineConfig) -> bool:
+    """Whether the pipeline has an artifacts bucket: a Parquet pipeline's processor zip
+    carries pyarrow and passes Lambda's 50 MB direct-upload quota (about 52 MB for
+    pyarrow 26 on x86_64). Decided by the config, not the zip, so destroy (which builds
+    nothing) knows the bucket too."""
+    return config.output.format == "parquet"
+
+
+def artifacts_bucket(names: Names, *, tls_only: bool) -> Bucket:
+    """Private like the others (block public access, SSE, owner-enforced, TLS only); its
+    zips are kept by content hash, and replaced versions expire like everywhere else."""
+    arn = f"arn:{names.partition}:s3:::{names.artifacts_bucket}"
+    statements = {}
+    if tls_only:
+        statements[TLS_STATEMENT] = {
+            "Sid": TLS_STATEMENT, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    return Bucket(role="artifacts", name=names.artifacts_bucket, policy_statements=statements,
+                  lifecycle_rules={VERSIONS_LIFECYCLE_RULE: {
+                      "ID": VERSIONS_LIFECYCLE_RULE, "Status": "Enabled",
+                      "Filter": {"Prefix": ""}, "Expiration": {"ExpiredObjectDeleteMarker": True},
+                      "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}})
 
 
 def mappings(config: PipelineConfig, names: Names, *, enabled: bool) -> list[EventSourceMapping]:
@@ -284,13 +317,14 @@ def function_environment(config: PipelineConfig, names: Names, kind: str) -> dic
               e.RESULTS_TABLE: names.results_table}
     if kind == "processor":
         return {**shared, **_record_environment(config),
+                e.PROCESSOR_VERSION: processor_version(config),
                 e.RAW_BUCKET: names.bucket("raw"),
                 e.PROCESSED_BUCKET: names.bucket("processed"),
                 e.INCOMING_PREFIX: p.incoming,
                 e.COMPLETED_PREFIX: p.completed,
                 e.FAILED_PREFIX: p.failed,
                 e.PROCESSED_PREFIX: p.processed,
-                **config.limits.environment()}
+                **config.limits.environment(), **config.output.environment()}
     if kind == "archiver":
         return {**shared,
                 e.PROCESSED_BUCKET: names.bucket("processed"),
@@ -311,6 +345,29 @@ def function_environment(config: PipelineConfig, names: Names, kind: str) -> dic
                 e.FETCH_MAX_BYTES: str(f.max_bytes),
                 e.FETCH_MAX_ATTEMPTS: str(f.max_attempts)}
     raise ValueError(f"unknown function {kind!r}")
+
+
+# Settings that change what the processor writes for the same input (the records, their
+# _metadata, the sink's items, a thumbnail). Limits are left out on purpose: they decide
+# whether a file is processed at all, not what its output holds, so raising one makes
+# FAILED rows worth a re-run (`reprocess --status FAILED`) but no PROCESSED output stale.
+_OUTPUT_SETTINGS = (contract.ENVIRONMENT, contract.RECORD_SCHEMAS, contract.SINK_TABLE,
+                    contract.SINK_KEY, contract.THUMBNAIL_WIDTH, *contract.OUTPUT_VARIABLES)
+
+
+def processor_version(config: PipelineConfig) -> str:
+    """What made an output: the processor's source digest (the one deploy tags the function
+    with) and the settings that change output, as 12 hex digits. Written into every row and
+    record, so `results --not-processor-version` and `reprocess --not-current` can tell the
+    outputs of older code from the deployed code's."""
+    p = config.processor
+    digest = package.source_digest(config.handlers_dir, "processor", runtime=p.runtime,
+                                   architecture=p.architecture)
+    # output: is in too (a format changes every output); none for the default format.
+    env = {contract.ENVIRONMENT: config.environment, **_record_environment(config),
+           **config.output.environment()}
+    settings = canonical({k: env[k] for k in _OUTPUT_SETTINGS if k in env})
+    return hashlib.sha256(f"{digest}\n{settings}".encode()).hexdigest()[:12]
 
 
 def _record_environment(config: PipelineConfig) -> dict[str, str]:

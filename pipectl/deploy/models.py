@@ -102,6 +102,8 @@ class Function:
     failure: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # the ownership tags
     zip_bytes: bytes = field(default=b"", repr=False, metadata=_NOT_COMPARED)
+    # The artifacts bucket the zip is staged in, for a zip past the direct-upload quota.
+    code_bucket: str = field(default="", metadata=_NOT_COMPARED)
     kind: str = field(default="function", init=False)
 
 

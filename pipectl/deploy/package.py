@@ -25,13 +25,17 @@ from pipectl.errors import PipectlError, UsageError
 # Zip entries carry timestamps; a fixed one (the zip format's earliest) keeps hashes stable.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 REQUIREMENTS = "requirements.txt"
+# Installed beside requirements.txt only for a pipeline whose config asks for it
+# (output.format: parquet brings pyarrow, about 50 MB zipped), so no other zip grows.
+PARQUET_REQUIREMENTS = "requirements-parquet.txt"
 _SKIP_PARTS = {"__pycache__", "tests", ".pytest_cache"}
 _WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Part of every source digest and dependency cache key: bump it when a change here makes
 # other zips from the same sources, so deployed functions then show as differing.
 PACKAGE_FORMAT = "2"
 # Lambda's quotas for a .zip package: 50 MB uploaded through the API (ZipFile), 250 MB
-# unzipped. Packages past the first would have to be staged in S3, which pipectl does not do.
+# unzipped. A larger zip is staged in the pipeline's artifacts bucket (S3Bucket/S3Key),
+# as SAM and Chalice ship large functions.
 DIRECT_UPLOAD_BYTES = 50 * 1024 * 1024
 UNZIPPED_BYTES = 250 * 1024 * 1024
 
@@ -112,11 +116,31 @@ def _walk(handlers_dir: Path, entry: str) -> tuple[list[Path], set[str]]:
     return sorted(found.values()), external
 
 
-def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture: str) -> str:
+def extras_for(config, kind: str) -> tuple[str, ...]:
+    """The requirement files beyond requirements.txt that `kind`'s zip needs by config."""
+    return (PARQUET_REQUIREMENTS,) if kind == "processor" and \
+        config.output.format == "parquet" else ()
+
+
+def _extra_files(handlers_dir: Path, extras: tuple[str, ...]) -> list[Path]:
+    found = []
+    for name in extras:
+        path = handlers_dir / name
+        if not path.is_file():
+            raise UsageError(f"{path} not found: the config needs it (output.format: parquet "
+                             "installs pyarrow from it; `pipectl init` in an empty directory "
+                             "writes the default one)")
+        found.append(path)
+    return found
+
+
+def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
+                  extras: tuple[str, ...] = ()) -> str:
     """SHA-256 (hex) of what build() makes the function's zip from, without building it.
 
     The handler modules the entry imports, handlers/requirements.txt's lines (the key
-    the installed dependencies are cached by), runtime, architecture and PACKAGE_FORMAT.
+    the installed dependencies are cached by) and those of the extra requirement files
+    the config adds, runtime, architecture and PACKAGE_FORMAT.
     Deploy tags each function with it, so `status` tells drift without installing the
     dependencies. Requirements are compared as written: an unpinned one that would
     install a newer version today still has the same digest.
@@ -128,17 +152,22 @@ def source_digest(handlers_dir: Path, entry: str, *, runtime: str, architecture:
     requirements = handlers_dir / REQUIREMENTS
     if requirements.is_file():
         digest.update("\n".join(["requirements", *_requirement_lines(requirements)]).encode())
+    for extra in _extra_files(handlers_dir, extras):
+        digest.update("\n".join(["", extra.name, *_requirement_lines(extra)]).encode())
     return digest.hexdigest()
 
 
 def build(handlers_dir: Path, entry: str, *, runtime: str, architecture: str,
-          cache_dir: Path) -> Package:
+          cache_dir: Path, extras: tuple[str, ...] = ()) -> Package:
+    """The function's zip; extras: requirement files beyond requirements.txt that this
+    pipeline's config asks for (PARQUET_REQUIREMENTS)."""
     modules, imported = _walk(handlers_dir, entry)
     members = {_zip_name(handlers_dir, p): p.read_bytes() for p in modules}
     requirements = handlers_dir / REQUIREMENTS
-    if requirements.is_file() and _requirement_lines(requirements):
+    more = _extra_files(handlers_dir, extras)
+    if requirements.is_file() and _requirement_lines(requirements) or more:
         deps = install_dependencies(requirements, runtime=runtime, architecture=architecture,
-                                    cache_dir=cache_dir)
+                                    cache_dir=cache_dir, extras=more)
         for name in _needed_files(deps, imported):
             path = deps / name
             if path.is_file() and not _SKIP_PARTS & set(Path(name).parts):
@@ -152,8 +181,16 @@ def _zip_name(handlers_dir: Path, module: Path) -> str:
     return module.relative_to(handlers_dir).as_posix()
 
 
-def check_lambda_quotas(built: Package) -> None:
-    """A package Lambda would refuse is a usage error before deploy calls anything."""
+def needs_staging(built: Package) -> bool:
+    """Past the direct-upload quota: the zip goes to S3 and Lambda reads it from there."""
+    return len(built.zip_bytes) > DIRECT_UPLOAD_BYTES
+
+
+def check_lambda_quotas(built: Package, *, can_stage: bool = False) -> None:
+    """A package Lambda would refuse is a usage error before deploy calls anything.
+
+    can_stage: the pipeline has an artifacts bucket, so a zip past 50 MB is uploaded
+    there (Lambda's quota for a zip read from S3 is the 250 MB unzipped one)."""
     def mb(n: int) -> str:
         return f"{n / 1024 / 1024:.1f} MB"
 
@@ -161,10 +198,11 @@ def check_lambda_quotas(built: Package) -> None:
         raise UsageError(f"{built.function}: the package unzips to {mb(built.unzipped_bytes)}; "
                          f"Lambda allows {mb(UNZIPPED_BYTES)} unzipped: trim "
                          f"{REQUIREMENTS} or what the handler imports")
-    if len(built.zip_bytes) > DIRECT_UPLOAD_BYTES:
+    if needs_staging(built) and not can_stage:
         raise UsageError(f"{built.function}: the zip is {mb(len(built.zip_bytes))}; Lambda takes "
-                         f"{mb(DIRECT_UPLOAD_BYTES)} through its API and pipectl does not stage "
-                         f"larger zips in S3: trim {REQUIREMENTS} or what the handler imports")
+                         f"{mb(DIRECT_UPLOAD_BYTES)} through its API, and this pipeline has no "
+                         "artifacts bucket to stage it in (deploy makes one for output.format: "
+                         f"parquet): trim {REQUIREMENTS} or what the handler imports")
 
 
 @dataclass(frozen=True)
@@ -271,11 +309,14 @@ def dependency_key(requirement_lines: list[str], *, runtime: str, architecture: 
 
 
 def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
-                         cache_dir: Path) -> Path:
+                         cache_dir: Path, extras: list[Path] | None = None) -> Path:
     """pip install for Lambda's platform (not this machine's), cached by content hash."""
     version = runtime.removeprefix("python")
-    key = dependency_key(_requirement_lines(requirements), runtime=runtime,
-                         architecture=architecture)
+    files = [p for p in (requirements, *(extras or ())) if p.is_file()]
+    lines = [line for p in files for line in _requirement_lines(p)]
+    if extras:      # a different set from requirements.txt's alone: its own cache entry
+        lines.insert(0, "+ " + " ".join(p.name for p in extras))
+    key = dependency_key(lines, runtime=runtime, architecture=architecture)
     target = cache_dir / f"deps-{key}"
     # Beside the directory, not in it (it would land in the zip); written last, so an
     # interrupted install is redone rather than half-used.
@@ -284,7 +325,8 @@ def install_dependencies(requirements: Path, *, runtime: str, architecture: str,
         return target
     platforms = lambda_platforms(runtime, architecture)
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "--requirement", str(requirements), "--target", str(target),
+               *(arg for p in files for arg in ("--requirement", str(p))),
+               "--target", str(target),
                *(arg for tag in platforms for arg in ("--platform", tag)),
                "--implementation", "cp",
                "--python-version", version, "--only-binary=:all:", "--upgrade"]

@@ -40,10 +40,13 @@ class LocalCode:
         p = self._config.processor
         return {"runtime": p.runtime, "architecture": p.architecture}
 
+    def _options(self, kind: str) -> dict:
+        return {**self._platform(), "extras": package.extras_for(self._config, kind)}
+
     def source(self, kind: str) -> str | None:
         """None: this directory has no handler for the function."""
         try:
-            return package.source_digest(self._config.handlers_dir, kind, **self._platform())
+            return package.source_digest(self._config.handlers_dir, kind, **self._options(kind))
         except UsageError:
             return None
 
@@ -52,7 +55,7 @@ class LocalCode:
             try:
                 self._zips[kind] = package.build(self._config.handlers_dir, kind,
                                                  cache_dir=cache_dir(self._config),
-                                                 **self._platform()).sha256
+                                                 **self._options(kind)).sha256
             except UsageError:
                 self._zips[kind] = None
         return self._zips[kind]

@@ -20,6 +20,7 @@ from pipectl.naming import (
     STATUS_INDEX,
     STATUS_INDEX_KEYS,
     TALLIES,
+    VERSION_FIELD,
     Names,
     row_key,
 )
@@ -122,12 +123,14 @@ class ResultsPage:
 
 def query_results(ddb, names: Names, *, status: str | None = None, since: str | None = None,
                   until: str | None = None, prefix: str | None = None, limit: int = 50,
-                  page_token: str | None = None) -> ResultsPage:
+                  page_token: str | None = None,
+                  version: tuple[str, bool] | None = None) -> ResultsPage:
     """Newest first, through the status index (never a Scan).
 
     Without a status every status partition is queried and the pages merged by
     updated_at. The page token holds, per status, where that partition resumes (the
     index key of the last row shown from it), so the next page continues the merge.
+    version: (a processor version, True: rows it wrote | False: rows any other wrote).
     """
     _require_table(ddb, names)
     statuses = [status] if status else list(RESULT_STATUSES)
@@ -143,7 +146,8 @@ def query_results(ddb, names: Names, *, status: str | None = None, since: str | 
             # so DynamoDB still reads (and bills) the rows the prefix leaves out.
             key_prefix=(RESULTS_PARTITION_KEY, row_key(names.bucket("raw"), prefix))
             if prefix else None,
-            limit=limit, start_key=cursors.get(s))
+            limit=limit, start_key=cursors.get(s),
+            equals=(VERSION_FIELD, *version) if version else None)
     merged = heapq.merge(*([(s, i) for i in items] for s, (items, _) in fetched.items()),
                          key=lambda pair: pair[1].get("updated_at") or "", reverse=True)
     shown = list(itertools.islice(merged, limit))

@@ -75,6 +75,7 @@ class PipelineStatus:
     problems: list[str] = field(default_factory=list)
     healthy: bool = True
     checked_at: str = ""
+    output: str = ""  # the format processed/ is written in (output: in pipeline.yaml)
 
 
 def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
@@ -160,7 +161,7 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                           retrying=retrying, retrying_truncated=truncated,
                           archiver=archiver,
                           missing=missing, problems=problems, healthy=not problems,
-                          checked_at=now.isoformat())
+                          checked_at=now.isoformat(), output=names.config.output.describe())
 
 
 def group_retries(rows: list[ResultRow], max_receive_count: int) -> list[Retrying]:

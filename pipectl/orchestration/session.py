@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 from pipectl.aws.session import Aws
 from pipectl.config import PipelineConfig
+from pipectl.contract import contract
 from pipectl.deploy import engine
 from pipectl.errors import UsageError
-from pipectl.local.deployment import discover
+from pipectl.local.deployment import Deployment, discover
 from pipectl.local.emulator import Emulator
 from pipectl.local.runtime import LocalRuntime
 from pipectl.naming import Names
@@ -35,7 +37,19 @@ def runtime_for(aws: Aws, names: Names, handlers_dir: Path, *, concurrency: int 
     if not (handlers_dir / "processor.py").is_file():
         raise UsageError(f"{handlers_dir}/processor.py not found: a pipeline directory holds "
                          "pipeline.yaml and its handlers/ (run `pipectl init` to write both)")
+    deployment = discover(aws, names)
+    require_writers(deployment)
     # Re-read as deployed code changes, so a deploy from any shell is served without a restart.
-    return LocalRuntime(aws, discover(aws, names), handlers_dir, concurrency=concurrency,
+    return LocalRuntime(aws, deployment, handlers_dir, concurrency=concurrency,
                         echo=echo, notice=notice, inform=inform,
                         rediscover=lambda: discover(aws, names))
+
+
+def require_writers(deployment: Deployment) -> None:
+    """The workers import the handlers here: a processor deployed to write Parquet needs
+    pyarrow in pipectl's own environment (on Lambda its zip carries it)."""
+    parquet = any(m.function.environment.get(contract.OUTPUT_FORMAT) == "parquet"
+                  for m in deployment.mappings)
+    if parquet and importlib.util.find_spec("pyarrow") is None:
+        raise UsageError("output.format is parquet, and the local runtime needs pyarrow for "
+                         "it: pip install 'pipectl[parquet]' (or pyarrow)")

@@ -15,7 +15,7 @@ from tests.helpers import ACCOUNT, put_result
 
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
                "alarms", "results", "totals", "recent_failures", "retrying", "retrying_truncated",
-               "archiver", "missing", "problems", "healthy", "checked_at"}
+               "archiver", "missing", "problems", "healthy", "checked_at", "output"}
 
 
 def now_iso() -> str:
@@ -37,6 +37,7 @@ def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed,
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == STATUS_KEYS
+    assert data["output"] == "jsonl under YYYY/MM/DD/"     # no output: section, today's
     assert data["results"] == {"PROCESSING": 0, "PROCESSED": 41, "FAILED": 0 + 1, "ARCHIVED": 0}
     assert data["totals"] == {"records_rejected": 1200, "thumbnails": 3, "responses_fetched": 0}
     assert data["incoming"]["count"] == 1 and data["incoming"]["truncated"] is False
@@ -184,7 +185,7 @@ def test_results_table_keeps_a_row_on_one_line_in_a_log(deployed, pipectl):
     code, out, err = pipectl("results")   # stdout is not a terminal here, as in CI
 
     assert code == 0, err
-    assert f"outputs under s3://{processed}/ unless named" in out
+    assert f"outputs (jsonl) under s3://{processed}/ unless named" in out
     [row] = [line for line in out.splitlines() if "orders-2030-01-01.csv" in line]
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells == ["incoming/deeply/nested/orders-2030-01-01.csv", "PROCESSED", "12", "11",
@@ -407,7 +408,7 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
 
     # then each row's key, output and error are whole, on lines of their own
     assert screen.getvalue().splitlines() == [
-        f"outputs under {home} unless named",
+        f"outputs (jsonl) under {home} unless named",
         "incoming/deeply/nested/orders[1].csv  PROCESSED  2030-01-01 00:00:01",
         "  5 in, 3 out, 2 rejected, 0 dropped",
         "  processed/2030/01/01/deeply/nested/orders[1].jsonl",

@@ -37,6 +37,17 @@ def test_results_schema_matches_between_pipectl_and_the_handlers():
     assert tuple(handler_results.RESULT_STATUSES) == naming.RESULT_STATUSES
     assert handler_results.COUNTERS_KEY == naming.COUNTERS_KEY
     assert tuple(handler_results.TALLIES) == naming.TALLIES
+    assert handler_results.VERSION_VARIABLE == naming.PROCESSOR_VERSION_VARIABLE
+    assert (handler_results.VERSION, handler_results.PREVIOUS_VERSION) == (
+        naming.VERSION_FIELD, naming.PREVIOUS_VERSION_FIELD)
+
+
+def test_the_reprocess_marker_is_spelled_alike_by_pipectl_and_the_handlers():
+    from common import invocation, s3_event
+
+    assert s3_event.REPROCESS_MARKER == naming.REPROCESS_MARKER
+    assert (invocation.BATCH_RUN_ARGUMENT, invocation.BATCH_VERSION_ARGUMENT) == (
+        naming.BATCH_RUN_ARGUMENT, naming.BATCH_VERSION_ARGUMENT)
 
 
 @given(bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
@@ -163,12 +174,14 @@ def test_every_environment_name_is_its_own_value():
 
 def _config(with_optional: bool):
     from pipectl import config as config_module
+    from pipectl.output_format import Output
     from pipectl.record_schemas import RecordSchema
 
     cfg = config_module.load(HANDLERS.parent / "pipeline.yaml")
     if with_optional:
         cfg = dataclasses.replace(cfg, schemas=(RecordSchema(suffix=".csv", required=("id",)),),
-                                  sink=config_module.Sink(table="records"))
+                                  sink=config_module.Sink(table="records"),
+                                  output=Output(format="parquet"))
     else:
         cfg = dataclasses.replace(cfg, schemas=(), sink=None)
     return cfg, naming.Names(cfg, ACCOUNT, "us-east-1")

@@ -221,9 +221,10 @@ def test_a_release_without_a_wheel_for_the_runtime_says_which_platform(handlers,
 
 
 @pytest.mark.parametrize("quota, expected", [
-    ("DIRECT_UPLOAD_BYTES", "beta: the zip is 1.5 MB; Lambda takes 1.0 MB through its API and "
-                            "pipectl does not stage larger zips in S3: trim requirements.txt "
-                            "or what the handler imports"),
+    ("DIRECT_UPLOAD_BYTES", "beta: the zip is 1.5 MB; Lambda takes 1.0 MB through its API, "
+                            "and this pipeline has no artifacts bucket to stage it in (deploy "
+                            "makes one for output.format: parquet): trim requirements.txt or "
+                            "what the handler imports"),
     ("UNZIPPED_BYTES", "beta: the package unzips to 1.5 MB; Lambda allows 1.0 MB unzipped: "
                        "trim requirements.txt or what the handler imports"),
 ])

@@ -159,6 +159,16 @@ def list_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
     return prefixes, objects
 
 
+def read_if_exists(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes; None when there is no such key (GetObject's NoSuchKey or 404)."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
 def first_page(client: Any, bucket: str, prefix: str, max_keys: int
                ) -> tuple[list[dict[str, Any]], bool]:
     """One ListObjectsV2 page: the objects as S3 lists them, and whether more follow."""

@@ -24,6 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from archiving.layout import Settings, archive_key, area_of, areas
 from archiving.move import RowTarget, delete_originals, ensure_copy, existing_copies
@@ -117,7 +118,7 @@ def candidates(s: Settings, request: Request):
 
 def archive(s: Settings, request: Request, deadline: float | None = None) -> dict:
     started = time.monotonic()
-    summary = {"dry_run": request.dry_run, "started_at": results.now_iso(),
+    summary: dict[str, Any] = {"dry_run": request.dry_run, "started_at": results.now_iso(),
                "run_id": request.run_id,
                "now": request.now.isoformat(),
                "cutoff": request.cutoff.isoformat(), "storage_class": s.storage_class,
@@ -174,6 +175,7 @@ def archive(s: Settings, request: Request, deadline: float | None = None) -> dic
 def _entry(s: Settings, obj: dict) -> dict:
     key, last_modified = obj["Key"], obj["LastModified"]
     area = area_of(s, key)
+    assert area is not None, "candidates are listed from the areas"
     target = archive_key(s, key, last_modified)
     month = target[len(area.archive):len(area.archive) + 7]
     storage_class = obj.get("StorageClass") or "STANDARD"
@@ -220,7 +222,7 @@ def _move_batch(s: Settings, batch: list[dict], deadline: float | None) -> None:
     delete_originals(s, [e for e in batch if e["status"] == "delete"])
 
 
-def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict],
+def _archive_one(s: Settings, entry: dict, deadline: float | None, listed: dict[str, dict] | None,
                  hints: dict[str, RowTarget], marker: RowMarker) -> None:
     """Leaves entry["status"] at delete (copy verified, row marked), deferred or error
     (or copied: its row waits in the marker, whose flush settles it)."""

@@ -109,7 +109,7 @@ def lambda_handler(event, context):
 
 
 def handle_message(message: dict, settings: Settings, context=None,
-                   deadline: float | None = None) -> bool:
+                   deadline: float | None = None) -> bool | Busy:
     """True when the message is done with (fetched, skipped or permanently failed)."""
     return each_created_object(message, context, settings.fetch, _log, lambda obj, fields:
                                fetch_object(obj, settings, deadline, **fields),
@@ -149,13 +149,13 @@ def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
     body, etag, version, size, version_id = source
     if _finished(row, etag, version):
         # This version was finished (row written), then the move did not happen.
-        processed = row["status"] == results.PROCESSED
+        processed = row["status"] == results.PROCESSED  # type: ignore[index]  # _finished: a row
         storage.move(s3, bucket, key, completed_key if processed else failed_key, etag, size,
                      version_id=version_id, resume=True)
         if processed:
             results.mark_moved(table, row_id, completed_key)
         return Result(Outcome.DUPLICATE, "already handled; finished the move",
-                      fields={"output": row.get("output")})
+                      fields={"output": row.get("output")})  # type: ignore[union-attr]
 
     # Only the attempt holding the lease calls the API: two deliveries of one request
     # (at-least-once S3 and SQS, a replayed dead letter) never both fetch it.
@@ -168,7 +168,7 @@ def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
             # Finished by another attempt since this one looked; that attempt also moves
             # the request file (or its message comes back to finish the move).
             return Result(Outcome.DUPLICATE, "already handled by a concurrent attempt",
-                          fields={"output": row.get("output")})
+                          fields={"output": row.get("output")})  # type: ignore[union-attr]
         return a.busy("another attempt is fetching this request; retry when its lease ends",
                       row)
     url = None
@@ -206,7 +206,8 @@ def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
 
 def _finished(row: dict | None, etag: str, version: str) -> bool:
     """Whether the row says this version of the request file was fetched or failed for good."""
-    return bool(row) and row.get("etag") == etag and row.get("request_version") == version \
+    return row is not None and bool(row) and row.get("etag") == etag \
+        and row.get("request_version") == version \
         and row.get("status") in (results.PROCESSED, results.FAILED)
 
 

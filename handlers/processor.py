@@ -119,7 +119,7 @@ def lambda_handler(event, context):
 
 
 def handle_message(message: dict, settings: Settings, context=None,
-                   deadline: float | None = None) -> bool:
+                   deadline: float | None = None) -> bool | Busy:
     """True when the message is done with (processed, skipped or permanently failed)."""
     return each_created_object(message, context, settings.incoming, _log, lambda obj, fields:
                                process_object(obj, settings, deadline=deadline, **fields),
@@ -193,7 +193,7 @@ def _process(a: Attempt, s: Settings) -> Result:
                          version_id=source.version_id, resume=True, checkpoint=a.checkpoint)
             results.mark_moved(table, row_id, completed_key)
             return Result(Outcome.PROCESSED, "finished moving an already processed object",
-                          fields=_records(row.get("records_in"), row.get("records_out")))
+                          fields=_records(row.get("records_in"), row.get("records_out")))  # type: ignore[union-attr]
         crashes = results.crashed_attempts(row, source.etag, a.message_id)
         if crashes >= POISON_ATTEMPTS:
             source.body.close()
@@ -258,7 +258,7 @@ def _process(a: Attempt, s: Settings) -> Result:
                    for name, n in (("records_rejected", extra.get("records_rejected") or 0),
                                    ("thumbnails", int("thumbnail" in extra)))})
     except Exception as e:  # noqa: BLE001 - transient ones propagate and are retried
-        finishing = same_version and row.get("status") == results.PROCESSED
+        finishing = same_version and row.get("status") == results.PROCESSED  # type: ignore[union-attr]
         if finishing or not isinstance(e, PermanentError) and failures.is_transient(e):
             raise
         source.body.close()

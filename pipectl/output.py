@@ -58,7 +58,7 @@ def lines(*parts: Any) -> Text:
 
 
 def _default(value: Any) -> Any:
-    if is_dataclass(value):
+    if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -70,7 +70,7 @@ def _default(value: Any) -> Any:
 
 
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    if is_dataclass(data):
+    if is_dataclass(data) and not isinstance(data, type):
         data = asdict(data)
     return json.dumps(data, indent=indent, default=_default, sort_keys=False)
 

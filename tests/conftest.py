@@ -15,6 +15,17 @@ EVENTS = Path(__file__).resolve().parent / "events"
 sys.path.insert(0, str(ROOT / "handlers"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pipectl_cache_dir(tmp_path_factory):
+    """Where deploy keeps the dependency sets it pip-installs for Lambda zips: a directory of
+    this run, never the user's ~/.cache/pipectl. One for the whole session, so each set is
+    installed once per run; pipectl subprocesses get it too (tests/server/conftest.py)."""
+    path = tmp_path_factory.mktemp("pipectl-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIPECTL_CACHE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch):
     """Tests never touch real AWS: fake keys, no profile, no endpoint from the developer's shell."""

@@ -201,6 +201,7 @@ class RowTarget:
 def row_target(s: Settings, entry: dict, copy: dict) -> RowTarget | str:
     """The row the copy's object names (its `source`), or why there is none."""
     area = area_of(s, entry["key"])
+    assert area is not None, "entries are listed from the areas"
     source = user_metadata.decode_all(copy.get("Metadata")).get("source")
     if not source and area.row_field == "output":
         source = _source_from_first_line(s, entry)

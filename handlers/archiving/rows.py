@@ -66,7 +66,7 @@ def row_hints(s: Settings, entries: list[dict]) -> dict[str, RowTarget]:
             for row in page.get("Items", []):
                 for field in ("output", "rejects", "thumbnail"):
                     entry = wanted.get(row.get(field))
-                    if entry is not None and area_of(s, entry["key"]).row_field == field:
+                    if entry is not None and area_of(s, entry["key"]).row_field == field:  # type: ignore[union-attr]
                         hints[entry["key"]] = RowTarget(
                             row_key=row[results.RESULTS_PARTITION_KEY], field=field,
                             processed_uri=row[field],
@@ -145,7 +145,8 @@ class RowMarker:
     def _take(self) -> list[_Mark]:
         # One transaction may not name an item twice: a row whose output and rejects
         # file are both in the batch waits for the next transaction.
-        batch, keys, rest = [], set(), []
+        batch: list[_Mark] = []
+        keys, rest = set(), []
         for mark in self._pending:
             if len(batch) < MAX_ROWS and mark.target.row_key not in keys:
                 batch.append(mark)

@@ -139,7 +139,8 @@ def retry_at(message: dict, until: float) -> None:
 
 
 def each_created_object(message: dict, context, prefix: str, log: Callable[..., None],
-                        handle: Callable[[S3Object, dict], bool], bucket: str = "") -> bool:
+                        handle: Callable[[S3Object, dict], bool | Busy], bucket: str = ""
+                        ) -> bool | Busy:
     """handle(obj, fields) for each object the message says was created in bucket under
     prefix; fields are the message and request ids, for logs. True when the message is
     done with. An object anywhere else is refused with one log line and never touched:
@@ -158,7 +159,7 @@ def each_created_object(message: dict, context, prefix: str, log: Callable[..., 
         log("ERROR", "RAW_BUCKET is not set: cannot tell which objects this pipeline owns",
             status="RETRY", **fields)
         return False
-    ok = True
+    ok: bool | Busy = True
     for obj in objects:
         where = {"key": obj.key, "bucket": obj.bucket, "event": obj.shape, **fields}
         if obj.bucket != bucket:

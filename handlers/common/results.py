@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from common.contract import (  # noqa: F401 (the schema, named here for its users)
     COUNTERS_KEY,
@@ -264,7 +265,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
                     and row.get("status") in finished)
 
     condition = "(attribute_not_exists(#g_lease) OR #g_lease < :g_now)"
-    names, guard_values = {"#g_lease": LEASE_UNTIL}, {":g_now": int(now)}
+    names: dict[str, str] = {"#g_lease": LEASE_UNTIL}
+    guard_values: dict[str, Any] = {":g_now": int(now)}
     if rerun is not None:
         values[REPROCESS_RUN] = rerun.run_id
         before = get(table, key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 from common.contract import REPROCESS_MARKER
@@ -108,7 +109,7 @@ def _objects(message, via: str, depth: int) -> list[S3Object]:
         objects = []
         for record in records:
             if isinstance(record, dict) and _source(record) == "aws:sns":
-                sns = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
+                sns: Any = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
                 objects += _inner(sns.get("Message"), f"{via}SNS record > ", depth)
             else:
                 objects += _s3_record(record, via)
@@ -173,7 +174,7 @@ def _eventbridge(event: dict, via: str) -> list[S3Object]:
         raise UnknownEvent(f"{via}an EventBridge event from {source!r}, not aws.s3")
     if kind != EVENTBRIDGE_CREATED:
         return []        # Object Deleted, Object Restore Completed...: nothing to process
-    detail = event.get("detail")
+    detail: Any = event.get("detail")
     try:
         bucket, key, obj = detail["bucket"]["name"], detail["object"]["key"], detail["object"]
     except (KeyError, TypeError):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
@@ -81,7 +81,7 @@ class ObjectWriter:
                  metadata: dict | None = None):
         self._s3 = s3
         # Keys are UTF-8, metadata only ASCII: values are encoded (user_metadata.py).
-        self._args = {"Bucket": bucket, "Key": key, "ContentType": content_type,
+        self._args: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": content_type,
                       "Metadata": user_metadata.encode_all(metadata or {})}
         self._buffer = bytearray()
         self._upload_id: str | None = None
@@ -105,7 +105,8 @@ class ObjectWriter:
         number = len(self._parts) + 1
         body = bytes(self._buffer[:size])
         del self._buffer[:size]
-        self._in_flight = self._uploader.submit(self._send_part, self._upload_id, number, body)
+        self._in_flight = self._uploader.submit(  # type: ignore[union-attr]  # started above
+            self._send_part, self._upload_id, number, body)
 
     def _send_part(self, upload_id: str, number: int, body: bytes) -> dict:
         r = self._s3.upload_part(Bucket=self._args["Bucket"], Key=self._args["Key"],

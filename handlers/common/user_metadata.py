@@ -37,7 +37,7 @@ def decode(value: str | None) -> str | None:
         return value
     decoded = []
     for word in words:         # RFC 2047: whitespace between adjacent encoded-words is dropped
-        kind, text = _ENCODED_WORD.fullmatch(word).groups()
+        kind, text = _ENCODED_WORD.fullmatch(word).groups()  # type: ignore[union-attr]  # all matched above
         try:
             raw = (base64.b64decode(text, validate=True) if kind.lower() == "b"
                    else quopri.decodestring(text.encode("ascii"), header=True))
@@ -52,4 +52,4 @@ def encode_all(metadata: dict[str, str]) -> dict[str, str]:
 
 
 def decode_all(metadata: dict[str, str] | None) -> dict[str, str]:
-    return {name: decode(value) for name, value in (metadata or {}).items()}
+    return {name: decode(value) or "" for name, value in (metadata or {}).items()}

@@ -114,7 +114,7 @@ def check_url(url: str, allow_private: bool, resolve=None) -> None:
     if not infos:
         raise PermanentError(f"host {parts.hostname!r} has no addresses")
     for info in infos:
-        check_address(info[4][0], parts.hostname)
+        check_address(info[4][0], parts.hostname)  # type: ignore[arg-type]  # an IP string
 
 
 def check_address(address: str, host: str) -> None:
@@ -258,7 +258,8 @@ def _read_bounded(response, max_bytes: int) -> bytes:
     if length and length.isdigit() and int(length) > max_bytes:
         raise PermanentError(f"response is {int(length)} bytes; at most {max_bytes} are "
                              "allowed (FETCH_MAX_BYTES)")
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = response.read(CHUNK_BYTES)
         if not chunk:

@@ -10,7 +10,7 @@ import codecs
 import io
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from processing.limits import RATIO_FLOOR_BYTES, Limits, PermanentError
 
@@ -49,7 +49,7 @@ class Gunzip(io.BufferedIOBase):
         self._max = limits.max_decompressed_bytes
         self._ratio = limits.max_compression_ratio
         self._read_size = read_size
-        self._inflater = None
+        self._inflater: Any = None  # zlib's decompress object of the current member
         self._input = b""             # read from the source, not yet consumed by zlib
         self._fed = 0                 # bytes read from the source
         self._done = False
@@ -202,7 +202,7 @@ def text_lines(source: BinaryIO, newline: str | None, limits: Limits
                ) -> tuple[io.TextIOWrapper, CountingReader]:
     """UTF-8 text of `source` for line-by-line readers, and the reader that counts its bytes."""
     counting = CountingReader(source, limits.max_line_bytes)
-    return io.TextIOWrapper(counting, encoding="utf-8-sig", newline=newline), counting
+    return io.TextIOWrapper(counting, encoding="utf-8-sig", newline=newline), counting  # type: ignore[arg-type]
 
 
 class Utf8Chunks:

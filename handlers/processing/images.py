@@ -125,7 +125,7 @@ def _thumbnail(image: Image.Image, key: str, width: int) -> Thumbnail:
     upright = ImageOps.exif_transpose(image)     # honour the EXIF orientation
     w, h = upright.size
     if w > width:                                # keep the aspect ratio; never enlarge
-        upright = upright.resize((width, max(1, round(h * width / w))), Image.LANCZOS)
+        upright = upright.resize((width, max(1, round(h * width / w))), Image.Resampling.LANCZOS)
     if fmt == "JPEG" and upright.mode not in ("RGB", "L"):
         upright = upright.convert("RGB")
     out = io.BytesIO()

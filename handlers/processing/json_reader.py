@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -270,7 +270,8 @@ def jsonl_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
     """
     text, counting = text_lines(source, newline=None, limits=limits)
     where = where or Where()
-    fast_loads, fast_error = orjson.loads, orjson.JSONDecodeError
+    fast_loads: Callable[[str], Any] = orjson.loads
+    fast_error = orjson.JSONDecodeError
     if not FAST_PATH:
         fast_loads = _refuse_all
     line_no = 0

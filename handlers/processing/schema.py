@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from common import contract
 
@@ -263,7 +264,7 @@ class Screen:
         self._open_rejects = open_rejects
         self._sink = sink
         self._metadata = metadata
-        self._rejects = None
+        self._rejects: Any = None  # the rejects file, opened on the first reject
         self.rejected = 0
         self.seen = 0
 

@@ -78,7 +78,7 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
     counts = Counts()
     out = records(write, metadata, counts, FLUSH_LINES)
     if compressed:
-        source = Gunzip(source, limits, READ_SIZE)
+        source = Gunzip(source, limits, READ_SIZE)  # type: ignore[assignment]  # read() alike
     if kind == "csv":
         process_csv(source, out, counts, limits, accept)
     elif kind == "text":

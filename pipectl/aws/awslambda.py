@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code, gone_is_done
+from pipectl.aws.session import Aws, error_code, gone_is_done
 from pipectl.errors import AwsError
 
 # IAM is eventually consistent: a role created seconds ago may not be assumable by
@@ -200,7 +201,7 @@ def allow_invoke(lam, function: str, statement_id: str, principal: str, source_a
                        Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
 
 
-def invoke(lam, function: str, payload: dict) -> dict:
+def invoke(lam, function: str, payload: dict) -> Any:
     response = lam.invoke(FunctionName=function, InvocationType="RequestResponse",
                           Payload=json.dumps(payload).encode())
     body = response["Payload"].read()
@@ -209,3 +210,23 @@ def invoke(lam, function: str, payload: dict) -> dict:
         message = result.get("errorMessage") if isinstance(result, dict) else body[:200]
         raise AwsError(f"{function} failed: {message}")
     return result
+
+
+def invoke_client(aws: Aws, *, read_timeout: int) -> Any:
+    """A Lambda client for one RequestResponse Invoke that waits for a whole run: its read
+    timeout must outlast the function's, and a retried Invoke would start a second run."""
+    return aws.client_with("lambda", endpoint_url=aws.endpoint_url, read_timeout=read_timeout,
+                           retries={"max_attempts": 1})
+
+
+def invoke_if_exists(lam, function: str, payload: bytes) -> tuple[bytes, str | None] | None:
+    """A RequestResponse Invoke: (the payload the function returned, its FunctionError or
+    None); None when there is no such function."""
+    try:
+        response = lam.invoke(FunctionName=function, InvocationType="RequestResponse",
+                              Payload=payload)
+        return response["Payload"].read(), response.get("FunctionError")
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise

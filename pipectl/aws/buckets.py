@@ -127,6 +127,19 @@ def lifecycle_rules(s3, bucket: str) -> list[dict]:
     return found.get("Rules", []) if found else []
 
 
+def lifecycle_rules_if_exists(s3, bucket: str) -> list[dict] | None:
+    """The bucket's lifecycle rules ([] when it has none); None when there is no bucket."""
+    try:
+        return s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            return None
+        if code != "NoSuchLifecycleConfiguration":
+            raise
+        return []
+
+
 def put_lifecycle_rules(s3, bucket: str, rules: list[dict]) -> None:
     s3.put_bucket_lifecycle_configuration(Bucket=bucket,
                                           LifecycleConfiguration={"Rules": rules})

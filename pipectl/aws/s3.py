@@ -55,11 +55,13 @@ def __getattr__(name: str) -> Any:
 
 @cache
 def transfer_errors() -> tuple[type[BaseException], ...]:
-    """The transfer manager's own per-file errors: a transfer cancelled after another
-    one's fatal error."""
+    """The errors one file's transfer can hit without the others being affected: botocore's
+    own (a connection dropped mid-transfer) and the transfer manager's (a transfer cancelled
+    after another one's fatal error)."""
     import s3transfer.exceptions
 
-    return s3transfer.exceptions.CancelledError, s3transfer.exceptions.FatalError
+    return (botocore.exceptions.BotoCoreError, s3transfer.exceptions.CancelledError,
+            s3transfer.exceptions.FatalError)
 
 
 # S3 computes the SHA-256 of what it receives and rejects the PUT (or each part, and the
@@ -155,6 +157,29 @@ def list_objects(client: Any, bucket: str, prefix: str = "", delimiter: str | No
     for item in iter_objects(client, bucket, prefix, delimiter):
         (prefixes if isinstance(item, str) else objects).append(item)  # type: ignore[arg-type]
     return prefixes, objects
+
+
+def read_if_exists(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes; None when there is no such key (GetObject's NoSuchKey or 404)."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+def first_page(client: Any, bucket: str, prefix: str, max_keys: int
+               ) -> tuple[list[dict[str, Any]], bool]:
+    """One ListObjectsV2 page: the objects as S3 lists them, and whether more follow."""
+    page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=max_keys)
+    return page.get("Contents", []), bool(page.get("IsTruncated"))
+
+
+def listed_objects(client: Any, bucket: str) -> Iterator[dict[str, Any]]:
+    """Every object in the bucket as ListObjectsV2 lists it, page after page."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        yield from page.get("Contents", [])
 
 
 def object_sizes(client: Any, bucket: str, prefix: str) -> dict[str, int] | None:
@@ -312,7 +337,7 @@ class Transfers:
     def __init__(self, client: Any, config: TransferConfig | None = None):
         self.client, self.config = client, config or transfer_config()
         self._responses: dict[tuple[str, str], dict[str, Any]] = {}
-        self._sent: dict[tuple[str, str], str | None] = {}
+        self._sent: dict[tuple[str | None, str | None], str | None] = {}
         self._hook_id = f"pipectl-transfers-{next(_ids)}"
         self._manager: TransferManager | None = None
 
@@ -396,7 +421,7 @@ def composite_checksum(parts: list[dict[str, Any]]) -> str | None:
     digests = [p.get("ChecksumSHA256") for p in sorted(parts, key=lambda p: p["PartNumber"])]
     if not digests or any(d is None for d in digests):
         return None
-    joined = b"".join(base64.b64decode(d) for d in digests)
+    joined = b"".join(base64.b64decode(d) for d in digests if d is not None)
     return f"{_b64(hashlib.sha256(joined).digest())}-{len(digests)}"
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipectl.aws.session import error_code, gone_is_done
+from pipectl.aws.session import Aws, error_code, gone_is_done
 from pipectl.errors import NotFound
 
 _NOT_FOUND = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+# Errors an endpoint answers for an action it lacks. moto's server answers HTTP 500
+# with an HTML page (code "500"); in-process moto raises NotImplementedError.
+_UNSUPPORTED = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "500", "501")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,16 @@ def require_queue_url(sqs, name: str) -> str:
 
 def attributes(sqs, url: str) -> dict[str, str]:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
+def attributes_if_exists(sqs, url: str) -> dict[str, str] | None:
+    """The queue's attributes; None when there is no queue at url."""
+    try:
+        return attributes(sqs, url)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
 
 
 def create(sqs, name: str, attrs: dict[str, str], tags: dict[str, str] | None = None) -> str:
@@ -164,10 +178,28 @@ def release_batch(sqs, url: str, receipts: dict[str, str]) -> list[str]:
     return failed
 
 
-def start_move_task(sqs, source_arn: str, destination_arn: str) -> str:
-    """SQS's native redrive (StartMessageMoveTask); returns the task handle."""
-    return sqs.start_message_move_task(SourceArn=source_arn,
-                                       DestinationArn=destination_arn)["TaskHandle"]
+def start_move_task(sqs, source_arn: str, destination_arn: str) -> str | None:
+    """SQS's native redrive (StartMessageMoveTask); returns the task handle, or None when
+    the endpoint lacks the action (moto does)."""
+    try:
+        return sqs.start_message_move_task(SourceArn=source_arn,
+                                           DestinationArn=destination_arn)["TaskHandle"]
+    except NotImplementedError:  # in-process moto
+        return None
+    except ClientError as exc:
+        if error_code(exc) in _UNSUPPORTED:
+            return None
+        raise
+
+
+def probe_client(aws: Aws) -> Any:
+    """The client for StartMessageMoveTask. On an emulator endpoint, one without retries:
+    moto answers the missing action with HTTP 500, which botocore would retry 4 times."""
+    endpoint = aws.endpoint_for("sqs")
+    if not endpoint:
+        return aws.client("sqs")
+    return aws.client_with("sqs", endpoint_url=endpoint,
+                           retries={"mode": "standard", "max_attempts": 1})
 
 
 # How far SQS's clock may be behind ours when telling our move task from earlier ones.

@@ -15,15 +15,19 @@ from pipectl.cli import (
     archive,
     buckets,
     deploy,
+    events,
     fetch,
-    inspect,
+    invoke,
     local,
+    logs,
     project,
     query_info,
     reconcile,
-    repair,
+    replay_dlq,
     reprocess,
-    views,
+    results,
+    status,
+    trace,
 )
 from pipectl.cli.argv import hoist
 from pipectl.cli.context import AppContext
@@ -97,19 +101,20 @@ def main_options(
         region=region, output=output_format.value, debug=debug)
 
 
-for module in (project, deploy, buckets, views, inspect, local, repair, archive, fetch,
-               reconcile, reprocess, query_info):
+for module in (project, deploy, buckets, status, results, logs, trace, invoke, events, local,
+               replay_dlq, archive, fetch, reconcile, reprocess, query_info):
     module.register(app)
 
 
 def _add_examples(typer_app: typer.Typer, path: str = "") -> None:
     """Every command's --help ends with examples.EXAMPLES[its path]."""
     for info in typer_app.registered_commands:
-        name = info.name or info.callback.__name__.replace("_", "-")
+        name = info.name or getattr(info.callback, "__name__", "").replace("_", "-")
         info.epilog = epilog(f"{path} {name}".strip())
     for group in typer_app.registered_groups:
         group.epilog = epilog(f"{path} {group.name}".strip())
-        _add_examples(group.typer_instance, f"{path} {group.name}".strip())
+        if group.typer_instance is not None:
+            _add_examples(group.typer_instance, f"{path} {group.name}".strip())
 
 
 _add_examples(app)
@@ -125,10 +130,10 @@ def run(args: list[str]) -> int:
     With --detailed-exitcode every error is 1, as in Terraform's scheme: 2 then means
     only "changes pending", never a usage error.
     """
-    status = _run(args)
-    if "--detailed-exitcode" in args and status == ExitStatus.USAGE and _current.failed:
+    exit_status = _run(args)
+    if "--detailed-exitcode" in args and exit_status == ExitStatus.USAGE and _current.failed:
         return ExitStatus.FAILURE
-    return status
+    return exit_status
 
 
 def _run(args: list[str]) -> int:

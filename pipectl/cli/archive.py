@@ -12,7 +12,9 @@ from pipectl.cli import context
 from pipectl.cli.deploy import confirm
 from pipectl.errors import ExitStatus, UsageError
 from pipectl.ops import archive as ops
-from pipectl.ops.archive import ArchiveRun, LifecycleReport
+from pipectl.ops import lifecycle as lifecycle_ops
+from pipectl.ops.archive import ArchiveRun
+from pipectl.ops.lifecycle import LifecycleReport
 
 PLAIN_EVERY = 100  # off a terminal, one progress line per this many objects
 
@@ -36,7 +38,7 @@ def archive(
         if dry_run or remote or older_than:
             raise UsageError("--lifecycle only lists; it takes no --dry-run, --older-than "
                              "or --remote")
-        report = ops.lifecycle(app.aws, app.names)
+        report = lifecycle_ops.lifecycle(app.aws, app.names)
         output.print_json(report) if app.json else render_lifecycle(report)
         return
     event = ops.request(older_than, dry_run=True)
@@ -107,7 +109,7 @@ def render_lifecycle(report: LifecycleReport) -> None:
     for note in report.notes:
         output.warn(note)
     rows = [(o.key, output.human_bytes(o.size), o.storage_class, o.last_modified[:10],
-             f"{o.transition} on {o.transition_at[:10]}" if o.transition else "",
+             f"{o.transition} on {(o.transition_at or '')[:10]}" if o.transition else "",
              (o.expires_at or "")[:10], ", ".join(o.due)) for o in report.objects]
     output.stdout.print(output.table(
         f"Lifecycle of {report.bucket} (rules read from the bucket; emulators never apply "

@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -195,7 +196,7 @@ class _ProgressView:
     def __init__(self, operation: str, quiet: bool = False):
         self.operation, self.quiet = operation, quiet
         self.bar: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
         self.plain: _PlainProgress | None = None
         self.lock = threading.Lock()
 

@@ -12,17 +12,18 @@ import typer
 
 from pipectl import output
 from pipectl.cli import context
-from pipectl.cli.views import render_results, render_status
+from pipectl.cli.results import render_results
+from pipectl.cli.status import render_status
 from pipectl.config import CONFIG_FILE
 from pipectl.config import load as load_config
 from pipectl.errors import ExitStatus, PipectlError
-from pipectl.local.demo import run_demo
 from pipectl.local.emulator import Emulator
-from pipectl.local.reload import Reloader
 from pipectl.local.runtime import LocalRuntime, RunReport
-from pipectl.local.session import deploy_into, emulator_aws, runtime_for
 from pipectl.naming import FUNCTIONS
 from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render
+from pipectl.orchestration.demo import run_demo
+from pipectl.orchestration.reload import Reloader
+from pipectl.orchestration.session import deploy_into, emulator_aws, runtime_for
 from pipectl.project import template_dir
 
 _LOG_FORMAT = typer.Option(LogFormat.short, "--format", help=FORMAT_HELP)

@@ -39,6 +39,7 @@ def apply(aws: Aws, plan: DeployPlan, on_step: Callable[[Step], None] = lambda s
             continue
         on_step(step)
         if step.action == "delete":  # swept: made by deploy, no longer desired
+            assert step.desired is not None, "a delete step carries what it deletes"
             destroy.delete(aws, step.desired)
             continue
         create = step.action == "create"
@@ -127,7 +128,7 @@ def _table(ddb, t: Table, create: bool, changed: set[str]) -> None:
     if "point_in_time_recovery" in changed and t.point_in_time_recovery:
         dynamodb.enable_point_in_time_recovery(ddb, t.name)
     if "tags" in changed:
-        dynamodb.tag(ddb, dynamodb.describe_table(ddb, t.name)["TableArn"], t.tags)
+        dynamodb.tag(ddb, dynamodb.describe_table(ddb, t.name)["TableArn"], t.tags)  # type: ignore[index]
 
 
 def _notification(s3, n: Notification) -> None:
@@ -144,7 +145,7 @@ def _log_group(client, group: LogGroup, create: bool, changed: set[str]) -> None
     if create:
         logs.create_group(client, group.name, group.tags)
     elif "tags" in changed:
-        logs.tag(client, logs.group_arn(logs.log_group(client, group.name)), group.tags)
+        logs.tag(client, logs.group_arn(logs.log_group(client, group.name)), group.tags)  # type: ignore[arg-type]
     if create or "retention_days" in changed:
         logs.set_retention(client, group.name, group.retention_days)
 

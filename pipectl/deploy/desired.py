@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from pipectl.config import SINK_HASH_KEY, PipelineConfig
+from pipectl.config import SINK_HASH_KEY, Archiver, Fetcher, PipelineConfig, Processor
 from pipectl.contract import contract
 from pipectl.deploy import package
 from pipectl.deploy.models import (
@@ -90,7 +90,8 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
                            config.observability.alarm_email))
     found += alarms(config, names)
     tags = owner_tags(config.name, config.environment)
-    return [replace(r, tags=tags) if hasattr(r, "tags") else r for r in found]
+    return [replace(r, tags=tags) if hasattr(r, "tags") else r  # type: ignore[arg-type]
+            for r in found]
 
 
 def role(config: PipelineConfig, names: Names, kind: str) -> Role:
@@ -100,8 +101,9 @@ def role(config: PipelineConfig, names: Names, kind: str) -> Role:
 
 def function(config: PipelineConfig, names: Names, kind: str,
              cache_dir: Path | None) -> Function:
-    settings = {"processor": config.processor, "archiver": config.archiver,
-                "fetcher": config.fetcher}[kind]
+    by_kind: dict[str, Processor | Archiver | Fetcher] = {
+        "processor": config.processor, "archiver": config.archiver, "fetcher": config.fetcher}
+    settings = by_kind[kind]
     p = config.processor
     platform = {"runtime": p.runtime, "architecture": p.architecture}
     extras = package.extras_for(config, kind)
@@ -298,7 +300,9 @@ def results_table(names: Names) -> Table:
 def sink_table(config: PipelineConfig) -> Table:
     """The record sink: one item per accepted record, keyed by the configured field (a string)
     or by a hash of the record."""
-    return Table(name=config.sink.table, partition_key=config.sink.key or SINK_HASH_KEY)
+    sink = config.sink
+    assert sink is not None, "sink_table() is only built for a configured sink"
+    return Table(name=sink.table, partition_key=sink.key or SINK_HASH_KEY)
 
 
 def function_environment(config: PipelineConfig, names: Names, kind: str) -> dict[str, str]:

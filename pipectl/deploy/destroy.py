@@ -39,7 +39,7 @@ def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> Depl
         observed = observe(aws, desired)
         if observed is None:
             continue
-        if isinstance(desired, Notification) and not observed.queue_rules:
+        if isinstance(observed, Notification) and not observed.queue_rules:
             continue
         steps.append(removal(aws, observed, purge=purge, reason="deployed by pipectl"))
     # What an earlier pipeline.yaml had deploy make (a sink since taken out) goes too.
@@ -89,6 +89,7 @@ def apply_destroy(aws: Aws, plan: DeployPlan,
         if step.action != "delete":
             continue
         on_step(step)
+        assert step.desired is not None, "a delete step carries what it deletes"
         delete(aws, step.desired)
 
 
@@ -98,7 +99,7 @@ def delete(aws: Aws, r: Resource) -> None:
     if kind == "alarm":
         cloudwatch.delete_alarms(aws.client("cloudwatch"), [r.name])
     elif kind == "topic":
-        sns.delete_topic(aws.client("sns"), r.ref if isinstance(r, Stray) else r.arn)
+        sns.delete_topic(aws.client("sns"), r.ref if isinstance(r, Stray) else r.arn)  # type: ignore[union-attr]
     elif kind == "schedule":
         events.delete_rule(aws.client("events"), r.name)
     elif isinstance(r, EventSourceMapping):

@@ -8,6 +8,7 @@ that carry pipectl's identifiers, so other people's additions never show as drif
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pipectl.aws import awslambda, buckets, cloudwatch, dynamodb, events, iam, logs, sns, sqs
 from pipectl.aws.session import Aws
@@ -33,18 +34,20 @@ from pipectl.deploy.models import (
 
 def observe(aws: Aws, desired: Resource) -> Resource | None:
     """The observed counterpart of a desired resource, or None if it does not exist."""
+    # Dispatched on its type: each observer is given the kind it reads.
+    kind: Any = desired
     observer = {
-        Bucket: lambda: _bucket(aws.client("s3"), desired),
-        Queue: lambda: _queue(aws.client("sqs"), desired),
-        Table: lambda: _table(aws.client("dynamodb"), desired),
-        Notification: lambda: _notification(aws.client("s3"), desired),
-        LogGroup: lambda: _log_group(aws.client("logs"), desired),
-        Role: lambda: _role(aws.client("iam"), desired),
-        Function: lambda: _function(aws.client("lambda"), desired),
-        EventSourceMapping: lambda: _mapping(aws.client("lambda"), desired),
-        Schedule: lambda: _schedule(aws, desired),
-        Topic: lambda: _topic(aws, desired),
-        Alarm: lambda: _alarm(aws.client("cloudwatch"), desired),
+        Bucket: lambda: _bucket(aws.client("s3"), kind),
+        Queue: lambda: _queue(aws.client("sqs"), kind),
+        Table: lambda: _table(aws.client("dynamodb"), kind),
+        Notification: lambda: _notification(aws.client("s3"), kind),
+        LogGroup: lambda: _log_group(aws.client("logs"), kind),
+        Role: lambda: _role(aws.client("iam"), kind),
+        Function: lambda: _function(aws.client("lambda"), kind),
+        EventSourceMapping: lambda: _mapping(aws.client("lambda"), kind),
+        Schedule: lambda: _schedule(aws, kind),
+        Topic: lambda: _topic(aws, kind),
+        Alarm: lambda: _alarm(aws.client("cloudwatch"), kind),
     }.get(type(desired))
     if observer is None:
         raise TypeError(f"no observer for {type(desired).__name__}")
@@ -58,7 +61,7 @@ def _bucket(s3, desired: Bucket) -> Bucket | None:
     policy = buckets.policy(s3, name) or {}
     statements = {s.get("Sid"): s for s in policy.get("Statement", [])
                   if s.get("Sid") in desired.policy_statements}
-    rules = {r.get("ID"): r for r in buckets.lifecycle_rules(s3, name)
+    rules = {r["ID"]: r for r in buckets.lifecycle_rules(s3, name)
              if r.get("ID") in desired.lifecycle_rules}
     return Bucket(
         role=desired.role, name=name,
@@ -115,7 +118,7 @@ def _table(ddb, desired: Table) -> Table | None:
     if found is None:
         return None
     key = next(k["AttributeName"] for k in found["KeySchema"] if k["KeyType"] == "HASH")
-    indexes = {}
+    indexes: dict[str, Any] = {}
     for index in found.get("GlobalSecondaryIndexes", []):
         schema = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
         indexes[index["IndexName"]] = (schema.get("HASH"), schema.get("RANGE"))

@@ -13,6 +13,7 @@ mappings and the schedule have one name each per pipeline and are always desired
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,12 +40,12 @@ def strays(aws: Aws, names: Names, desired: Iterable[Resource]) -> list[Resource
         # Topic names are pipectl's own (names.alarm_topic): only those can be ours.
         if name.startswith(f"{names.prefix}-"):
             candidates.append((Stray("topic", name, ref=arn),
-                               lambda arn=arn: sns.tags(topics, arn)))
+                               functools.partial(sns.tags, topics, arn)))
     for name in dynamodb.table_names(ddb):
         candidates.append((Stray("table", name),
-                           lambda name=name: dynamodb.owned_tags(ddb, names.table_arn(name))))
+                           functools.partial(dynamodb.owned_tags, ddb, names.table_arn(name))))
     for name in buckets.names_in_region(s3, aws.region):
-        candidates.append((Stray("bucket", name), lambda name=name: buckets.owned_tags(s3, name)))
+        candidates.append((Stray("bucket", name), functools.partial(buckets.owned_tags, s3, name)))
     unwanted = [(stray, read) for stray, read in candidates
                 if (stray.kind, stray.name) not in wanted]
     with ThreadPoolExecutor(_READERS) as pool:

@@ -81,7 +81,7 @@ def _install_log_handler() -> None:
     handler.setFormatter(logging.Formatter(
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         "%Y-%m-%dT%H:%M:%S"))
-    handler.formatter.converter = time.gmtime
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]  # set just above
     handler.addFilter(_RequestId())
     logging.getLogger().addHandler(handler)
 
@@ -100,8 +100,8 @@ def _load(spec: str):
         raise _Failure(exc, None, None) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
-        exc = AttributeError(function_name)
-        raise _Failure(exc, "Runtime.HandlerNotFound",
+        missing = AttributeError(function_name)
+        raise _Failure(missing, "Runtime.HandlerNotFound",
                          f"Handler '{function_name}' missing on module '{module_name}'")
     return function
 

@@ -10,6 +10,7 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipectl.errors import PipectlError, UsageError
 from pipectl.local import state
@@ -29,7 +30,7 @@ class Emulator:
         self.restored: state.Restored | None = None
         self.port: int | None = None
         self.patched = False  # moto_patches applied: see pipectl/local/moto_patches.py
-        self._server = None
+        self._server: Any = None  # a moto ThreadedMotoServer once started
         self._notice = notice or logging.getLogger(__name__).warning
 
     @property
@@ -100,7 +101,7 @@ def locked(function: Callable) -> Callable:
         with _dynamodb_lock:
             return function(*args, **kwargs)
 
-    run.atomic = True
+    run.atomic = True  # type: ignore[attr-defined]
     return run
 
 
@@ -155,7 +156,7 @@ def lifecycle_size_filters(patch: Callable[[object, str, object], None] = setatt
         finally:
             del self.serialized
 
-    set_lifecycle.sizes = True
+    set_lifecycle.sizes = True  # type: ignore[attr-defined]
     patch(FakeBucket, "set_lifecycle", set_lifecycle)
     patch(S3Response, "get_bucket_lifecycle", get_bucket_lifecycle)
 

@@ -115,10 +115,12 @@ class LocalStack:
         return env
 
     def _wait_ready(self) -> None:
+        proc = self._proc
+        assert proc is not None, "_wait_ready() follows the Popen in start()"
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise PipectlError(f"LocalStack exited with status {self._proc.returncode} "
+            if proc.poll() is not None:
+                raise PipectlError(f"LocalStack exited with status {proc.returncode} "
                                    f"before it was ready: {self._last_line()}")
             if self._services_ready():
                 return

@@ -85,5 +85,5 @@ def _finish_idle_deletes() -> None:
         if poller is None or not poller.is_alive():
             self.delete_esm_in_store()
 
-    delete.pipectl = True
+    delete.pipectl = True  # type: ignore[attr-defined]
     EsmWorker.delete = delete

@@ -123,8 +123,8 @@ def _marked(function: Callable, replaces: Any) -> Callable:
     def patched(*args, **kwargs):
         return function(*args, **kwargs)
 
-    patched.moto_patch = True
-    patched.replaces = replaces
+    patched.moto_patch = True  # type: ignore[attr-defined]
+    patched.replaces = replaces  # type: ignore[attr-defined]
     return patched
 
 

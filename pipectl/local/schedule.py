@@ -16,8 +16,9 @@ _MONTHS = {m: i for i, m in enumerate(
     "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
 _DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), start=1)}
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_FIELDS = (("minutes", 0, 59, {}), ("hours", 0, 23, {}), ("day-of-month", 1, 31, {}),
-           ("month", 1, 12, _MONTHS), ("day-of-week", 1, 7, _DAYS), ("year", 1970, 2199, {}))
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minutes", 0, 59, {}), ("hours", 0, 23, {}), ("day-of-month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS), ("day-of-week", 1, 7, _DAYS), ("year", 1970, 2199, {}))
 # Search horizon: a cron that matches nothing in this many days never fires.
 _HORIZON_DAYS = 366 * 5
 
@@ -36,6 +37,9 @@ def next_fire(expression: str, after: datetime) -> datetime | None:
         raise UsageError(f"schedule {expression!r}: cron needs 6 fields, got {len(parts)}")
     minutes, hours, doms, months, dows, years = (
         _parse(part, *spec, expression) for part, spec in zip(parts, _FIELDS, strict=True))
+    if minutes is None or hours is None or months is None or years is None:
+        raise UsageError(f"schedule {expression!r}: '?' stands only for day-of-month or "
+                         "day-of-week")
     day = after.replace(hour=0, minute=0)
     for _ in range(_HORIZON_DAYS):
         weekday = (day.isoweekday() % 7) + 1  # Monday=1..Sunday=7 -> SUN=1..SAT=7

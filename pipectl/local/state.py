@@ -60,8 +60,8 @@ class _Pickler(pickle.Pickler):
             return _fresh_lock, ("rlock" if isinstance(obj, _LOCKS[1]) else "lock",)
         if isinstance(obj, weakref.WeakValueDictionary):
             return _weak_values, (dict(obj.items()),)
-        if isinstance(obj, defaultdict) and getattr(obj.default_factory, "__name__",
-                                                    "") == "<lambda>":
+        if isinstance(obj, defaultdict) and obj.default_factory is not None and getattr(
+                obj.default_factory, "__name__", "") == "<lambda>":
             return _defaults, (_factory_type(obj.default_factory), dict(obj))
         return NotImplemented
 
@@ -90,7 +90,7 @@ def save(directory: Path) -> Path:
     from moto.backends import get_backend
 
     backends = {service: {(account, region): backend.__dict__
-                          for account, region, backend in get_backend(service).iter_backends()}
+                          for account, region, backend in get_backend(service).iter_backends()}  # type: ignore[call-overload]  # noqa: E501
                 for service in SERVICES}
     buffer = io.BytesIO()
     path = directory / STATE_FILE

@@ -51,7 +51,7 @@ class InvocationTimeout(WorkerError):
 class WorkerCrashed(WorkerError):
     """The runtime process died mid-invocation; exit_code is negative for a signal."""
 
-    def __init__(self, exit_code: int):
+    def __init__(self, exit_code: int | None):
         self.exit_code = exit_code
         signals = {-s.value: s.name for s in signal.Signals}
         reason = f"signal: {signals[exit_code]}" if exit_code in signals else None
@@ -125,8 +125,10 @@ class Worker:
                 request = f'{{"id": {json.dumps(request_id)}, "deadline_ms": {deadline_ms}, ' \
                           f'"event": {body}}}\n'
                 try:
-                    self._proc.stdin.write(request.encode())
-                    self._proc.stdin.flush()
+                    stdin = self._proc.stdin if self._proc else None
+                    assert stdin is not None, "invoke() runs in a started worker"
+                    stdin.write(request.encode())
+                    stdin.flush()
                     reply = self._read_reply(deadline)
                 except BrokenPipeError:
                     reply = None
@@ -224,7 +226,7 @@ class Worker:
         if proc is None:
             return None
         with contextlib.suppress(OSError):
-            proc.stdin.close()  # the runtime exits when no more requests can come
+            proc.stdin.close()  # type: ignore[union-attr]  # the runtime exits when no more requests can come
         deadline = time.monotonic() + grace
         with contextlib.suppress(TimeoutError):
             while grace and self._read_reply(deadline) is not None:

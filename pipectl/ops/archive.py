@@ -12,9 +12,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from typing import cast
 
-from pipectl.aws.session import AWS_ERRORS, Aws, error_code, translate
+from pipectl.aws import awslambda
+from pipectl.aws.session import AWS_ERRORS, Aws, translate
 from pipectl.config import PipelineConfig
 from pipectl.deploy.desired import function_environment
 from pipectl.errors import AwsError, NotFound, PipectlError, UsageError
@@ -144,17 +145,20 @@ class Runner:
         group = self.names.log_group("archiver")
         shipper = LogShipper(self.aws.client("logs")).start()
         progress = _Progress(self.on_progress)
+
+        def on_log(line: str) -> None:
+            progress.line(line)
+            shipper.ship(self.function, group, worker.log_stream, line)
+
         worker = Worker(handlers, HANDLER,
                         env={**self.aws.worker_environment(),
                              **function_environment(self.config, self.names, "archiver")},
                         function_name=self.function, timeout=self.config.archiver.timeout,
                         memory_mb=self.config.archiver.memory,
-                        on_log=lambda line: (progress.line(line),
-                                             shipper.ship(self.function, group,
-                                                          worker.log_stream, line)))
+                        on_log=on_log)
         try:
             with worker:
-                return worker.invoke(event)
+                return cast(dict, worker.invoke(event))  # the archiver's summary
         except HandlerError as exc:
             raise PipectlError(f"the archiver failed: {exc.error_type}: {exc.message}") from None
         except WorkerCrashed as exc:
@@ -166,28 +170,23 @@ class Runner:
             shipper.stop()
 
     def _invoke_remote(self, event: dict) -> dict:
-        # RequestResponse waits for the whole run: the read timeout must outlast the
-        # function's, and a retried Invoke would start a second run.
-        from botocore.config import Config  # here, not at start-up: a 130 ms import
-
-        client = self.aws.session.client("lambda", endpoint_url=self.aws.endpoint_url,
-                                         config=Config(read_timeout=self.config.archiver.timeout
-                                                       + 30, retries={"max_attempts": 1}))
+        client = awslambda.invoke_client(self.aws,
+                                         read_timeout=self.config.archiver.timeout + 30)
         try:
-            r = client.invoke(FunctionName=self.function, InvocationType="RequestResponse",
-                              Payload=json.dumps(event).encode())
-            payload = r["Payload"].read()
+            answer = awslambda.invoke_if_exists(client, self.function,
+                                                json.dumps(event).encode())
         except AWS_ERRORS as exc:
-            if getattr(exc, "response", None) and error_code(exc) == "ResourceNotFoundException":
-                raise NotFound(f"function '{self.function}' is not deployed on "
-                               f"{self.aws.describe()} (run `pipectl deploy`)") from None
             message = " ".join(str(translate(exc, self.aws)).split())
             raise AwsError(f"invoking {self.function} failed: {message[:300]}") from None
+        if answer is None:
+            raise NotFound(f"function '{self.function}' is not deployed on "
+                           f"{self.aws.describe()} (run `pipectl deploy`)")
+        payload, function_error = answer
         try:
             result = json.loads(payload or b"null")
         except ValueError:
             result = None
-        if r.get("FunctionError") or not isinstance(result, dict) or "moved" not in result:
+        if function_error or not isinstance(result, dict) or "moved" not in result:
             if isinstance(result, dict):
                 detail = f"{result.get('errorType', 'error')}: {result.get('errorMessage', result)}"
             else:
@@ -271,118 +270,3 @@ def price(run: ArchiveRun, complete: bool) -> dict:
             "target_usd_per_month": round(after, 6),
             "difference_usd_per_month": round(after - standard, 6),
             "minimum_billable_bytes": minimum, "prices": PRICE_NOTE}
-
-
-# --- what the archive bucket's lifecycle will do ----------------------------------
-
-@dataclass
-class Scheduled:
-    key: str
-    size: int
-    storage_class: str
-    last_modified: str
-    transition: str | None = None  # "GLACIER on 2025-01-01"
-    transition_at: str | None = None
-    expires_at: str | None = None
-    due: list[str] = field(default_factory=list)  # what AWS would have done by now
-
-
-@dataclass
-class LifecycleReport:
-    bucket: str
-    rules: list[dict]
-    objects: list[Scheduled]
-    notes: list[str] = field(default_factory=list)
-
-
-def lifecycle(aws: Aws, names: Names, *, now: datetime | None = None) -> LifecycleReport:
-    """Per archived object, when the bucket's lifecycle rules (read from the bucket, since
-    emulators store them but never apply them) transition and expire it."""
-    now = now or datetime.now(timezone.utc)
-    s3 = aws.client("s3")
-    bucket = names.bucket("archive")
-    try:
-        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-    except AWS_ERRORS as exc:
-        code = error_code(exc) if getattr(exc, "response", None) else ""
-        if code == "NoSuchBucket":
-            raise NotFound(f"archive bucket '{bucket}' does not exist (run `pipectl deploy`)") \
-                from None
-        if code != "NoSuchLifecycleConfiguration":
-            raise
-        rules = []
-    enabled = [r for r in rules if r.get("Status") == "Enabled"]
-    report = LifecycleReport(bucket=bucket, rules=enabled, objects=[])
-    if not enabled:
-        report.notes.append(f"bucket '{bucket}' has no enabled lifecycle rule: nothing will "
-                            "transition or expire")
-    for rule in enabled:
-        _, tags, greater, _ = _rule_filter(rule)
-        if tags:
-            report.notes.append(f"rule {rule.get('ID')!r} filters on tags, which this listing "
-                                "does not read: it is left out")
-        elif greater is not None and rule.get("Transitions"):
-            report.notes.append(
-                f"rule {rule.get('ID')!r} transitions only objects larger than {greater:,} "
-                f"bytes: smaller ones stay in their class (S3 bills STANDARD_IA as at least "
-                f"128 KiB per object and charges each transition per object)")
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            report.objects.append(_schedule(obj, enabled, now))
-    return report
-
-
-def _rule_filter(rule: dict) -> tuple[str, bool, int | None, int | None]:
-    """(prefix, has tags, size greater than, size less than) of a rule's filter."""
-    f = rule.get("Filter")
-    if f is None:
-        return rule.get("Prefix", ""), False, None, None  # the old top-level Prefix form
-    parts = f.get("And", f)
-    tags = bool(parts.get("Tag") or parts.get("Tags"))
-    return (parts.get("Prefix", ""), tags, parts.get("ObjectSizeGreaterThan"),
-            parts.get("ObjectSizeLessThan"))
-
-
-def _applies(rule: dict, obj: dict) -> bool:
-    prefix, tags, greater, less = _rule_filter(rule)
-    return (not tags and obj["Key"].startswith(prefix)
-            and (greater is None or obj["Size"] > greater)
-            and (less is None or obj["Size"] < less))
-
-
-def _after(created: datetime, days: int) -> datetime:
-    # S3 adds the days to the creation time and rounds up to the next midnight UTC.
-    moment = created.astimezone(timezone.utc) + timedelta(days=days)
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight if moment == midnight else midnight + timedelta(days=1)
-
-
-def _schedule(obj: dict, rules: list[dict], now: datetime) -> Scheduled:
-    created = obj["LastModified"]
-    item = Scheduled(key=obj["Key"], size=obj["Size"],
-                     storage_class=obj.get("StorageClass") or "STANDARD",
-                     last_modified=created.isoformat())
-    transitions, expiries = [], []
-    for rule in (r for r in rules if _applies(r, obj)):
-        for t in rule.get("Transitions", []):
-            when = (_after(created, t["Days"]) if "Days" in t
-                    else t["Date"].astimezone(timezone.utc))
-            if t.get("StorageClass") != item.storage_class:
-                transitions.append((when, t.get("StorageClass")))
-        expiration = rule.get("Expiration", {})
-        if "Days" in expiration:
-            expiries.append(_after(created, expiration["Days"]))
-        elif "Date" in expiration:
-            expiries.append(expiration["Date"].astimezone(timezone.utc))
-    if transitions:
-        when, storage_class = min(transitions, key=lambda t: t[0])
-        item.transition, item.transition_at = storage_class, when.isoformat()
-        if when <= now:
-            item.due.append(f"transition to {storage_class}")
-    if expiries:
-        when = min(expiries)
-        item.expires_at = when.isoformat()
-        if when <= now:
-            item.due.append("expiry")
-    return item

@@ -8,6 +8,7 @@ and an existing local file that differs is never replaced unless asked (--force)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -36,7 +37,7 @@ from pipectl.ops.transfer import (
 )
 
 if TYPE_CHECKING:
-    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
+    from pipectl.aws.s3 import TransferConfig  # a type only: boto3 loads on first use
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What to do with an existing local file that differs from the object.
@@ -180,7 +181,7 @@ def download(client: Any, source: Location, destination: str | Path, *,
     plan = (_plan_key(source, head, destination) if head is not None
             else _plan_prefix(client, source, Path(destination)))
     wanted = [i for i in plan if i.path is not None]
-    run_parallel([lambda i=i: _check_existing(client, i, source.bucket, clobber)
+    run_parallel([functools.partial(_check_existing, client, i, source.bucket, clobber)
                   for i in wanted], jobs)
     report = TransferReport("download", [i.result for i in plan])
     for item in plan:

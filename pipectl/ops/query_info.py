@@ -41,7 +41,8 @@ def query_info(aws: Aws, names: Names) -> QueryInfo:
     bucket = names.bucket("processed")
     location = f"s3://{bucket}/{config.prefixes.processed}"
     partitions = _PARTITION_COLUMNS.get(out.partition, ())
-    columns, source = [], "the record schemas in pipeline.yaml"
+    columns: list = []
+    source = "the record schemas in pipeline.yaml"
     if out.format == "parquet":
         found = _footer_columns(aws.client("s3"), bucket, config.prefixes.processed)
         if found is not None:

@@ -84,7 +84,8 @@ def reconcile(aws: Aws, names: Names, *, stuck_after: timedelta = DEFAULT_STUCK_
         found = pool.map(lambda k: results_ops.find_result(ddb, names, k), waiting)
         report.differences += [
             Difference(WAITING, key, f"in {p.incoming} since "
-                                     f"{incoming.result()[key].last_modified.isoformat()}, "
+                                     # waiting holds only keys with a last_modified
+                                     f"{incoming.result()[key].last_modified.isoformat()}, "  # type: ignore[union-attr]
                                      "and the table has no row for it")
             for key, row in zip(waiting, found, strict=True) if row is None]
     report.seconds = round(time.monotonic() - started, 3)

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote_plus
 
-from botocore.exceptions import ClientError
-
 from pipectl.aws import dynamodb
 from pipectl.aws import sqs as sqs_api
-from pipectl.aws.session import Aws, error_code
+from pipectl.aws.session import Aws
 from pipectl.errors import NotFound, PipectlError, UsageError
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
@@ -33,9 +31,6 @@ SCAN_VISIBILITY = 300
 # Long polling asks every SQS server, so an empty answer really means "empty"
 # (short polling samples a subset and may answer empty while messages remain).
 WAIT_SECONDS = 1
-# Errors an endpoint answers for an action it lacks. moto's server answers HTTP 500
-# with an HTML page (code "500"); in-process moto raises NotImplementedError.
-_UNSUPPORTED = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "500", "501")
 # ListMessageMoveTasks Status: RUNNING | FAILED | CANCELLING | CANCELLED | COMPLETED.
 _TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # The queues that have a dead-letter queue (`replay-dlq --queue`). Both are fed by the raw
@@ -136,7 +131,10 @@ def locate(sqs, dlq: str, source: str, to: str | None = None) -> Route:
     if to is not None:
         target_url = to if to.startswith(("http://", "https://")) else \
             sqs_api.require_queue_url(sqs, to)
-        target_attrs = _attributes_or_not_found(sqs, target_url, to)
+        found = sqs_api.attributes_if_exists(sqs, target_url)
+        if found is None:
+            raise NotFound(f"queue '{to}' does not exist")
+        target_attrs = found
     else:
         target_url = sqs_api.require_queue_url(sqs, source)
         target_attrs = sqs_api.attributes(sqs, target_url)
@@ -163,7 +161,7 @@ def replay(aws: Aws, names: Names, route: Route, options: ReplayOptions, *,
         return preview(sqs, route, options, is_done=done,
                        last_error=_last_error(aws.client("dynamodb"), names))
     if options.native and not options.selective:
-        report = move_native(_probe_client(aws), sqs, route, on_progress=on_progress,
+        report = move_native(sqs_api.probe_client(aws), sqs, route, on_progress=on_progress,
                              sleep=sleep)
         if report is not None:
             return report
@@ -245,14 +243,9 @@ def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None
     back on move(). `probe` is the client for the first call (no retries on an emulator).
     """
     asked_ms = int(clock() * 1000)
-    try:
-        handle = sqs_api.start_move_task(probe, route.dlq_arn, route.target_arn)
-    except NotImplementedError:  # in-process moto
+    handle = sqs_api.start_move_task(probe, route.dlq_arn, route.target_arn)
+    if handle is None:
         return None
-    except ClientError as exc:
-        if error_code(exc) in _UNSUPPORTED:
-            return None
-        raise
     report = ReplayReport(source=route.dlq, target=route.target, dry_run=False,
                           method="native")
     began = clock()
@@ -455,27 +448,6 @@ def _done_check(ddb, names: Names) -> IsDone:
         return etag is None or row.etag is None or row.etag.strip('"') == etag.strip('"')
 
     return is_done
-
-
-def _probe_client(aws: Aws):
-    """The client for StartMessageMoveTask. On an emulator endpoint, one without retries:
-    moto answers the missing action with HTTP 500, which botocore would retry 4 times."""
-    endpoint = aws.endpoint_for("sqs")
-    if not endpoint:
-        return aws.client("sqs")
-    from botocore.config import Config  # here, not at start-up: a 130 ms import
-
-    return aws.session.client("sqs", endpoint_url=endpoint,
-                              config=Config(retries={"mode": "standard", "max_attempts": 1}))
-
-
-def _attributes_or_not_found(sqs, url: str, name: str) -> dict[str, str]:
-    try:
-        return sqs_api.attributes(sqs, url)
-    except ClientError as exc:
-        if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            raise NotFound(f"queue '{name}' does not exist") from None
-        raise
 
 
 def _letter(message: dict) -> DeadLetter:

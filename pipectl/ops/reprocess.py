@@ -156,7 +156,7 @@ def select(aws: Aws, names: Names, selection: Selection, current: str
 
 
 def _take(items: Iterator[Candidate], at_most: int | None) -> list[Candidate]:
-    taken = []
+    taken: list[Candidate] = []
     for item in items:
         if at_most is not None and len(taken) >= at_most:
             break

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from botocore.exceptions import ClientError
-
 from pipectl.aws import iam as iam_api
-from pipectl.aws.session import Aws, error_code
+from pipectl.aws import s3 as s3_api
+from pipectl.aws import s3control
+from pipectl.aws.session import Aws
 from pipectl.errors import PipectlError, UsageError
 from pipectl.naming import BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT, Names
 from pipectl.ops.reprocess import Candidate, ReprocessReport
@@ -143,17 +143,8 @@ def start(aws: Aws, names: Names, report: ReprocessReport,
     role_arn = ensure_role(aws, names)
     request = job_request(names, report, manifest_key=key, manifest_etag=etag,
                           role_arn=role_arn)
-    control = aws.client("s3control")
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            job_id = control.create_job(**request)["JobId"]
-            break
-        except ClientError as exc:
-            new_role = "role" in str(exc).lower() and error_code(exc) in (
-                "InvalidRequest", "AccessDenied", "AccessDeniedException")
-            if not new_role or attempt == CREATE_ATTEMPTS - 1:
-                raise
-            sleep(ROLE_WAIT)
+    job_id = s3control.create_job(aws.client("s3control"), request, attempts=CREATE_ATTEMPTS,
+                                  wait=ROLE_WAIT, sleep=sleep)
     return BatchJob(job_id=job_id, manifest=f"s3://{raw}/{key}",
                     report=f"s3://{raw}/{request['Report']['Prefix']}/", role_arn=role_arn)
 
@@ -190,14 +181,11 @@ def failed_tasks(aws: Aws, names: Names, job: BatchJob) -> list[dict]:
     Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage each."""
     s3 = aws.client("s3")
     prefix = job.report.split("/", 3)[3]
-    try:
-        top = json.loads(s3.get_object(Bucket=names.bucket("raw"),
-                                       Key=f"{prefix}job-{job.job_id}/manifest.json")
-                         ["Body"].read())
-    except ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404"):
-            return []        # no task ran: Batch Operations writes no report then
-        raise
+    body = s3_api.read_if_exists(s3, names.bucket("raw"),
+                                 f"{prefix}job-{job.job_id}/manifest.json")
+    if body is None:
+        return []        # no task ran: Batch Operations writes no report then
+    top = json.loads(body)
     failed = []
     for result in top.get("Results", []):
         if result.get("TaskExecutionStatus") != "failed":

@@ -129,8 +129,8 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
     alarms = alarm_states(aws, names)
     problems = [f"{m} does not exist (run `pipectl deploy`)" for m in missing]
     for label, dlq in (("dlq", names.dlq), ("fetch_dlq", names.fetch_dlq)):
-        if depths[label] and sum(depths[label].values()):
-            problems.append(f"dead-letter queue {dlq} holds {sum(depths[label].values())} "
+        if (depth := depths[label]) and sum(depth.values()):
+            problems.append(f"dead-letter queue {dlq} holds {sum(depth.values())} "
                             "message(s) (see `pipectl replay-dlq`)")
     problems += [f"function {f.name} is {f.code} (run `pipectl deploy`)" for f in functions
                  if f.code == "not deployed"]
@@ -213,14 +213,14 @@ def _incoming(client, bucket: str, prefix: str, now: datetime,
               stuck_after: timedelta, rules: list[tuple[str, str]]) -> Incoming:
     # One page only: S3 lists in key order, not by age, so "oldest" is the oldest of
     # the first 1,000 keys; a full listing would cost one call per 1,000 files.
-    page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=INCOMING_PAGE)
-    files = [o for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+    listed, truncated = s3.first_page(client, bucket, prefix, INCOMING_PAGE)
+    files = [o for o in listed if not o["Key"].endswith("/")]
     oldest = min(files, key=lambda o: o["LastModified"], default=None)
     cutoff = now - stuck_after
     unmatched = [o["Key"] for o in files if not matched(o["Key"], rules)]
     return Incoming(
         unmatched=len(unmatched), unmatched_example=unmatched[0] if unmatched else None,
-        count=len(files), truncated=bool(page.get("IsTruncated")),
+        count=len(files), truncated=truncated,
         oldest=oldest["LastModified"].astimezone(timezone.utc).isoformat() if oldest else None,
         oldest_key=oldest["Key"] if oldest else None,
         oldest_age_seconds=int((now - oldest["LastModified"]).total_seconds()) if oldest

@@ -10,6 +10,7 @@ Progress goes to a callback the caller supplies.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -19,14 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import botocore.exceptions
-
 from pipectl.aws import s3
 from pipectl.errors import ExitStatus, PipectlError, UsageError
 from pipectl.naming import BUCKET_ROLES
 
 if TYPE_CHECKING:
-    from boto3.s3.transfer import TransferConfig  # a 150 ms import, not for start-up
+    from pipectl.aws.s3 import TransferConfig  # a type only: boto3 loads on first use
 
 # Requests in flight for the whole command (aws s3 cp uses 10).
 DEFAULT_JOBS = 10
@@ -197,7 +196,7 @@ def run_parallel(work: Sequence[Callable[[], Any]], jobs: int) -> list[Any]:
         return list(pool.map(lambda fn: fn(), work))
 
 
-def failure(exc: Exception) -> str:
+def failure(exc: BaseException) -> str:
     if isinstance(exc, PipectlError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
@@ -209,7 +208,7 @@ def failure(exc: Exception) -> str:
 # pipectl error), a dropped connection mid-transfer, the local disk; the manager's own
 # (a cancelled transfer after another one's fatal error).
 def per_file_errors() -> tuple[type[BaseException], ...]:
-    return (PipectlError, botocore.exceptions.BotoCoreError, OSError, *s3.transfer_errors())
+    return (PipectlError, OSError, *s3.transfer_errors())
 
 
 # ---------------------------------------------------------------- upload
@@ -344,8 +343,8 @@ def upload(client: Any, files: Sequence[LocalFile], destination: Location, *,
     bucket = destination.bucket
     s3.require_bucket(client, bucket)
     maybe_there = _maybe_there(client, bucket, keys)
-    planned = run_parallel([lambda f=f, k=k: _plan_upload(client, f, k, bucket, maybe_there,
-                                                          config)
+    planned = run_parallel([functools.partial(_plan_upload, client, f, k, bucket, maybe_there,
+                                              config)
                             for f, k in zip(files, keys, strict=True)], jobs)
     report = TransferReport("upload", [p.result for p in planned], dry_run=dry_run)
     todo = [p for p in planned if p.result.status == PLANNED]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipectl.cli.app import run
+from tests.helpers import ACCOUNT
 
 # mock_aws intercepts boto3 without an endpoint, so CLI tests use a plain AWS target.
 AWS_CONFIG = """\
@@ -38,7 +39,6 @@ def aws_pipeline(pipeline_dir):
     return pipeline_dir
 
 
-ACCOUNT = "123456789012"  # moto's
 RAW = f"demo-dev-raw-{ACCOUNT}"  # the raw bucket of AWS_CONFIG's pipeline
 
 
@@ -59,7 +59,7 @@ def names(aws_pipeline):
     from pipectl import config as config_module
     from pipectl.naming import Names
 
-    return Names(config_module.load(aws_pipeline / "pipeline.yaml"), "123456789012",
+    return Names(config_module.load(aws_pipeline / "pipeline.yaml"), ACCOUNT,
                  "us-east-1")
 
 

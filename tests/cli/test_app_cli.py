@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from pipectl.cli import views
+from pipectl.cli import status as status_cli
 from pipectl.cli.app import app, run
 from pipectl.cli.argv import GLOBAL_OPTIONS, hoist
 from pipectl.cli.examples import EXAMPLES
@@ -285,7 +285,7 @@ def test_status_watch_json_is_one_snapshot_a_line_each_with_its_time(aws_pipelin
         if len(refreshes) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(views.time, "sleep", sleep)
+    monkeypatch.setattr(status_cli.time, "sleep", sleep)
     with mock_aws():
         code, out, _ = pipectl("status", "--watch", "--interval", "0.5", "-o", "json")
     lines = out.splitlines()

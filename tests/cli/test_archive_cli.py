@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from pipectl.ops.archive import GIB, PRICES_USD_PER_GB_MONTH
+from tests.helpers import ACCOUNT
 
-ACCOUNT = "123456789012"
 PROCESSED = f"pipectl-demo-dev-processed-{ACCOUNT}"
 ARCHIVE = f"pipectl-demo-dev-archive-{ACCOUNT}"
 

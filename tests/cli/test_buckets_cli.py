@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.cli.conftest import ACCOUNT, RAW
+from tests.cli.conftest import RAW
+from tests.helpers import ACCOUNT
 
 PROCESSED = f"demo-dev-processed-{ACCOUNT}"
 ARCHIVE = f"demo-dev-archive-{ACCOUNT}"

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from pipectl import output
+from tests.helpers import ACCOUNT
 
-RAW = "demo-dev-raw-123456789012"
+RAW = f"demo-dev-raw-{ACCOUNT}"
 NASTY = ["incoming/\x1b[2Jcleared.csv", "incoming/\u202etxt.exe.csv", "incoming/[bold]x[/].csv",
          "incoming/[/]oops.csv", "incoming/bell\x07\x9b.csv", "incoming/line\u2028sep.csv"]
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

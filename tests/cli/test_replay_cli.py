@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote_plus
 
-import boto3
 import pytest
 from moto import mock_aws
 from rich.console import Console
 
 from pipectl import output
 from pipectl.aws import sqs as sqs_api
+from tests.helpers import Queues
 
-ACCOUNT = "123456789012"  # moto's
 QUEUE, DLQ = "demo-dev-processing", "demo-dev-processing-dlq"
 FETCH_QUEUE, FETCH_DLQ = "demo-dev-fetch", "demo-dev-fetch-dlq"
-
-
-def body(key: str) -> str:
-    return json.dumps({"Records": [{"eventSource": "aws:s3", "s3": {
-        "bucket": {"name": "raw"}, "object": {"key": quote_plus(key, safe="/"), "size": 5}}}]})
-
-
-class Queues:
-    def __init__(self, queue: str = QUEUE, dlq: str = DLQ):
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.dlq = self.sqs.create_queue(QueueName=dlq)["QueueUrl"]
-        self.queue = self.sqs.create_queue(QueueName=queue, Attributes={"RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{dlq}",
-             "maxReceiveCount": 3})})["QueueUrl"]
-
-    def dead_letters(self, *bodies: str) -> None:
-        for b in bodies:
-            self.sqs.send_message(QueueUrl=self.dlq, MessageBody=b)
-
-    def count(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 @pytest.fixture
@@ -52,7 +26,7 @@ def mocked(aws_pipeline, monkeypatch):
 
 @pytest.fixture
 def queues(mocked):
-    return Queues()
+    return Queues(QUEUE, DLQ)
 
 
 @pytest.fixture
@@ -61,7 +35,7 @@ def fetch_queues(mocked):
 
 
 def test_replay_with_yes_moves_everything_and_says_so(queues, pipectl):
-    queues.dead_letters(body("incoming/a.csv"), body("incoming/b.csv"))
+    queues.dead_letters("incoming/a.csv", "incoming/b.csv")
 
     code, out, err = pipectl("replay-dlq", "--yes")
 
@@ -72,7 +46,7 @@ def test_replay_with_yes_moves_everything_and_says_so(queues, pipectl):
 
 
 def test_json_has_stable_keys(queues, pipectl):
-    queues.dead_letters(body("incoming/my file+(1).csv"), '{"Event": "s3:TestEvent"}')
+    queues.dead_letters("incoming/my file+(1).csv", None)
 
     code, out, err = pipectl("--output", "json", "replay-dlq", "--yes", "--filter", "*.csv")
 
@@ -92,7 +66,8 @@ def test_json_has_stable_keys(queues, pipectl):
 
 
 def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):
-    queues.dead_letters(body("incoming/my file+(1).csv"), "not json")
+    queues.dead_letters("incoming/my file+(1).csv")
+    queues.send("not json")
 
     code, out, err = pipectl("replay-dlq", "--dry-run")
 
@@ -105,9 +80,8 @@ def test_dry_run_shows_a_table_and_moves_nothing(queues, pipectl):
 
 def test_a_dead_letter_replayed_max_replays_times_stays_and_says_why(queues, pipectl):
     replayed = {"pipectl-replays": {"DataType": "Number", "StringValue": "3"}}
-    queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=body("incoming/poison.csv"),
-                            MessageAttributes=replayed)
-    queues.dead_letters(body("incoming/fresh.csv"))
+    queues.dead_letters("incoming/poison.csv", attributes=replayed)
+    queues.dead_letters("incoming/fresh.csv")
 
     dry = pipectl("replay-dlq", "--dry-run")
     code, out, err = pipectl("replay-dlq", "--yes")
@@ -134,7 +108,7 @@ def test_native_with_max_replays_is_a_usage_error(queues, pipectl):
 
 
 def test_without_yes_and_without_a_terminal_it_refuses(queues, pipectl):
-    queues.dead_letters(body("incoming/a.csv"))
+    queues.dead_letters("incoming/a.csv")
 
     code, out, err = pipectl("replay-dlq")
 
@@ -166,7 +140,7 @@ def test_an_undeployed_pipeline_names_the_missing_queue(mocked, pipectl):
 
 def test_a_message_that_failed_to_send_exits_1(queues, pipectl, monkeypatch):
     # given SendMessageBatch answering one entry Failed (it still answers HTTP 200)
-    queues.dead_letters(body("incoming/a.csv"), body("incoming/b.csv"))
+    queues.dead_letters("incoming/a.csv", "incoming/b.csv")
     real = sqs_api.send_batch
 
     def first_fails(sqs, url, entries):
@@ -190,8 +164,8 @@ def test_a_message_that_failed_to_send_exits_1(queues, pipectl, monkeypatch):
 def test_queue_fetch_moves_the_fetch_dead_letters_back_to_the_fetch_queue(queues, fetch_queues,
                                                                           pipectl):
     # given dead letters in both DLQs
-    queues.dead_letters(body("incoming/a.csv"))
-    fetch_queues.dead_letters(body("fetch/orders.json"), body("fetch/users.yaml"))
+    queues.dead_letters("incoming/a.csv")
+    fetch_queues.dead_letters("fetch/orders.json", "fetch/users.yaml")
 
     # when replaying with --queue fetch
     code, out, err = pipectl("replay-dlq", "--queue", "fetch", "--yes")
@@ -204,7 +178,7 @@ def test_queue_fetch_moves_the_fetch_dead_letters_back_to_the_fetch_queue(queues
 
 
 def test_queue_fetch_dry_run_json_with_a_filter(fetch_queues, pipectl):
-    fetch_queues.dead_letters(body("fetch/my orders.json"), body("fetch/users.yaml"))
+    fetch_queues.dead_letters("fetch/my orders.json", "fetch/users.yaml")
 
     code, out, err = pipectl("--output", "json", "replay-dlq", "--queue", "fetch", "--dry-run",
                              "--filter", "fetch/*.json")
@@ -218,7 +192,7 @@ def test_queue_fetch_dry_run_json_with_a_filter(fetch_queues, pipectl):
 
 
 def test_queue_processing_is_the_default(queues, fetch_queues, pipectl):
-    fetch_queues.dead_letters(body("fetch/orders.json"))
+    fetch_queues.dead_letters("fetch/orders.json")
 
     code, out, err = pipectl("replay-dlq", "--queue", "processing", "--yes")
 
@@ -260,7 +234,7 @@ class Keyboard:
 
 
 def test_the_question_names_what_max_will_move_and_no_cancels(queues, pipectl, monkeypatch):
-    queues.dead_letters(*(body(f"incoming/{n}.csv") for n in range(5)))
+    queues.dead_letters(*(f"incoming/{n}.csv" for n in range(5)))
     monkeypatch.setattr("sys.stdin", Keyboard("n"))
 
     code, out, err = pipectl("replay-dlq", "--max", "2")

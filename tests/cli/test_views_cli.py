@@ -11,20 +11,11 @@ import boto3
 from moto import mock_aws
 
 from pipectl.aws.logs import ensure_stream
-from pipectl.naming import RESULTS_PARTITION_KEY, row_key
+from tests.helpers import ACCOUNT, put_result
 
-ACCOUNT = "123456789012"
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
                "alarms", "results", "totals", "recent_failures", "retrying", "retrying_truncated",
                "archiver", "missing", "problems", "healthy", "checked_at", "output"}
-
-
-def put_item(names, key: str, **attrs) -> None:
-    # Result rows are keyed by bucket and key; bookkeeping items by their own names.
-    row_id = key if key.startswith("__") else row_key(names.bucket("raw"), key)
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=names.results_table, Item={RESULTS_PARTITION_KEY: {"S": row_id}, **{
-            k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attrs.items()}})
 
 
 def now_iso() -> str:
@@ -34,10 +25,10 @@ def now_iso() -> str:
 # --- status ----------------------------------------------------------------------------
 
 def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed, pipectl):
-    put_item(deployed, "__counters__", PROCESSED=41, FAILED=1, records_rejected=1200,
-             thumbnails=3)
-    put_item(deployed, "__archiver__", last_run_at="2030-01-01T02:00:00+00:00", moved=3,
-             bytes=300, errors=0)
+    put_result(deployed, "__counters__", PROCESSED=41, FAILED=1, records_rejected=1200,
+               thumbnails=3)
+    put_result(deployed, "__archiver__", last_run_at="2030-01-01T02:00:00+00:00", moved=3,
+               bytes=300, errors=0)
     boto3.client("s3", region_name="us-east-1").put_object(
         Bucket=deployed.bucket("raw"), Key="incoming/a.csv", Body=b"a\n")
 
@@ -58,7 +49,7 @@ def test_status_json_has_stable_keys_and_counts_from_the_counters_item(deployed,
 
 
 def test_status_table_shows_every_line(deployed, pipectl):
-    put_item(deployed, "__counters__", PROCESSED=2, records_rejected=1200, responses_fetched=1)
+    put_result(deployed, "__counters__", PROCESSED=2, records_rejected=1200, responses_fetched=1)
     code, out, _ = pipectl("status")
     assert code == 0
     for label in ("raw bucket", "waiting in incoming/", "processing queue", "dead-letter queue",
@@ -72,8 +63,8 @@ def test_status_table_shows_every_line(deployed, pipectl):
 
 def test_status_and_results_say_why_files_are_retrying(deployed, pipectl):
     for i, attempts in enumerate((1, 2, 3)):
-        put_item(deployed, f"incoming/x{i}.csv", status="PROCESSING", updated_at=now_iso(),
-                 attempts=attempts, last_error=f"EndpointConnectionError: 'incoming/x{i}.csv'")
+        put_result(deployed, f"incoming/x{i}.csv", status="PROCESSING", updated_at=now_iso(),
+                   attempts=attempts, last_error=f"EndpointConnectionError: 'incoming/x{i}.csv'")
 
     code, out, err = pipectl("status")
     listed = pipectl("results", "--status", "PROCESSING")
@@ -100,8 +91,8 @@ def test_check_says_each_reason_on_its_own_line_and_exits_1(deployed, pipectl):
     sqs = boto3.client("sqs", region_name="us-east-1")
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=deployed.dlq)["QueueUrl"],
                      MessageBody="{}")
-    put_item(deployed, "incoming/bad.json", status="FAILED", updated_at=now_iso(),
-             error="invalid JSON")
+    put_result(deployed, "incoming/bad.json", status="FAILED", updated_at=now_iso(),
+               error="invalid JSON")
 
     code, out, _ = pipectl("status", "--check", "--since", "1h")
 
@@ -116,8 +107,8 @@ def test_check_says_each_reason_on_its_own_line_and_exits_1(deployed, pipectl):
 
 
 def test_check_ignores_failures_before_since(deployed, pipectl):
-    put_item(deployed, "incoming/old.json", status="FAILED", updated_at="2020-01-01T00:00:00",
-             error="old")
+    put_result(deployed, "incoming/old.json", status="FAILED", updated_at="2020-01-01T00:00:00",
+               error="old")
     assert pipectl("status", "--check", "--since", "7d")[0] == 0
 
 
@@ -152,7 +143,7 @@ def test_watch_off_a_terminal_prints_a_snapshot_per_interval_and_ctrl_c_is_exit_
         if len(naps) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipectl.cli.views.time.sleep", nap)
+    monkeypatch.setattr("pipectl.cli.status.time.sleep", nap)
     code, out, _ = pipectl("status", "--watch", "--interval", "3")
     assert code == 0
     assert naps == [3, 3]
@@ -163,9 +154,9 @@ def test_watch_off_a_terminal_prints_a_snapshot_per_interval_and_ctrl_c_is_exit_
 
 def test_results_pages_with_a_token(deployed, pipectl):
     for i in range(5):
-        put_item(deployed, f"incoming/{i}.csv", status="PROCESSED",
-                 updated_at=f"2030-01-01T00:00:0{i}+00:00")
-    put_item(deployed, "__counters__", PROCESSED=5)
+        put_result(deployed, f"incoming/{i}.csv", status="PROCESSED",
+                   updated_at=f"2030-01-01T00:00:0{i}+00:00")
+    put_result(deployed, "__counters__", PROCESSED=5)
 
     code, out, _ = pipectl("-o", "json", "results", "--limit", "3")
     first = json.loads(out)
@@ -184,12 +175,12 @@ def test_results_pages_with_a_token(deployed, pipectl):
 
 def test_results_table_keeps_a_row_on_one_line_in_a_log(deployed, pipectl):
     processed = deployed.bucket("processed")
-    put_item(deployed, "incoming/deeply/nested/orders-2030-01-01.csv", status="PROCESSED",
-             updated_at="2030-01-01T01:02:03.456789+01:00", records_in=12, records_out=11,
-             dropped_values=4,
-             output=f"s3://{processed}/processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl")
-    put_item(deployed, "incoming/old.csv", status="ARCHIVED", updated_at="2030-01-01T00:00:00",
-             output="s3://some-archive/archive/processed/2029/12/01/old.jsonl")
+    put_result(deployed, "incoming/deeply/nested/orders-2030-01-01.csv", status="PROCESSED",
+               updated_at="2030-01-01T01:02:03.456789+01:00", records_in=12, records_out=11,
+               dropped_values=4,
+               output=f"s3://{processed}/processed/2030/01/01/deeply/nested/orders-2030-01-01.jsonl")
+    put_result(deployed, "incoming/old.csv", status="ARCHIVED", updated_at="2030-01-01T00:00:00",
+               output="s3://some-archive/archive/processed/2029/12/01/old.jsonl")
 
     code, out, err = pipectl("results")   # stdout is not a terminal here, as in CI
 
@@ -207,15 +198,16 @@ def test_results_table_keeps_a_row_on_one_line_in_a_log(deployed, pipectl):
 
 def test_results_table_shows_rejects_thumbnails_and_what_the_fetcher_got(deployed, pipectl):
     processed, raw = deployed.bucket("processed"), deployed.bucket("raw")
-    put_item(deployed, "incoming/orders.csv", status="PROCESSED", updated_at="2030-01-01T00:00:01",
-             records_in=5, records_out=3, records_rejected=2, dropped_values=0,
-             output=f"s3://{processed}/processed/2030/01/01/orders.jsonl",
-             rejects=f"s3://{processed}/rejects/2030/01/01/orders.jsonl")
-    put_item(deployed, "incoming/cat.jpg", status="PROCESSED", updated_at="2030-01-01T00:00:02",
-             records_in=1, records_out=1, output=f"s3://{processed}/processed/2030/01/01/cat.jsonl",
-             thumbnail=f"s3://{processed}/thumbnails/2030/01/01/cat.jpg")
-    put_item(deployed, "fetch/items.json", status="PROCESSED", updated_at="2030-01-01T00:00:03",
-             http_status=200, bytes=12345, output=f"s3://{raw}/incoming/items-20300101.json")
+    put_result(deployed, "incoming/orders.csv", status="PROCESSED",
+               updated_at="2030-01-01T00:00:01", records_in=5, records_out=3,
+               records_rejected=2, dropped_values=0,
+               output=f"s3://{processed}/processed/2030/01/01/orders.jsonl",
+               rejects=f"s3://{processed}/rejects/2030/01/01/orders.jsonl")
+    put_result(deployed, "incoming/cat.jpg", status="PROCESSED", updated_at="2030-01-01T00:00:02",
+               records_in=1, records_out=1, output=f"s3://{processed}/processed/2030/01/01/cat.jsonl",
+               thumbnail=f"s3://{processed}/thumbnails/2030/01/01/cat.jpg")
+    put_result(deployed, "fetch/items.json", status="PROCESSED", updated_at="2030-01-01T00:00:03",
+               http_status=200, bytes=12345, output=f"s3://{raw}/incoming/items-20300101.json")
 
     code, out, err = pipectl("results")
 
@@ -236,11 +228,11 @@ def test_results_table_shows_rejects_thumbnails_and_what_the_fetcher_got(deploye
 
 
 def test_results_status_prefix_and_until(deployed, pipectl):
-    put_item(deployed, "incoming/a/1.csv", status="FAILED", updated_at="2030-01-01T00:00:00",
-             error="x")
-    put_item(deployed, "incoming/b/1.csv", status="FAILED", updated_at="2030-01-01T00:00:01",
-             error="y")
-    put_item(deployed, "incoming/a/2.csv", status="PROCESSED", updated_at="2030-01-02T00:00:00")
+    put_result(deployed, "incoming/a/1.csv", status="FAILED", updated_at="2030-01-01T00:00:00",
+               error="x")
+    put_result(deployed, "incoming/b/1.csv", status="FAILED", updated_at="2030-01-01T00:00:01",
+               error="y")
+    put_result(deployed, "incoming/a/2.csv", status="PROCESSED", updated_at="2030-01-02T00:00:00")
 
     def keys(*args):
         code, out, err = pipectl("-o", "json", "results", *args)
@@ -253,7 +245,7 @@ def test_results_status_prefix_and_until(deployed, pipectl):
 
 
 def test_results_never_shows_the_counters_item(deployed, pipectl):
-    put_item(deployed, "__counters__", PROCESSED=1)
+    put_result(deployed, "__counters__", PROCESSED=1)
     code, _, err = pipectl("results", "__counters__")
     assert code == 1 and "no result for '__counters__'" in err
 
@@ -296,7 +288,7 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pip
         elif len(polls) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipectl.cli.inspect.time.sleep", nap)
+    monkeypatch.setattr("pipectl.cli.logs.time.sleep", nap)
     code, out, err = pipectl("logs", "--follow")
     assert code == 130
     assert err == ""  # Ctrl-C is the way out of --follow: no error line, no traceback
@@ -394,14 +386,14 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
     from rich.console import Console
 
     from pipectl import output
-    from pipectl.cli import views
+    from pipectl.cli import results as results_cli
     from pipectl.ops.results import ResultRow
 
     # given an 80-column terminal, too narrow for the table without folding its cells
     screen = io.StringIO()
     monkeypatch.setattr(output, "stdout", Console(file=screen, width=80, force_terminal=True,
                                                   color_system=None))
-    home = "s3://pipe-dev-processed-123456789012/"
+    home = f"s3://pipe-dev-processed-{ACCOUNT}/"
     dated = "2030/01/01/deeply/nested/orders[1].jsonl"
     rows = [ResultRow(key="incoming/deeply/nested/orders[1].csv", status="PROCESSED",
                       records_in=5, records_out=3, dropped_values=0,
@@ -412,7 +404,7 @@ def test_results_narrower_than_the_table_are_a_few_whole_lines_per_row(monkeypat
                       updated_at="2030-01-01T00:00:02+00:00")]
 
     # when
-    views.render_results(rows, home.removeprefix("s3://").rstrip("/"))
+    results_cli.render_results(rows, home.removeprefix("s3://").rstrip("/"))
 
     # then each row's key, output and error are whole, on lines of their own
     assert screen.getvalue().splitlines() == [

@@ -81,7 +81,8 @@ def pipectl(pipeline, endpoints):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPECTL_"))}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
-               AWS_SHARED_CREDENTIALS_FILE=os.devnull, COLUMNS="200", **endpoints)
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull, COLUMNS="200",
+               PIPECTL_CACHE_DIR=os.environ["PIPECTL_CACHE_DIR"], **endpoints)
 
     def run(*args: str, timeout: float = 180) -> Result:
         done = subprocess.run([sys.executable, "-m", "pipectl", *args], cwd=pipeline,

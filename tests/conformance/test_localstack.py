@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers import s3_put_body
+
 # DEPLOYED: 27 steps on the default pipeline, as on moto (tests/server/test_end_to_end.py).
 DEPLOYED = 27
 
@@ -18,16 +20,6 @@ def keys(s3, bucket: str, prefix: str = "") -> list[str]:
 def deploy(pipectl) -> None:
     done = pipectl("deploy", "--yes")
     assert done.code == 0, done.err
-
-
-def s3_event(bucket: str, key: str) -> str:
-    """The body S3 sends to SQS for a put (docs: notification-content-structure)."""
-    return json.dumps({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-12-02T01:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "replayed",
-               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": key, "size": 1, "sequencer": "0A1B2C3D4E5F678901"}}}]})
 
 
 def test_deploy_then_a_second_deploy_changes_nothing(pipectl, client, names):
@@ -106,7 +98,7 @@ def test_replay_native_uses_sqs_move_task_and_batched_replay_moves_the_rest(
     assert keys(s3, names["raw"], "incoming/") == []
 
     # batched replay (what --filter needs) on the same backend
-    sqs.send_message(QueueUrl=dlq, MessageBody=s3_event(names["raw"], "incoming/late-0.csv"))
+    sqs.send_message(QueueUrl=dlq, MessageBody=s3_put_body(names["raw"], "incoming/late-0.csv"))
     batched = pipectl("--output", "json", "replay-dlq", "--filter", "incoming/*", "--yes")
     assert batched.code == 0, batched.err
     assert (batched.json()["method"], batched.json()["moved"]) == ("batched", 1)
@@ -141,7 +133,7 @@ def test_destroy_keeps_data_then_purge_and_deploy_again_creates_everything(
         "key": {"S": "incoming/x.csv"}, "status": {"S": "PROCESSED"}})
     sqs = client("sqs")
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=names["dlq"])["QueueUrl"],
-                     MessageBody=s3_event(names["raw"], "incoming/x.csv"))
+                     MessageBody=s3_put_body(names["raw"], "incoming/x.csv"))
 
     kept = pipectl("--output", "json", "destroy", "--yes")
 

@@ -10,6 +10,9 @@ from urllib.parse import quote_plus
 import pytest
 from moto import mock_aws
 
+from pipectl.naming import row_key
+from tests.helpers import ACCOUNT
+
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 RAW, PROCESSED, TABLE = "raw-bucket", "processed-bucket", "pipectl-demo-dev-results"
 
@@ -48,7 +51,7 @@ class World:
 
     def row(self, key: str, bucket: str = RAW) -> dict | None:
         """The results row of bucket/key (rows are keyed by both); __counters__ as it is."""
-        row_id = key if key.startswith("__") else f"s3://{bucket}/{key}"
+        row_id = key if key.startswith("__") else row_key(bucket, key)
         return self.table.get_item(Key={"object_key": row_id}, ConsistentRead=True).get("Item")
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
@@ -107,7 +110,6 @@ def aws_world(monkeypatch):
 
 # The repository's pipeline under mock_aws: moto intercepts boto3 only without an
 # endpoint, so the pipeline gets a plain AWS target as its default.
-ACCOUNT = "123456789012"  # moto's
 
 
 def with_aws_target(text: str) -> str:

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from pipectl.naming import row_key
+
 RAW, PROCESSED, ARCHIVE = "raw-bucket", "processed-bucket", "archive-bucket"  # as conftest.py
 FILES = {
     "incoming/orders.csv": "Order ID,Customer Name\n1,Ada\n2,Grace\n",
@@ -229,7 +231,7 @@ def test_failed_deletes_are_errors_and_the_next_run_finishes_them(world, monkeyp
 def test_a_row_processed_again_since_keeps_its_newer_output(world):
     row = world.row("incoming/orders.csv")
     world.table.update_item(
-        Key={"object_key": f"s3://{RAW}/incoming/orders.csv"}, UpdateExpression="SET #o = :o",
+        Key={"object_key": row_key(RAW, "incoming/orders.csv")}, UpdateExpression="SET #o = :o",
         ExpressionAttributeNames={"#o": "output"},
         ExpressionAttributeValues={":o": f"s3://{PROCESSED}/elsewhere.jsonl"})
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
+from pipectl.naming import row_key
+
 RAW, PROCESSED, ARCHIVE = "raw-bucket", "processed-bucket", "archive-bucket"  # as conftest.py
 SCHEMA = [{"match": "incoming/orders/*", "required": ["order_id"],
            "fields": {"order_id": {"type": "integer", "min": 1}}, "max_reject_ratio": 0.5}]
@@ -130,7 +132,7 @@ def test_rows_follow_their_rejects_and_thumbnails_and_nothing_else_changes(world
 def test_a_row_that_links_elsewhere_now_is_left_alone(world):
     day = day_of(world)
     elsewhere = f"s3://{PROCESSED}/thumbnails/2099/01/01/pets/cat.jpg"
-    world.table.update_item(Key={"object_key": f"s3://{RAW}/incoming/pets/cat.jpg"},
+    world.table.update_item(Key={"object_key": row_key(RAW, "incoming/pets/cat.jpg")},
                             UpdateExpression="SET thumbnail = :t",
                             ExpressionAttributeValues={":t": elsewhere})
 

@@ -10,9 +10,9 @@ import boto3
 from pipectl import config as config_module
 from pipectl.deploy import engine
 from pipectl.deploy.desired import TLS_STATEMENT
+from tests.helpers import ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
 READ_ONLY = ("Get", "List", "Describe", "Head")
 SERVICES = ("s3", "sqs", "dynamodb", "sts", "iam", "lambda", "logs", "events", "cloudwatch",
             "sns")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 
 from pipectl.deploy import destroy, engine
+from pipectl.naming import row_key
 
 
 def drain(sqs, url: str) -> None:
@@ -26,7 +27,8 @@ def test_results_rows_and_dead_letters_are_kept_with_what_they_hold(deployed, aw
         drain(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(names.results_table)
     for i in range(3):
-        table.put_item(Item={"object_key": f"incoming/{i}.csv", "status": "PROCESSED"})
+        table.put_item(Item={"object_key": row_key(names.bucket("raw"), f"incoming/{i}.csv"),
+                             "status": "PROCESSED"})
     dlq = sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"]
     for i in range(2):
         sqs.send_message(QueueUrl=dlq, MessageBody=f"dead letter {i}")

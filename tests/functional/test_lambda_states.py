@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from pipectl.aws import awslambda
 from pipectl.deploy import engine
 from pipectl.errors import AwsError
+from tests.helpers import ACCOUNT
 
-ARN = "arn:aws:lambda:us-east-1:123456789012:function:pipectl-demo-dev-processor"
-QUEUE = "arn:aws:sqs:us-east-1:123456789012:pipectl-demo-dev-processing"
+ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipectl-demo-dev-processor"
+QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:pipectl-demo-dev-processing"
 CHANGING = list(awslambda.MAPPING_CHANGING)
 SETTLED = ["Enabled", "Disabled"]
 

@@ -9,8 +9,9 @@ import boto3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipectl.naming import Names, row_key
+from pipectl.naming import Names
 from pipectl.ops.reconcile import reconcile
+from tests.helpers import put_result
 
 # Any key S3 accepts (UTF-8, up to 1,024 bytes): unicode, spaces, "+", "%", "#".
 NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), min_size=1,
@@ -24,13 +25,9 @@ def processed_file(names: Names, name: str) -> str:
     key, output = f"incoming/{name}", f"processed/2030/01/01/{name}.jsonl"
     etag = s3.put_object(Bucket=names.bucket("processed"), Key=output, Body=b"{}\n")["ETag"]
     s3.put_object(Bucket=names.bucket("raw"), Key=f"completed/{name}", Body=b"a\n")
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=names.results_table, Item={
-            "object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
-            "status": {"S": "PROCESSED"},
-            "updated_at": {"S": "2030-01-01T00:00:00+00:00"},
-            "output": {"S": f"s3://{names.bucket('processed')}/{output}"},
-            "output_etag": {"S": etag}, "location": {"S": f"completed/{name}"}})
+    put_result(names, key, key=key, status="PROCESSED", updated_at="2030-01-01T00:00:00+00:00",
+               output=f"s3://{names.bucket('processed')}/{output}", output_etag=etag,
+               location=f"completed/{name}")
     return output
 
 
@@ -70,12 +67,9 @@ def test_rows_without_output_etag_are_checked_against_the_source_version(aws, de
     output = "processed/2030/01/01/old.jsonl"
     s3.put_object(Bucket=deployed.bucket("processed"), Key=output, Body=b"{}\n",
                   Metadata={"source-etag": "v2"})
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=deployed.results_table, Item={
-            "object_key": {"S": row_key(deployed.bucket("raw"), "incoming/old.csv")},
-            "key": {"S": "incoming/old.csv"}, "status": {"S": "PROCESSED"},
-            "updated_at": {"S": "2030-01-01T00:00:00+00:00"}, "etag": {"S": '"v1"'},
-            "output": {"S": f"s3://{deployed.bucket('processed')}/{output}"}})
+    put_result(deployed, "incoming/old.csv", key="incoming/old.csv", status="PROCESSED",
+               updated_at="2030-01-01T00:00:00+00:00", etag='"v1"',
+               output=f"s3://{deployed.bucket('processed')}/{output}")
 
     report = reconcile(aws, deployed)
 

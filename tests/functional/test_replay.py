@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import Counter
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import boto3
@@ -25,67 +23,12 @@ from pipectl.naming import (
 )
 from pipectl.ops import replay as replay_ops
 from pipectl.ops.replay import ReplayOptions
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "tests" / "events"
-ACCOUNT = "123456789012"
-
-
-class Queues:
-    """A queue (processing, or with queue="fetch" the fetcher's) and its DLQ as deploy makes
-    them (maxReceiveCount 3)."""
-
-    def __init__(self, names: Names, queue: str = "processing"):
-        dlq, source = replay_ops.queue_pair(names, queue)
-        self.bucket = names.bucket("raw")
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.dlq = self.sqs.create_queue(QueueName=dlq)["QueueUrl"]
-        self.queue = self.sqs.create_queue(QueueName=source, Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": names.queue_arn(dlq),
-                                         "maxReceiveCount": 3})})["QueueUrl"]
-
-    def dead_letters(self, *keys: str | None, attributes: dict | None = None) -> None:
-        """Put S3 notifications for `keys` into the DLQ (None: an s3:TestEvent)."""
-        entries = [{"Id": str(i), "MessageBody": event_body(key, self.bucket),
-                    **({"MessageAttributes": attributes} if attributes else {})}
-                   for i, key in enumerate(keys)]
-        for start in range(0, len(entries), 10):
-            self.sqs.send_message_batch(QueueUrl=self.dlq, Entries=entries[start:start + 10])
-
-    def count(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return (int(attrs["ApproximateNumberOfMessages"])
-                + int(attrs["ApproximateNumberOfMessagesNotVisible"]))
-
-    def drain(self, url: str) -> list[dict]:
-        found = []
-        while batch := self.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300,
-                MessageAttributeNames=["All"]).get("Messages", []):
-            found += batch
-        return found
-
-    def keys(self, url: str) -> list[str | None]:
-        return sorted((replay_ops.describe(m["Body"])[0] or "(no key)")
-                      for m in self.drain(url))
-
-
-def event_body(key: str | None, bucket: str | None = None) -> str:
-    if key is None:
-        return json.loads((EVENTS / "sqs_s3_test_event.json").read_text())["Records"][0]["body"]
-    body = json.loads(json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]["body"])
-    record = copy.deepcopy(body)
-    # S3 encodes keys: space -> "+", "+" -> "%2B", parentheses too; "/" kept.
-    record["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
-    if bucket:
-        record["Records"][0]["s3"]["bucket"]["name"] = bucket
-    return json.dumps(record)
+from tests.helpers import EVENTS, Queues, result_item, s3_put_body
 
 
 @pytest.fixture
 def queues(aws, names):
-    return Queues(names)
+    return Queues.of(names)
 
 
 def run(aws, names, queue: str = "processing", **options):
@@ -129,7 +72,7 @@ def test_replay_moves_all_with_identical_bodies_and_attributes(aws, names, queue
     attributes = {"trace": {"DataType": "String", "StringValue": "abc"},
                   "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
     queues.dead_letters(*keys, attributes=attributes)
-    sent_bodies = sorted(event_body(k, queues.bucket) for k in keys)
+    sent_bodies = sorted(s3_put_body(queues.bucket, k) for k in keys)
 
     # when replaying
     report = run(aws, names)
@@ -192,10 +135,9 @@ def results_table(names: Names, rows: dict[str, str], kind: str = "csv") -> None
     dynamodb.create_table(ddb, names.results_table, partition_key=RESULTS_PARTITION_KEY,
                           indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
     for key, status in rows.items():
-        ddb.put_item(TableName=names.results_table, Item={
-            "object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
-            "bucket": {"S": names.bucket("raw")}, "status": {"S": status}, "kind": {"S": kind},
-            "updated_at": {"S": "2026-11-23T14:00:00+00:00"}})
+        ddb.put_item(TableName=names.results_table, Item=result_item(
+            names.bucket("raw"), key, key=key, bucket=names.bucket("raw"), status=status,
+            kind=kind, updated_at="2026-11-23T14:00:00+00:00"))
 
 
 def test_skip_done_leaves_processed_objects_in_the_dlq(aws, names, queues):
@@ -221,7 +163,7 @@ def test_skip_done_replays_a_newer_version_of_a_processed_key(aws, names, queues
         UpdateExpression="SET etag = :e", ExpressionAttributeValues={":e": {"S": '"v1"'}})
     sqs = queues.sqs
     for etag in ("v1", "v2"):      # S3 notifications carry the ETag without quotes
-        body = json.loads(event_body("incoming/orders.csv", queues.bucket))
+        body = json.loads(s3_put_body(queues.bucket, "incoming/orders.csv"))
         body["Records"][0]["s3"]["object"]["eTag"] = etag
         sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
 
@@ -246,7 +188,7 @@ def test_skip_done_tells_versions_apart_even_with_the_same_etag(aws, names, queu
         UpdateExpression="SET etag = :e, version_id = :v",
         ExpressionAttributeValues={":e": {"S": '"same"'}, ":v": {"S": "v1"}})
     for version in ("v1", "v2"):
-        body = json.loads(event_body("incoming/orders.csv", queues.bucket))
+        body = json.loads(s3_put_body(queues.bucket, "incoming/orders.csv"))
         body["Records"][0]["s3"]["object"].update(eTag="same", versionId=version)
         queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
 
@@ -264,7 +206,7 @@ def test_a_dead_letter_for_another_bucket_never_counts_as_done(aws, names, queue
     results_table(names, {"incoming/orders.csv": "PROCESSED"})
     # and a dead letter for the same key in a bucket the pipeline does not own
     queues.sqs.send_message(QueueUrl=queues.dlq,
-                            MessageBody=event_body("incoming/orders.csv", "someone-else"))
+                            MessageBody=s3_put_body("someone-else", "incoming/orders.csv"))
 
     # when replaying with --skip-done
     report = run(aws, names, skip_done=True)
@@ -519,7 +461,7 @@ def test_replay_stays_within_the_api_call_budget(aws, names, queues, count):
 
 @pytest.fixture
 def fetch_queues(aws, names):
-    return Queues(names, queue="fetch")
+    return Queues.of(names, queue="fetch")
 
 
 def test_fetch_dead_letters_go_back_to_the_fetch_queue_and_nowhere_else(aws, names, queues,

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipectl.naming import Names, row_key
+from pipectl.naming import Names
 from pipectl.ops.results import ResultRow
 from pipectl.ops.status import group_retries, pipeline_status
+from tests.helpers import put_result, result_item
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
@@ -23,21 +23,18 @@ def write_rows(names: Names, count: int, *, status: str = "PROCESSED", start: in
                at: datetime = START) -> None:
     """count result rows, one second apart from `at` on, 25 per BatchWriteItem."""
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    raw = names.bucket("raw")     # rows are keyed by bucket and key
-    items = [{"object_key": {"S": f"s3://{raw}/incoming/f{start + i:06d}.csv"},
-              "key": {"S": f"incoming/f{start + i:06d}.csv"}, "status": {"S": status},
-              "updated_at": {"S": (at + timedelta(seconds=i)).isoformat()},
-              "error": {"S": f"bad file {start + i}"}} for i in range(count)]
+    raw = names.bucket("raw")
+    items = [result_item(raw, f"incoming/f{start + i:06d}.csv",
+                         key=f"incoming/f{start + i:06d}.csv", status=status,
+                         updated_at=(at + timedelta(seconds=i)).isoformat(),
+                         error=f"bad file {start + i}") for i in range(count)]
     for first in range(0, count, 25):
         ddb.batch_write_item(RequestItems={names.results_table: [
             {"PutRequest": {"Item": item}} for item in items[first:first + 25]]})
 
 
 def put_counters(names: Names, **counts: int) -> None:
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=names.results_table,
-        Item={"object_key": {"S": "__counters__"},
-              **{k: {"N": str(v)} for k, v in counts.items()}})
+    put_result(names, "__counters__", **counts)
 
 
 def record_calls(aws) -> list[str]:
@@ -69,10 +66,8 @@ def test_without_a_counters_item_every_count_is_zero(aws, deployed):
 
 def test_recent_failures_are_the_newest_five_and_archiver_run_is_reported(aws, deployed):
     write_rows(deployed, 8, status="FAILED")
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=deployed.results_table,
-        Item={"object_key": {"S": "__archiver__"}, "last_run_at": {"S": START.isoformat()},
-              "moved": {"N": "12"}, "bytes": {"N": "2048"}, "errors": {"N": "1"}})
+    put_result(deployed, "__archiver__", last_run_at=START.isoformat(), moved=12, bytes=2048,
+               errors=1)
 
     report = pipeline_status(aws, deployed)
 
@@ -170,13 +165,8 @@ def test_nothing_deployed_names_every_missing_resource(aws, names):
 
 
 def put_retrying(names: Names, key: str, error: str | None, attempts: int) -> None:
-    item = {"object_key": {"S": row_key(names.bucket("raw"), key)}, "key": {"S": key},
-            "status": {"S": "PROCESSING"},
-            "updated_at": {"S": START.isoformat()}, "attempts": {"N": str(attempts)}}
-    if error is not None:
-        item["last_error"] = {"S": error}
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=names.results_table, Item=item)
+    put_result(names, key, key=key, status="PROCESSING", updated_at=START.isoformat(),
+               attempts=attempts, **({"last_error": error} if error is not None else {}))
 
 
 def ascii_error(key: str) -> str:

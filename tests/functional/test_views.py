@@ -22,6 +22,7 @@ from pipectl.ops import events
 from pipectl.ops.logs import LogTail
 from pipectl.ops.results import get_result, query_results
 from pipectl.ops.trace import trace
+from tests.helpers import ACCOUNT, put_result
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -149,9 +150,7 @@ def test_missing_log_group_and_unknown_function(aws, names):
 # --- trace ---------------------------------------------------------------------------
 
 def put_row(names, key: str, **attrs):
-    item = {"object_key": {"S": f"s3://{names.bucket('raw')}/{key}"}, "key": {"S": key},
-            **{k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attrs.items()}}
-    ddb().put_item(TableName=names.results_table, Item=item)
+    put_result(names, key, key=key, **attrs)
 
 
 def test_trace_of_a_processed_file(aws, deployed):
@@ -219,10 +218,10 @@ def test_s3_put_key_round_trips_through_unquote_plus(key):
 
 def test_sqs_wrapped_event_is_lambdas_sqs_shape():
     inner = events.s3_put("raw", "incoming/a b.csv")
-    wrapped = events.sqs_wrap(inner, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")
+    wrapped = events.sqs_wrap(inner, f"arn:aws:sqs:us-east-1:{ACCOUNT}:q", "us-east-1")
     record = wrapped["Records"][0]
     template = json.loads((EVENTS / "sqs_s3_put.json").read_text())["Records"][0]
     assert set(record) == set(template)
-    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:q"
+    assert record["eventSourceARN"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"
     assert json.loads(record["body"]) == inner
     assert json.loads(record["body"])["Records"][0]["s3"]["object"]["key"] == "incoming/a+b.csv"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-ACCOUNT = "123456789012"
+from tests.helpers import ACCOUNT
 
 
 @dataclass
@@ -28,7 +28,8 @@ def pipectl_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPECTL_"))}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
-               AWS_SHARED_CREDENTIALS_FILE=os.devnull, COLUMNS="200")
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull, COLUMNS="200",
+               PIPECTL_CACHE_DIR=os.environ["PIPECTL_CACHE_DIR"])  # tests/conftest.py's
     return env
 
 

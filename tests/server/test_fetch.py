@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from pipectl.naming import row_key
+
 pytestmark = pytest.mark.server
 
 ITEMS = [{"Order ID": 1, "Customer Name": "Ada"}, {"Order ID": 2, "Customer Name": "Grace"}]
@@ -65,7 +67,7 @@ def test_fetched_response_is_processed_like_any_upload(allow_private, pipectl, c
     # `pipectl results` shows the common fields; the fetch ones are in the row itself.
     item = client("dynamodb").get_item(TableName=names["table"],
                                        Key={"object_key": {
-                                           "S": f"s3://{names['raw']}/fetch/items.json"}})["Item"]
+                                           "S": row_key(names["raw"], "fetch/items.json")}})["Item"]
     assert item["http_status"] == {"N": "200"} and item["url"] == {"S": f"{base}/items"}
     assert hits == ["/items"]
     incoming_key = row["output"].split("/", 3)[3]

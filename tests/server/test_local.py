@@ -13,6 +13,8 @@ import boto3
 import pytest
 
 from pipectl.local.emulator import free_port
+from pipectl.naming import row_key
+from tests.helpers import ACCOUNT
 
 pytestmark = pytest.mark.server
 
@@ -74,7 +76,7 @@ def test_dev_serves_uploads_and_stops_cleanly_on_ctrl_c(pipeline_dir, subprocess
         endpoint = f"http://127.0.0.1:{port}"
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                 region_name="us-east-1")
-        raw = "pipectl-demo-dev-raw-123456789012"
+        raw = f"pipectl-demo-dev-raw-{ACCOUNT}"
         session.client("s3", endpoint_url=endpoint).put_object(
             Bucket=raw, Key="incoming/hello.csv", Body=b"Hello World\n1\n")
         ddb = session.client("dynamodb", endpoint_url=endpoint)
@@ -82,7 +84,8 @@ def test_dev_serves_uploads_and_stops_cleanly_on_ctrl_c(pipeline_dir, subprocess
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and status != "PROCESSED":
             item = ddb.get_item(TableName="pipectl-demo-dev-results",
-                                Key={"object_key": {"S": f"s3://{raw}/incoming/hello.csv"}}).get("Item")
+                                Key={"object_key": {"S": row_key(raw, "incoming/hello.csv")}}
+                                ).get("Item")
             status = item["status"]["S"] if item else None
             time.sleep(0.2)  # polling the emulator for the outcome, bounded by the deadline
         assert status == "PROCESSED"

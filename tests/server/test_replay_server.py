@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from urllib.parse import quote_plus
 
 import pytest
 
 from pipectl.ops import replay as replay_ops
 from pipectl.ops.replay import ReplayOptions
+from tests.helpers import s3_put_body
 
 pytestmark = pytest.mark.server
-
-
-def body(key: str) -> str:
-    return json.dumps({"Records": [{"eventSource": "aws:s3", "s3": {
-        "bucket": {"name": "raw"}, "object": {"key": quote_plus(key, safe="/"), "size": 5}}}]})
 
 
 def fill(sqs, url: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": body(k)} for i, k in enumerate(keys[start:start + 10])])
+            {"Id": str(i), "MessageBody": s3_put_body("raw", k)}
+            for i, k in enumerate(keys[start:start + 10])])
 
 
 def depth(sqs, url: str) -> int:

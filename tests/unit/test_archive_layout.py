@@ -17,7 +17,8 @@ from pipectl.deploy.desired import (
     bucket,
 )
 from pipectl.naming import Names
-from pipectl.ops.archive import _applies
+from pipectl.ops.lifecycle import _applies
+from tests.helpers import ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 17, 12, tzinfo=timezone.utc)
@@ -36,7 +37,7 @@ def test_every_archived_key_is_distinct_and_under_the_lifecycle_rule(archive_pre
     cfg = config_module.load(ROOT / "pipeline.yaml")
     cfg = dataclasses.replace(cfg, prefixes=dataclasses.replace(cfg.prefixes,
                                                                 archive=archive_prefix))
-    desired = bucket(cfg, Names(cfg, "123456789012", "us-east-1"), "archive", tls_only=True)
+    desired = bucket(cfg, Names(cfg, ACCOUNT, "us-east-1"), "archive", tls_only=True)
     tiering = desired.lifecycle_rules[ARCHIVE_LIFECYCLE_RULE]
     expiry = desired.lifecycle_rules[ARCHIVE_EXPIRY_RULE]
 
@@ -65,7 +66,7 @@ def test_the_archivers_role_may_take_every_kind_it_archives():
     from pipectl.deploy.policies import archiver_policy
 
     cfg = config_module.load(ROOT / "pipeline.yaml")
-    names = Names(cfg, "123456789012", "us-east-1")
+    names = Names(cfg, ACCOUNT, "us-east-1")
     statements = archiver_policy(cfg, names)["Statement"]
     bucket_arn = f"arn:aws:s3:::{names.bucket('processed')}"
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from pipectl import naming
 from pipectl.contract import contract as loaded_contract
+from tests.helpers import ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "handlers"
@@ -121,7 +122,7 @@ def test_each_function_finds_every_setting_in_its_own_environment(monkeypatch):
                                     max_bytes=1024, max_attempts=5),
         limits=dataclasses.replace(cfg.limits, **{
             f.name: getattr(cfg.limits, f.name) + 1 for f in dataclasses.fields(cfg.limits)}))
-    names = Names(cfg, "123456789012", "us-east-1")
+    names = Names(cfg, ACCOUNT, "us-east-1")
     environments = {kind: function_environment(cfg, names, kind) for kind in FUNCTIONS}
     every = {k: v for env in environments.values() for k, v in env.items()}
     loaders = {"processor": processor.Settings.from_env, "archiver": archiver.Settings.from_env,
@@ -183,7 +184,7 @@ def _config(with_optional: bool):
                                   output=Output(format="parquet"))
     else:
         cfg = dataclasses.replace(cfg, schemas=(), sink=None)
-    return cfg, naming.Names(cfg, "123456789012", "us-east-1")
+    return cfg, naming.Names(cfg, ACCOUNT, "us-east-1")
 
 
 @pytest.mark.parametrize("with_optional", [True, False])

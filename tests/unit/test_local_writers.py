@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 
 from pipectl.errors import UsageError
-from pipectl.local import session
 from pipectl.local.deployment import DeployedFunction, Deployment, Mapping
+from pipectl.orchestration import session
 
 
 def deployment(env: dict[str, str]) -> Deployment:

@@ -9,6 +9,7 @@ import pytest
 from pipectl import config as config_module
 from pipectl.deploy.policies import ROLE_POLICIES
 from pipectl.naming import Names
+from tests.helpers import ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ def test_a_consumer_may_change_the_visibility_of_its_own_queues_messages_only(ki
     # The handler returns a busy duplicate to the queue early with ChangeMessageVisibility
     # (handlers/common/invocation.py); moto evaluates no IAM, so only this catches a missing grant.
     cfg = config_module.load(ROOT / "pipeline.yaml")
-    names = Names(cfg, "123456789012", "us-east-1")
+    names = Names(cfg, ACCOUNT, "us-east-1")
     own = names.queue_arn(getattr(names, queue))
 
     grants = _sqs_grants(ROLE_POLICIES[kind](cfg, names))
@@ -41,5 +42,5 @@ def test_a_consumer_may_change_the_visibility_of_its_own_queues_messages_only(ki
 
 def test_the_archiver_gets_no_queue_permission():
     cfg = config_module.load(ROOT / "pipeline.yaml")
-    assert _sqs_grants(ROLE_POLICIES["archiver"](cfg, Names(cfg, "123456789012",
+    assert _sqs_grants(ROLE_POLICIES["archiver"](cfg, Names(cfg, ACCOUNT,
                                                             "us-east-1"))) == {}

@@ -11,6 +11,7 @@ from pipectl.config import parse
 from pipectl.deploy.desired import function_environment
 from pipectl.errors import ConfigError
 from pipectl.naming import Names
+from tests.helpers import ACCOUNT
 
 ORDERS = schema.Schema(
     match="incoming/orders/*", required=("order_id", "email_address"),
@@ -117,7 +118,7 @@ images: {thumbnail_width: 128}
 
 def test_schemas_sink_and_images_reach_the_function_environment():
     config = parse(GOOD)
-    env = function_environment(config, Names(config, "123456789012", "us-east-1"), "processor")
+    env = function_environment(config, Names(config, ACCOUNT, "us-east-1"), "processor")
     (loaded,) = schema.load(env)
     assert loaded.fields["signup_date"] == {"type": "date", "min": "2020-01-01"}
     assert loaded.required == ("order_id", "email_address")

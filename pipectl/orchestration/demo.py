@@ -11,10 +11,10 @@ from pipectl.config import PipelineConfig
 from pipectl.errors import NotFound
 from pipectl.local.emulator import Emulator
 from pipectl.local.runtime import RunReport
-from pipectl.local.session import deploy_into, emulator_aws, runtime_for
 from pipectl.ops import transfer
 from pipectl.ops.results import ResultRow, get_result
 from pipectl.ops.status import PipelineStatus, pipeline_status
+from pipectl.orchestration.session import deploy_into, emulator_aws, runtime_for
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # The one sample that is malformed on purpose: it must end FAILED, the rest PROCESSED.

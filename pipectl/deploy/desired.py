@@ -131,17 +131,19 @@ def stages_code(config: PipelineConfig) -> bool:
     return config.output.format == "parquet"
 
 
+def _tls_only(arn: str) -> dict[str, dict]:
+    """The bucket policy statement that refuses every request not made over TLS."""
+    return {TLS_STATEMENT: {
+        "Sid": TLS_STATEMENT, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }}
+
+
 def artifacts_bucket(names: Names, *, tls_only: bool) -> Bucket:
     """Private like the others (block public access, SSE, owner-enforced, TLS only); its
     zips are kept by content hash, and replaced versions expire like everywhere else."""
     arn = f"arn:{names.partition}:s3:::{names.artifacts_bucket}"
-    statements = {}
-    if tls_only:
-        statements[TLS_STATEMENT] = {
-            "Sid": TLS_STATEMENT, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
+    statements = _tls_only(arn) if tls_only else {}
     return Bucket(role="artifacts", name=names.artifacts_bucket, policy_statements=statements,
                   lifecycle_rules={VERSIONS_LIFECYCLE_RULE: {
                       "ID": VERSIONS_LIFECYCLE_RULE, "Status": "Enabled",
@@ -196,13 +198,7 @@ def alarms(config: PipelineConfig, names: Names) -> list[Alarm]:
 
 def bucket(config: PipelineConfig, names: Names, role: str, *, tls_only: bool) -> Bucket:
     arn = names.bucket_arn(role)
-    statements = {}
-    if tls_only:
-        statements[TLS_STATEMENT] = {
-            "Sid": TLS_STATEMENT, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
+    statements = _tls_only(arn) if tls_only else {}
     return Bucket(role=role, name=names.bucket(role), policy_statements=statements,
                   lifecycle_rules=lifecycle_rules(config, role))
 

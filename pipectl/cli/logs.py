@@ -13,7 +13,7 @@ from pipectl import output
 from pipectl.cli import context
 from pipectl.cli.examples import FUNCTION_HELP, complete_functions
 from pipectl.errors import ExitStatus
-from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render
+from pipectl.ops.log_lines import FORMAT_HELP, LogFormat, render, without_emf
 from pipectl.ops.logs import LogEvent, LogTail
 from pipectl.ops.results import parse_time
 
@@ -39,7 +39,7 @@ def logs(
                    start_ms=int(start.timestamp() * 1000), pattern=pattern)
     first = tail.poll()
     if app.json and not follow:
-        output.print_json(first)
+        output.print_json([_as_json(e, fmt) for e in first])
         return
     _print_events(first, app.json, function, fmt)
     try:
@@ -56,7 +56,7 @@ def _print_events(found: list[LogEvent], as_json: bool, function: str,
                   fmt: LogFormat) -> None:
     for e in found:
         if as_json:
-            sys.stdout.write(json.dumps(asdict(e)) + "\n")
+            sys.stdout.write(json.dumps(_as_json(e, fmt)) + "\n")
             continue
         # A message is the function's own text: its lines kept, anything else escaped.
         line = render(function, e.message.rstrip("\n"), fmt, e.timestamp)
@@ -65,6 +65,14 @@ def _print_events(found: list[LogEvent], as_json: bool, function: str,
         if line is not None:
             sys.stdout.write(output.plain(line, newlines=True) + "\n")
     sys.stdout.flush()
+
+
+def _as_json(e: LogEvent, fmt: LogFormat) -> dict:
+    """The event as JSON; its message without the EMF blob unless --format raw asks."""
+    found = asdict(e)
+    if fmt is not LogFormat.raw:
+        found["message"] = without_emf(e.message)
+    return found
 
 
 def register(app: typer.Typer) -> None:

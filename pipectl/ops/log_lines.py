@@ -48,6 +48,16 @@ def render(function: str, line: str, fmt: LogFormat, timestamp_ms: int | None = 
     return short(function, record, timestamp_ms)
 
 
+def without_emf(line: str) -> str:
+    """The line with a structured record's `_aws` blob taken out (other lines as they are):
+    what `pipectl logs -o json` carries as each event's message unless --format raw."""
+    record = _record(line)
+    if record is None or EMF_KEY not in record:
+        return line
+    record.pop(EMF_KEY)
+    return json.dumps(record, default=str)
+
+
 def short(function: str, record: dict, timestamp_ms: int | None = None) -> str:
     """`12:04:05 processor incoming/a.csv PROCESSED 41 ms  processed 3 records`."""
     parts = [_clock(record.get("timestamp"), timestamp_ms), function,

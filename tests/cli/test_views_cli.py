@@ -276,6 +276,19 @@ def test_logs_prints_the_functions_events_and_filters(deployed, pipectl):
     assert set(json.loads(as_json)[0]) == {"timestamp", "time", "stream", "message", "event_id"}
 
 
+def test_logs_json_leaves_the_emf_blob_out_unless_raw_is_asked(deployed, pipectl):
+    emf = {"CloudWatchMetrics": [{"Namespace": "pipectl", "Metrics": [{"Name": "Files"}]}]}
+    record = {"level": "INFO", "key": "incoming/a.csv", "Files": 1}
+    put_logs(deployed, json.dumps({**record, "_aws": emf}))
+
+    code, as_json, _ = pipectl("-o", "json", "logs")
+    code2, raw, _ = pipectl("-o", "json", "logs", "--format", "raw")
+
+    assert code == code2 == 0
+    assert json.loads(json.loads(as_json)[0]["message"]) == record
+    assert json.loads(json.loads(raw)[0]["message"]) == {**record, "_aws": emf}
+
+
 def test_logs_follow_prints_new_events_once_and_ctrl_c_is_exit_130(deployed, pipectl,
                                                                    monkeypatch):
     put_logs(deployed, "first")

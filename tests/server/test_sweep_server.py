@@ -59,8 +59,9 @@ def test_a_removed_sink_is_planned_applied_and_kept_until_purged(pipectl, pipeli
     assert kept["reason"] == "kept: holds 3 rows (pass --purge to delete them)"
     processor = planned[("function", "pipectl-demo-dev-processor")]
     assert processor["action"] == "update"
-    assert {c["field"] for c in processor["changes"]} == {"environment.SINK_TABLE",
-                                                          "environment.SINK_KEY"}
+    # (a sink is a setting that changes output, so the processor's version changes too)
+    assert {c["field"] for c in processor["changes"]} == {
+        "environment.SINK_TABLE", "environment.SINK_KEY", "environment.PROCESSOR_VERSION"}
     assert planned[("role", "pipectl-demo-dev-processor-role")]["action"] == "update"
     assert not {name for kind, name in planned if name.startswith("orders-") and
                 name != "orders-records"}

@@ -162,7 +162,7 @@ def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
     if not a.claim(bucket=bucket, kind=KIND, version=FETCHER_VERSION,
                    started_at=results.now_iso(), etag=etag,
                    same_version={"request_version": version},
-                   finished=(results.PROCESSED, results.FAILED)):
+                   finished=(results.PROCESSED, results.FAILED), row=row):
         row = results.get(table, row_id)
         if _finished(row, etag, version):
             # Finished by another attempt since this one looked; that attempt also moves

@@ -155,8 +155,10 @@ def _process(a: Attempt, s: Settings) -> Result:
     if refused:
         # Nothing is written or moved: the original stays in incoming/, the row says why.
         return a.refuse(refused)
-    row = results.get(table, row_id)
     rerun = obj.reprocess        # `pipectl reprocess` sent it (see Reprocessing in README)
+    # A first delivery reads no row: its claim is one conditional write that finds any row
+    # there is (_first_claim). A re-run needs the row first: it says where the original lies.
+    row = results.get(table, row_id) if rerun else results.UNREAD
     if rerun and results.rerun_done(row, rerun):
         _finish_rerun_move(s3, bucket, row, failed_key, completed_key)
         return Result(Outcome.DUPLICATE, f"already re-run: {row['status']} by version "
@@ -171,6 +173,7 @@ def _process(a: Attempt, s: Settings) -> Result:
         source_key = results.rerun_source(row)
         source = storage.open_object(s3, bucket, source_key)
     if source is None:
+        row = results.get(table, row_id) if row is results.UNREAD else row
         if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
             # This version was handled and moved; the row has moved on to a newer one.
             return Result(Outcome.DUPLICATE, f"version {obj.version_id} is gone; the row is "
@@ -183,33 +186,20 @@ def _process(a: Attempt, s: Settings) -> Result:
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text
     version = {"version_id": source.version_id} if source.version_id and source_key == key else {}
-    same_version = bool(row) and row.get("etag") == source.etag \
-        and row.get("version_id") == source.version_id
+    started_at = results.now_iso()
+    same_version = False
     try:
-        if same_version and row.get("status") == results.PROCESSED and not rerun:
-            # The output and the row were written, then the move did not finish.
-            source.body.close()
-            storage.move(s3, bucket, key, completed_key, source.etag, source.size,
-                         version_id=source.version_id, resume=True, checkpoint=a.checkpoint)
-            results.mark_moved(table, row_id, completed_key)
-            return Result(Outcome.PROCESSED, "finished moving an already processed object",
-                          fields=_records(row.get("records_in"), row.get("records_out")))  # type: ignore[union-attr]
-        crashes = results.crashed_attempts(row, source.etag, a.message_id)
-        if crashes >= POISON_ATTEMPTS:
-            source.body.close()
-            timeout = os.environ.get(env.AWS_LAMBDA_FUNCTION_TIMEOUT)
-            error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
-                     + (f" (the function's timeout is {timeout} s)" if timeout else "")
-                     + "; replay it once the cause is fixed")
-            results.give_up(table, row_id, error, a.message_id, crashes)
-            return Result(Outcome.POISON, "left alone: earlier attempts died on it", error=error)
-        started_at = results.now_iso()
-        if not a.claim(bucket=bucket, kind=row_kind, version=s.version,
-                       started_at=started_at, etag=source.etag, crashes=crashes,
-                       same_version=version or None, rerun=rerun):
-            source.body.close()
-            return a.busy("another attempt is working on this object; retry when its lease "
-                          "ends", results.get(table, row_id))
+        claim = {"bucket": bucket, "kind": row_kind, "version": s.version,
+                 "started_at": started_at, "etag": source.etag,
+                 "same_version": version or None, "rerun": rerun}
+        if row is results.UNREAD:
+            row = _first_claim(a, claim)
+        same_version = bool(row) and row.get("etag") == source.etag \
+            and row.get("version_id") == source.version_id
+        if not a.held:
+            early = _begin(a, row, source, claim, same_version, completed_key)
+            if early is not None:
+                return early
         a.checkpoint("after_download")
         limits = s.limits
         if source.size > limits.max_object_bytes:
@@ -279,6 +269,45 @@ def _process(a: Attempt, s: Settings) -> Result:
     a.checkpoint("after_move")
     return Result(Outcome.PROCESSED, "processed",
                   fields=_records(counts.records_in, counts.records_out))
+
+
+def _first_claim(a: Attempt, claim: dict) -> dict | None:
+    """Claim a first delivery as if its object had no row yet: None when that held (the
+    lease is this attempt's); else the row as the failed condition found it."""
+    try:
+        a.claim(**claim, crashes=0, row=None, once=True)
+        return None
+    except results.Changed as changed:
+        return changed.row
+
+
+def _begin(a: Attempt, row: dict | None, source, claim: dict, same_version: bool,
+           completed_key: str) -> Result | None:
+    """Decide from the row whether to attempt the object, and claim it: None when this
+    attempt holds the lease now, else how the attempt ends."""
+    s3, table, obj = s3_client(), a.table, a.obj
+    if row and same_version and row.get("status") == results.PROCESSED and not obj.reprocess:
+        # The output and the row were written, then the move did not finish.
+        source.body.close()
+        storage.move(s3, obj.bucket, obj.key, completed_key, source.etag, source.size,
+                     version_id=source.version_id, resume=True, checkpoint=a.checkpoint)
+        results.mark_moved(table, a.row_id, completed_key)
+        return Result(Outcome.PROCESSED, "finished moving an already processed object",
+                      fields=_records(row.get("records_in"), row.get("records_out")))
+    crashes = results.crashed_attempts(row, source.etag, a.message_id)
+    if crashes >= POISON_ATTEMPTS:
+        source.body.close()
+        timeout = os.environ.get(env.AWS_LAMBDA_FUNCTION_TIMEOUT)
+        error = (f"not attempted: {crashes} attempts on this file crashed or timed out"
+                 + (f" (the function's timeout is {timeout} s)" if timeout else "")
+                 + "; replay it once the cause is fixed")
+        results.give_up(table, a.row_id, error, a.message_id, crashes)
+        return Result(Outcome.POISON, "left alone: earlier attempts died on it", error=error)
+    if not a.claim(**claim, crashes=crashes, row=row):
+        source.body.close()
+        return a.busy("another attempt is working on this object; retry when its lease "
+                      "ends", results.get(table, a.row_id))
+    return None
 
 
 def _records(records_in: int | None, records_out: int | None) -> dict:

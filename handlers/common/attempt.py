@@ -116,13 +116,18 @@ class Attempt:
 
     def processed(self, **fields: Any) -> None:
         """Row -> PROCESSED, which ends the lease."""
-        results.mark_processed(self.table, self.row_id, **fields)
+        results.mark_processed(self.table, self.row_id, row=self._row_held(), **fields)
         self.held = False
 
     def failed(self, error: str, **fields: Any) -> None:
         """Row -> FAILED with the reason, which ends the lease."""
-        results.mark_failed(self.table, self.row_id, error, **fields)
+        results.mark_failed(self.table, self.row_id, error, row=self._row_held(), **fields)
         self.held = False
+
+    def _row_held(self) -> Any:
+        # The claim left the row PROCESSING, so ending the lease needs no read first (the
+        # write's condition still checks that status, and a changed row is read then).
+        return {"status": results.PROCESSING} if self.held else results.UNREAD
 
     def refuse(self, reason: str) -> Result:
         """Refused before anything was read: nothing is written or moved, the row says why."""

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from common.contract import (  # noqa: F401 (the schema, named here for its users)
     COUNTERS_KEY,
     RESULT_STATUSES,
@@ -91,9 +93,42 @@ def now_iso() -> str:
 def get(table, key: str) -> dict | None:
     # Strongly consistent: the row decides whether a delivery is a duplicate.
     item = table.get_item(Key={RESULTS_PARTITION_KEY: key}, ConsistentRead=True).get("Item")
-    if item is None:
-        return None
+    return None if item is None else _row(item)
+
+
+def _row(item: dict) -> dict:
     return {k: int(v) if isinstance(v, Decimal) else v for k, v in item.items()}
+
+
+class _Unread:
+    """The row is not known: _transition reads it."""
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD: Any = _Unread()
+_DESERIALIZE = TypeDeserializer().deserialize
+
+
+def _row_at_failure(exc: Exception) -> dict | None | _Unread:
+    """The row as a failed condition found it: TransactWriteItems returns it in the
+    cancellation reason of the item that asked (ReturnValuesOnConditionCheckFailure
+    ALL_OLD), as DynamoDB's AttributeValue maps (an error's fields are not converted to
+    Python types as a response's are). No item there: the row did not exist."""
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or [{}]
+    item = reasons[0].get("Item")
+    if item is None:
+        return None if reasons[0].get("Code") == "ConditionalCheckFailed" else UNREAD
+    return _row({name: _DESERIALIZE(value) for name, value in item.items()})
+
+
+class Changed(Exception):
+    """A transition asked to try once (`once`) found the row other than the caller thought."""
+
+    def __init__(self, row: dict | None):
+        super().__init__("the row changed")
+        self.row = row
 
 
 def update_expression(values: dict, add: dict | None, remove: tuple[str, ...]) -> dict:
@@ -130,22 +165,30 @@ def _update(table, key: str, values: dict, add: dict | None = None,
 
 def _transition(table, key: str, values: dict, add: dict | None = None,
                 remove: tuple[str, ...] = (), guard: Guard | None = None,
-                tally: dict[str, int] | None = None) -> bool:
+                tally: dict[str, int] | None = None, row: Any = UNREAD,
+                once: bool = False) -> bool:
     """Set the row's status (values["status"]) and move one count between counters, atomically.
 
-    The row update is conditional on the status read just before, so two attempts
-    racing on one object never count twice. With a guard, the update is also
-    conditional on it; False when the guard no longer allows the change.
+    The row update is conditional on the status the row had, so two attempts racing on
+    one object never count twice. With a guard, the update is also conditional on it;
+    False when the guard no longer allows the change.
+
+    row: the row as the caller knows it (None: no row), so the write needs no read
+    before it; when the row turns out different, the failed condition returns it and the
+    write is tried again from it (once: Changed(row) is raised instead, for the caller to
+    decide again). UNREAD: the row is read first.
     """
     new = values["status"]
     values = {**_identity(key), **values, "updated_at": values.get("updated_at") or now_iso()}
     client = table.meta.client
     for _ in range(TRANSITION_ATTEMPTS):
-        row = get(table, key)
+        if row is UNREAD:
+            row = get(table, key)
         if guard is not None and not guard.allows(row):
             return False
         old = row.get("status") if row else None
         row_update = {"TableName": table.name, "Key": {RESULTS_PARTITION_KEY: key},
+                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                       **update_expression(values, add, remove)}
         if old is None:
             row_update["ConditionExpression"] = "attribute_not_exists(#st)"
@@ -174,6 +217,9 @@ def _transition(table, key: str, values: dict, add: dict | None = None,
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" not in reasons:
                 raise
+            row = _row_at_failure(exc)
+            if once:
+                raise Changed(get(table, key) if row is UNREAD else row) from None
     raise Contention(f"results row {key!r} kept changing under this attempt; retrying later")
 
 
@@ -223,7 +269,8 @@ def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -
 def claim(table, key: str, *, bucket: str, kind: str | None, version: str, started_at: str,
           etag: str, holder: str, until: int, now: float | None = None,
           same_version: dict | None = None, finished: tuple[str, ...] = (PROCESSED,),
-          crashes: int | None = None, rerun: Rerun | None = None) -> bool:
+          crashes: int | None = None, rerun: Rerun | None = None, row: Any = UNREAD,
+          once: bool = False) -> bool:
     """Start an attempt on this version of the object: row -> PROCESSING with a lease.
 
     Conditional on no other attempt holding an unexpired lease and on this version
@@ -242,6 +289,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     crashes: crashed_attempts() as read before the claim, recorded with it.
     rerun: a `pipectl reprocess` message's marker: a done version is claimed again (see
     rerun_guard), and the row keeps the version it had as previous_version.
+    row, once: the row as the caller read it, see _transition (None: a first claim, one
+    conditional write and no read).
     """
     now = time.time() if now is None else now
     same = {"etag": etag, **(same_version or {})}
@@ -269,13 +318,14 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
     guard_values: dict[str, Any] = {":g_now": int(now)}
     if rerun is not None:
         values[REPROCESS_RUN] = rerun.run_id
-        before = get(table, key)
+        before = get(table, key) if row is UNREAD else row
         if before and before.get("status") in (PROCESSED, FAILED):
             values[PREVIOUS_STATUS] = before["status"]
             if before.get(VERSION):
                 values[PREVIOUS_VERSION] = before[VERSION]
         guard = rerun_guard(same, rerun, now)
-        return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
+        return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
+                           row=before, once=once)
     if finished:
         # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
         differs = []
@@ -290,7 +340,8 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         condition += f" AND ({' OR '.join(differs)})"
     guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
-    return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard)
+    return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
+                       row=row, once=once)
 
 
 def rerun_guard(same: dict, rerun: Rerun, now: float) -> Guard:
@@ -405,19 +456,22 @@ def release(table, key: str, holder: str) -> None:
         pass
 
 
-def mark_processed(table, key: str, tally: dict[str, int] | None = None, **fields) -> None:
+def mark_processed(table, key: str, tally: dict[str, int] | None = None, row: Any = UNREAD,
+                   **fields) -> None:
     """tally: what to add to the TALLIES (rejected records, a thumbnail, a fetched response).
-    A field given as None is removed from the row (a re-run's output has no rejects)."""
+    A field given as None is removed from the row (a re-run's output has no rejects).
+    row: as _transition's (an attempt holding the lease knows the row is PROCESSING)."""
     gone = tuple(name for name, value in fields.items() if value is None)
     _transition(table, key, {k: v for k, v in fields.items() if v is not None}
                 | {"status": PROCESSED},
-                remove=("error", LEASE_UNTIL, LEASE_HOLDER, *gone), tally=tally)
+                remove=("error", LEASE_UNTIL, LEASE_HOLDER, *gone), tally=tally, row=row)
 
 
-def mark_failed(table, key: str, error: str, count_attempt: bool = False, **fields) -> None:
+def mark_failed(table, key: str, error: str, count_attempt: bool = False, row: Any = UNREAD,
+                **fields) -> None:
     _transition(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
                 add={"attempts": 1} if count_attempt else None,
-                remove=(LEASE_UNTIL, LEASE_HOLDER))
+                remove=(LEASE_UNTIL, LEASE_HOLDER), row=row)
 
 
 def mark_moved(table, key: str, location: str) -> None:

@@ -10,6 +10,8 @@ processor treats it as transient and lets SQS retry).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -124,9 +126,22 @@ class ObjectWriter:
             self._uploader = None
 
     def close(self) -> None:
-        """Finish the object and check its size against what was written."""
+        """Finish the object and verify it: a single PUT by the SHA-256 S3 answers for the
+        bytes it stored, else (multipart, or a store that answers no checksum) by the
+        size a HeadObject reports."""
         if self._upload_id is None:
-            self._s3.put_object(Body=bytes(self._buffer), **self._args)
+            body = bytes(self._buffer)
+            self._buffer = bytearray()
+            # botocore computes the SHA-256 it sends and S3 refuses a body that does not
+            # match it; the one S3 answers is of what it stored, compared with ours.
+            r = self._s3.put_object(Body=body, ChecksumAlgorithm="SHA256", **self._args)
+            stored = r.get("ChecksumSHA256")
+            if stored is not None:
+                if stored != base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"):
+                    raise VerifyError(f"s3://{self._args['Bucket']}/{self._args['Key']}: "
+                                      f"S3 stored other bytes than were written")
+                self.etag = r["ETag"]
+                return
         else:
             if self._buffer:
                 self._upload_part(len(self._buffer))   # the last part may be small
@@ -177,16 +192,26 @@ def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int, *,
         source["VersionId"] = version_id
     which = {"VersionId": version_id} if version_id else {}
     checkpoint = checkpoint or (lambda step: None)
-    if resume and _is_copy(head(s3, bucket, dest_key), etag, size):
-        checkpoint("before_delete")
-        s3.delete_object(Bucket=bucket, Key=key, **which)
-        return
+    if not (resume and _is_copy(head(s3, bucket, dest_key), etag, size)):
+        _copy_verified(s3, bucket, dest_key, source, etag, size, checkpoint)
+    checkpoint("before_delete")
+    s3.delete_object(Bucket=bucket, Key=key, **which)
+
+
+def _copy_verified(s3, bucket: str, dest_key: str, source: dict, etag: str, size: int,
+                   checkpoint: Callable[[str], None]) -> None:
+    answered = None
     if size <= COPY_OBJECT_LIMIT:
-        s3.copy_object(Bucket=bucket, Key=dest_key, CopySource=source, CopySourceIfMatch=etag,
-                       MetadataDirective="COPY")
+        answered = s3.copy_object(
+            Bucket=bucket, Key=dest_key, CopySource=source, CopySourceIfMatch=etag,
+            MetadataDirective="COPY").get("CopyObjectResult", {}).get("ETag")
     else:
         s3.copy(source, bucket, dest_key, ExtraArgs={"CopySourceIfMatch": etag})
     checkpoint("after_copy")
+    # CopyObjectResult.ETag is the copy's: a single-part original's ETag (its MD5) that
+    # comes back is the same bytes, so no HeadObject is needed to know it.
+    if "-" not in etag and answered == etag:
+        return
     copy = head(s3, bucket, dest_key)
     if copy is None or copy["ContentLength"] != size:
         raise VerifyError(f"copy s3://{bucket}/{dest_key} is missing or has the wrong size")
@@ -195,8 +220,6 @@ def move(s3, bucket: str, key: str, dest_key: str, etag: str, size: int, *,
     if "-" not in etag and copy["ETag"] != etag:
         raise VerifyError(f"copy s3://{bucket}/{dest_key} has ETag {copy['ETag']}, "
                           f"expected {etag}")
-    checkpoint("before_delete")
-    s3.delete_object(Bucket=bucket, Key=key, **which)
 
 
 def _is_copy(found: dict | None, etag: str, size: int) -> bool:

@@ -135,6 +135,30 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of a process and each of its descendants, by pid."""
+    found, todo = {}, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        found[current] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def machine_idle() -> tuple[float, float]:
+    """(idle, total) jiffies of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
 # --- one run -------------------------------------------------------------------------------
 
 @dataclass
@@ -148,6 +172,8 @@ class Run:
     moto_cpu_ms_per_file: float = 0.0
     moto_peak_mb: float = 0.0
     runtime_peak_mb: float = 0.0
+    runtime_cpu_ms_per_file: float = 0.0   # the runtime and its workers, sampled each poll
+    machine_busy: float = 0.0              # share of all cores busy during the drain
     reconciled: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -242,9 +268,12 @@ def one_run(label: str, files: int, patched: bool, concurrency: int | None) -> R
                          *(["--concurrency", str(concurrency)] if concurrency else []),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started, samples, peak_kb = time.perf_counter(), [(0.0, 0)], 0
+        runtime_cpu: dict[int, float] = {}
+        idle_before = machine_idle()
         while runner.poll() is None:
             time.sleep(POLL_SECONDS)
             peak_kb = max(peak_kb, tree_rss_kb(runner.pid))
+            runtime_cpu.update(tree_cpu_seconds(runner.pid))
             samples.append((time.perf_counter() - started, files - in_queue(sqs, url)))
         seconds = time.perf_counter() - started
         samples.append((seconds, files - in_queue(sqs, url)))
@@ -255,6 +284,10 @@ def one_run(label: str, files: int, patched: bool, concurrency: int | None) -> R
         run.calls = +served
         run.calls_per_file = sum(run.calls.values()) / files
         run.moto_cpu_ms_per_file = (emulator.cpu_seconds() - cpu_before) * 1000 / files
+        run.runtime_cpu_ms_per_file = sum(runtime_cpu.values()) * 1000 / files
+        idle_after = machine_idle()
+        run.machine_busy = 1 - (idle_after[0] - idle_before[0]) / max(
+            idle_after[1] - idle_before[1], 1)
         run.files_per_s = files / seconds
         run.windows = windows_from(samples, files)
         run.runtime_peak_mb = peak_kb / 1024
@@ -278,7 +311,8 @@ def one_run(label: str, files: int, patched: bool, concurrency: int | None) -> R
 def report(run: Run) -> None:
     print(f"  {run.label}: {run.files} files, {run.files_per_s:.1f} files/s overall, "
           f"{run.calls_per_file:.2f} calls/file, moto CPU {run.moto_cpu_ms_per_file:.1f} "
-          f"ms/file, peak RSS moto {run.moto_peak_mb:.0f} MB, runtime "
+          f"ms/file, runtime CPU {run.runtime_cpu_ms_per_file:.1f} ms/file, machine "
+          f"{run.machine_busy:.0%} busy, peak RSS moto {run.moto_peak_mb:.0f} MB, runtime "
           f"{run.runtime_peak_mb:.0f} MB, counts {'exact' if run.exact else 'WRONG'} "
           f"{run.reconciled}")
     print("    files/s per window of 500, by files waiting at its start: " + ", ".join(

@@ -1,4 +1,4 @@
-"""Version-guarded fixes for two moto costs that grow with the data it holds.
+"""Version-guarded fixes for moto's costs: two that grow with the data it holds, one per request.
 
 Neither cost exists on AWS, but both decide whether the embedded emulator holds a burst:
 - DynamoDB TransactWriteItems deep-copies every table the transaction names (once per
@@ -10,6 +10,9 @@ Neither cost exists on AWS, but both decide whether the embedded emulator holds 
   it returns, to read one number: MessageRetentionPeriod. Here the receive reads that
   number once per call, and the counts and the visible-message list read the clock once
   per pass over the queue instead of once or twice per message.
+- The server resolves each request's backend from its host by listing moto's package
+  directory (an isdir per entry) and trying every backend's URL pattern: about a seventh
+  of its CPU in a burst. The answer depends on the host alone, so it is kept per host.
 
 Each replacement is moto's own code with only that change, so it can go upstream as
 is. It applies only to the moto release it was written for and only while moto's code
@@ -69,9 +72,13 @@ def patch_moto(patch: Callable[[object, str, object], None] = setattr,
 
 def _patches() -> list[Patch]:
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sqs.models import Queue, SQSBackend
 
     return [
+        Patch(DomainDispatcherApplication, "get_backend_for_host",
+              "1f41972c1e4e660fbf4e4ddfeeed2fdff56dc105a8f8e1bf015640f710ef511a",
+              get_backend_for_host),
         Patch(DynamoDBBackend, "transact_write_items",
               "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4",
               transact_write_items),
@@ -397,3 +404,44 @@ def approximate_number_of_messages_not_visible(self: Any) -> int:
 
     now = unix_time_millis()
     return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+# --- the server: a request's backend, found once per host ---------------------------------
+
+def get_backend_for_host(self: Any, host: str | None) -> Any:
+    """moto 5.2.1's DomainDispatcherApplication.get_backend_for_host, kept per host.
+
+    pipectl: the answer depends only on the host (moto's module list and the backends'
+    URL patterns do not change while it runs), so it is computed once per host. The one
+    visible difference: the "Unable to find appropriate backend" line is printed once per
+    unknown host, not once per request. get_application calls it under self.lock.
+    """
+    known = self.__dict__.setdefault("pipectl_backend_for_host", {})
+    if host not in known:
+        known[host] = _backend_for_host(self, host)
+    return known[host]
+
+
+def _backend_for_host(self: Any, host: str | None) -> Any:
+    from moto import backends
+
+    if host is None:
+        return None
+
+    if host == "moto_api":
+        return host
+
+    if host in backends.list_of_moto_modules():
+        return host
+
+    for backend, pattern in self.backend_url_patterns:
+        if pattern.match(f"http://{host}"):
+            return backend
+
+    if "amazonaws.com" in host:
+        print(  # noqa
+            f"Unable to find appropriate backend for {host}."
+            "Remember to add the URL to urls.py, and run scripts/update_backend_index.py "
+            "to index it."
+        )
+    return None

@@ -395,3 +395,53 @@ def test_patching_is_idempotent_and_keeps_the_dynamodb_lock(monkeypatch):
     installed = DynamoDBBackend.__dict__["transact_write_items"]
     assert installed.moto_patch and installed.atomic
     assert not getattr(installed.replaces, "moto_patch", False)
+
+
+# --- the server's backend per host --------------------------------------------------------
+
+SERVICES = ["s3", "dynamodb", "sqs", "lambda", "logs", "iam", "sts", "events", "monitoring",
+            "s3-control", "unknown-service"]
+hosts = st.one_of(
+    st.builds(lambda service, region: f"{service}.{region}.amazonaws.com",
+              st.sampled_from(SERVICES), st.sampled_from(["us-east-1", "eu-west-1"])),
+    st.builds(lambda bucket: f"{bucket}.s3.amazonaws.com",
+              st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}", fullmatch=True)),
+    st.sampled_from([None, "moto_api", "s3", "dynamodb", "instance_metadata", "localhost",
+                     "127.0.0.1:4566"]),
+    st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=30))
+
+
+def dispatcher(variant: str, monkeypatch):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    use(variant, monkeypatch)
+    return DomainDispatcherApplication(create_backend_app)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asked=st.lists(hosts, min_size=1, max_size=8))
+def test_a_backend_found_per_host_is_the_one_moto_finds(monkeypatch, capsys, asked):
+    found = {}
+    for variant in ("plain", "patched"):
+        app = dispatcher(variant, monkeypatch)
+        found[variant] = [app.get_backend_for_host(host) for host in asked + asked]
+        capsys.readouterr()      # moto prints a line for an unknown amazonaws.com host
+
+    assert found["patched"] == found["plain"]
+
+
+def test_the_module_list_is_read_once_per_host(monkeypatch):
+    from moto import backends
+
+    app = dispatcher("patched", monkeypatch)
+    listed = []
+    original = backends.list_of_moto_modules
+    monkeypatch.setattr(backends, "list_of_moto_modules",
+                        lambda: listed.append(1) or original())
+
+    for _ in range(3):
+        assert app.get_backend_for_host("s3.us-east-1.amazonaws.com") == "s3"
+        assert app.get_backend_for_host("sqs.us-east-1.amazonaws.com") == "sqs"
+
+    assert len(listed) == 2

@@ -86,6 +86,20 @@ class Where:
         self.text: str | None = None
         self.scan: _JsonScanner | None = None
 
+    def kept_every_value(self, record: dict) -> bool:
+        """Whether orjson's record holds every value its line (`text`) spells.
+
+        A duplicate key keeps only its last value, and the exact rules refuse an inexact
+        float or an oversized number wherever it is, overwritten too: a line that may hold
+        one (a digit before ".", "e" or "E", or a long run of digits) is read the exact
+        way unless its keys all survive. A line spells at least as many `"` `:` marks as
+        it has keys (a string may hold one too, which only sends the line the exact way).
+        """
+        text = self.text
+        if text is None or _NUMBER_TROUBLE(text) is None:
+            return True
+        return len(_KEY_ENDS(text)) == _count_keys(record)
+
     def exact(self) -> dict:
         """The record orjson read from `text`, read again by the exact rules."""
         assert self.text is not None
@@ -298,6 +312,20 @@ def jsonl_records(source: BinaryIO, limits: Limits = DEFAULT_LIMITS,
 
 
 _BLANK = object()
+_NUMBER_TROUBLE = re.compile(r"\d[.eE]|\d{19}").search
+_KEY_ENDS = re.compile(r'"\s*:').findall
+
+
+def _count_keys(value: Any) -> int:
+    n, todo = 0, [value]
+    while todo:
+        v = todo.pop()
+        if v.__class__ is dict:
+            n += len(v)
+            todo.extend(v.values())
+        elif v.__class__ is list:
+            todo.extend(v)
+    return n
 
 
 def _refuse_all(line: str):

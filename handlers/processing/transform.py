@@ -93,6 +93,8 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
         for record in records:
             counts.records_in += 1
             plain = where.text is not None
+            if plain and not where.kept_every_value(record):
+                plain, record = False, where.exact()
             if plain:
                 try:
                     record, dropped = normalize(record, depth, floats=False)

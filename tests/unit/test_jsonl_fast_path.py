@@ -127,3 +127,23 @@ def test_what_the_fast_path_keeps_exactly():
     assert written.split(b',"_metadata"')[0] == (
         b'{"user_name":"a","n":9007199254740993,"f":1.1,"big":123456789012345678901234')
     assert b'{"a":2,"b":[1,{"e":true}],"s":"\xc3\xa9\xf0\x9f\x98\x80"' in written
+
+
+@pytest.mark.parametrize("line", [
+    '{"":[90071992547409.79],"":{}}',            # found by hypothesis (the test above)
+    '{"a": 1.2345678901234567890, "b": 1, "a" : 2}',
+    '{"a": {"x": 1e400}, "a": null}',
+])
+def test_a_value_a_duplicate_key_overwrites_is_judged_as_the_exact_rules_judge_it(line,
+                                                                                 monkeypatch):
+    outcomes = []
+    for fast in (True, False):
+        monkeypatch.setattr(json_reader, "FAST_PATH", fast)
+        out = io.BytesIO()
+        try:
+            counts = process_stream("jsonl", io.BytesIO(line.encode() + b"\n"), out.write, META,
+                                    DEFAULT_LIMITS, False)
+            outcomes.append((out.getvalue(), counts.records_out))
+        except PermanentError as e:
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]

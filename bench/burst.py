@@ -1,7 +1,7 @@
 """A burst on the embedded emulator: N small files uploaded at once, then drained.
 
     python bench/burst.py [--files 10000] [--reference 100] [--baseline-files 500]
-                          [--no-baseline] [--concurrency C]
+                          [--no-baseline] [--concurrency C] [--runtime-log DIR]
 
 Each run starts pipectl's emulator (pipectl/local/emulator.py) in its own process, deploys
 this repository's pipeline into it, uploads the files to incoming/ (8 threads, the
@@ -39,6 +39,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 500
 POLL_SECONDS = 1.0
+RUNTIME_LOG: Path | None = None     # --runtime-log
 NAMES = {"raw": "pipectl-demo-dev-raw-123456789012",
          "processed": "pipectl-demo-dev-processed-123456789012",
          "queue": "pipectl-demo-dev-processing", "dlq": "pipectl-demo-dev-processing-dlq",
@@ -264,9 +265,11 @@ def one_run(label: str, files: int, patched: bool, concurrency: int | None) -> R
         polls: Counter = Counter()
         sqs.meta.events.register("before-call", lambda model, **_: polls.update([model.name]))
         served_before, cpu_before = emulator.served(), emulator.cpu_seconds()
+        log = (open(RUNTIME_LOG / f"{label.replace(' ', '_').replace(',', '')}.log", "w")
+               if RUNTIME_LOG else subprocess.DEVNULL)
         runner = pipectl(emulator.endpoint, work, "run", "--until-idle",
                          *(["--concurrency", str(concurrency)] if concurrency else []),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=log, stderr=subprocess.STDOUT)
         started, samples, peak_kb = time.perf_counter(), [(0.0, 0)], 0
         runtime_cpu: dict[int, float] = {}
         idle_before = machine_idle()
@@ -332,9 +335,15 @@ def main() -> None:
     parser.add_argument("--baseline-files", type=int, default=500,
                         help="files in plain moto's big run (it slows with depth)")
     parser.add_argument("--no-baseline", action="store_true", help="skip plain moto")
+    parser.add_argument("--runtime-log", type=Path, default=None,
+                        help="keep each run's `pipectl run` output in this directory")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="pipectl run --concurrency (default: pipectl's)")
     args = parser.parse_args()
+    global RUNTIME_LOG
+    RUNTIME_LOG = args.runtime_log
+    if RUNTIME_LOG:
+        RUNTIME_LOG.mkdir(parents=True, exist_ok=True)
 
     print(f"burst bench: {args.files} files vs {args.reference}, os.cpu_count()="
           f"{os.cpu_count()}", flush=True)

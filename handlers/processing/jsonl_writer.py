@@ -42,6 +42,11 @@ class RecordWriter(Protocol):
     def flush(self) -> None: ...
 
 
+# (write, metadata, counts, flush_lines) -> the writer of one file's output: LineWriter
+# itself, or output_format.Encoding.records for another format.
+MakeWriter = Callable[[Callable[[bytes], None], dict, Counts, int], RecordWriter]
+
+
 def _make_encoder() -> Callable[[object], str]:
     """Compact, non-ASCII-escaping JSON, the encoder built once; NaN/Infinity raise ValueError.
 

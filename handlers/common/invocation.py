@@ -211,14 +211,14 @@ def batch_operations(event: dict, context, handle: Callable[[dict, float], bool 
     key under one of done_prefixes is the file whose row is incoming + the rest.
     """
     deadline = invocation_deadline(context)
-    job = event.get("job") if isinstance(event.get("job"), dict) else {}
-    arguments = job.get("userArguments") if isinstance(job.get("userArguments"), dict) else {}
+    job = _json_object(event.get("job"))
+    arguments = _json_object(job.get("userArguments"))
     # Schema 1.0 has no user arguments: the job itself is the run, for the deployed version.
     marker = {"runId": str(arguments.get(BATCH_RUN_ARGUMENT) or job.get("id") or "s3-batch"),
               "version": str(arguments.get(BATCH_VERSION_ARGUMENT) or version)}
     results = []
     for task in event["tasks"]:
-        task = task if isinstance(task, dict) else {}
+        task = _json_object(task)
         bucket = task.get("s3Bucket") or str(task.get("s3BucketArn") or "").split(":::")[-1]
         # Keys arrive URL-encoded, as in the manifest (AWS's own examples unquote_plus them).
         key = unquote_plus(str(task.get("s3Key") or ""))
@@ -231,6 +231,11 @@ def batch_operations(event: dict, context, handle: Callable[[dict, float], bool 
     return {"invocationSchemaVersion": event["invocationSchemaVersion"],
             "treatMissingKeysAs": PERMANENT, "invocationId": event.get("invocationId"),
             "results": results}
+
+
+def _json_object(value: object) -> dict:
+    """value if it is a JSON object; else (absent, null, any other type) an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _batch_task(bucket: str, key: str, task: dict, marker: dict, deadline: float,

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from processing.byte_readers import text_lines
-from processing.jsonl_writer import Counts, LineWriter, encode_strings
+from processing.jsonl_writer import Counts, LineWriter, RecordWriter, encode_strings
 from processing.limits import Limits, PermanentError
 from processing.normalize import snake_case
 
 
-def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limits,
+def process_csv(source: BinaryIO, out: RecordWriter, counts: Counts, limits: Limits,
                 accept: Callable[[dict], bool] | None = None) -> None:
     """Each row of `source` with a non-blank value to `out`, as a record named by the header.
 
@@ -39,9 +39,10 @@ def process_csv(source: BinaryIO, out: LineWriter, counts: Counts, limits: Limit
         last = reader.line_num
         # LineWriter.add inlined, with locals for speed: this loop is the processor's hottest.
         # Another writer (Parquet) takes each record through its add().
-        inline = isinstance(out, LineWriter)
-        lines, suffix, flush_lines = (out.lines, out.suffix, out.flush_lines) if inline \
-            else (None, b"", 0)
+        if isinstance(out, LineWriter):
+            inline, lines, suffix, flush_lines = True, out.lines, out.suffix, out.flush_lines
+        else:
+            inline, lines, suffix, flush_lines = False, [], b"", 0
         encode, add = encode_strings, out.add
         for row in reader:
             if not row:                     # blank line

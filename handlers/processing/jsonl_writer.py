@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -28,6 +29,22 @@ class Counts:
     records_in: int = 0
     records_out: int = 0
     dropped_values: int = 0
+
+
+class RecordWriter(Protocol):
+    """What the readers fill: LineWriter here, parquet_writer.RowGroups for Parquet."""
+
+    def add(self, record: dict) -> None: ...
+
+    def add_plain(self, record: dict) -> None:
+        """add() for a record orjson read: strings, booleans, nulls, 64-bit integers."""
+
+    def flush(self) -> None: ...
+
+
+# (write, metadata, counts, flush_lines) -> the writer of one file's output: LineWriter
+# itself, or output_format.Encoding.records for another format.
+MakeWriter = Callable[[Callable[[bytes], None], dict, Counts, int], RecordWriter]
 
 
 def _make_encoder() -> Callable[[object], str]:

@@ -78,7 +78,11 @@ def _show(value) -> str:
     return schema._show(value)
 
 
-def _scalar_fit(t: pa.DataType) -> Callable[[object], tuple[bool, object]] | None:
+# value -> (fits the column, the value as stored)
+Fit = Callable[[object], tuple[bool, object]]
+
+
+def _scalar_fit(t: pa.DataType) -> Fit | None:
     """(fits, value as stored) for the scalar types; None for nested types."""
     if t == pa.string():
         return lambda v: (v.__class__ is str, v)
@@ -96,7 +100,7 @@ def _scalar_fit(t: pa.DataType) -> Callable[[object], tuple[bool, object]] | Non
     return None
 
 
-def _declared_fit(kind: str, strings: bool) -> Callable[[object], tuple[bool, object]]:
+def _declared_fit(kind: str, strings: bool) -> Fit:
     typed = schema._typed(kind, strings)
     store = _scalar_fit(DECLARED[kind])
 
@@ -146,6 +150,10 @@ def _strip_nulls(value):
     return value
 
 
+def _nested_fit(t: pa.DataType) -> Fit:
+    return lambda v: (_nested_fits(v, t), v)
+
+
 def _nested_fits(value, t: pa.DataType) -> bool:
     try:
         stored = pa.array([value], type=t).to_pylist()[0]
@@ -183,7 +191,7 @@ class RowGroups:
         self._reject = reject
         self._rows: list[dict] = []
         self._schema: pa.Schema | None = None
-        self._fits: dict[str, Callable] = {}
+        self._fits: dict[str, Fit] = {}
         self._writer: pq.ParquetWriter | None = None
         self._first_rows = 0
         self._metadata_rows: pa.Array | None = None
@@ -205,8 +213,8 @@ class RowGroups:
         if not rows:
             return
         if self._schema is None:
-            self._infer(rows)
-        table = self._table(rows)
+            self._schema = self._infer(rows)
+        table = self._table(rows, self._schema)
         if table.num_rows:
             self._open().write_table(table, row_group_size=table.num_rows)
             self._counts.records_out += table.num_rows
@@ -218,7 +226,7 @@ class RowGroups:
     def close(self) -> None:
         self.flush()
         if self._schema is None:
-            self._infer([])                     # no record: the declared columns only
+            self._schema = self._infer([])      # no record: the declared columns only
         self._open().close()
 
     def _open(self) -> pq.ParquetWriter:
@@ -227,7 +235,9 @@ class RowGroups:
                                             compression=self._compression)
         return self._writer
 
-    def _infer(self, rows: list[dict]) -> None:
+    def _infer(self, rows: list[dict]) -> pa.Schema:
+        """The file's schema, from the declared types and the first row group's values;
+        each column's fit goes to self._fits."""
         self._first_rows = len(rows)
         names = dict.fromkeys(self._declared)
         for record in rows:
@@ -241,15 +251,15 @@ class RowGroups:
                 t, fit = DECLARED[kind], _declared_fit(kind, self._strings)
             else:
                 t = _inferred([r[name] for r in rows if name in r])
-                fit = _scalar_fit(t) or (lambda v, t=t: (_nested_fits(v, t), v))
+                fit = _scalar_fit(t) or _nested_fit(t)
             fields.append(pa.field(name, t))
             self._fits[name] = fit
-        self._schema = pa.schema([*fields, pa.field("_metadata", METADATA_TYPE)])
+        return pa.schema([*fields, pa.field("_metadata", METADATA_TYPE)])
 
-    def _table(self, rows: list[dict]) -> pa.Table:
+    def _table(self, rows: list[dict], schema: pa.Schema) -> pa.Table:
         """The row group's columns; a record any of whose values does not fit is rejected
         whole (with every reason), so no row is half written."""
-        data = self._schema.remove(self._schema.get_field_index("_metadata"))
+        data = schema.remove(schema.get_field_index("_metadata"))
         known = frozenset(data.names)
         reasons: dict[int, list[str]] = {}
         for i, record in enumerate(rows):
@@ -263,7 +273,7 @@ class RowGroups:
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 pass                        # find the records that do not fit, below
             else:
-                return table.append_column(self._schema.field("_metadata"),
+                return table.append_column(schema.field("_metadata"),
                                            self._metadata_column(len(rows)))
         columns = []
         for f in data:
@@ -272,7 +282,8 @@ class RowGroups:
             if same is not None and all(v is None or v.__class__ is same for v in values):
                 columns.append(values)      # nothing to convert: the common case, in C
                 continue
-            fit, stored = self._fits[f.name], []
+            fit = self._fits[f.name]
+            stored: list[object] = []
             for i, value in enumerate(values):
                 if value is None:
                     stored.append(None)
@@ -292,7 +303,7 @@ class RowGroups:
         kept = len(rows) - len(reasons)
         arrays = [pa.array(column, type=f.type) for column, f in zip(columns, data, strict=True)]
         arrays.append(self._metadata_column(kept))
-        return pa.Table.from_arrays(arrays, schema=self._schema)
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def _metadata_column(self, rows: int) -> pa.Array:
         # The same struct on every row: built once for a whole row group, then sliced.

@@ -19,12 +19,12 @@ The processor imports only this module.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from processing.byte_readers import Gunzip
 from processing.csv_reader import process_csv
 from processing.json_reader import Where, json_records, jsonl_records
-from processing.jsonl_writer import Counts, LineWriter
+from processing.jsonl_writer import Counts, LineWriter, MakeWriter
 from processing.jsonl_writer import encode_json as _encode  # noqa: F401 (tests reach the encoder here)
 from processing.limits import DEFAULT_LIMITS, LIMIT_DEFAULTS, Limits, PermanentError
 from processing.normalize import FloatSeen, TooDeep, normalize, snake_case
@@ -67,7 +67,7 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
                    metadata: dict, limits: Limits = DEFAULT_LIMITS,
                    compressed: bool = False,
                    accept: Callable[[dict], bool] | None = None,
-                   records: Callable[..., Any] = LineWriter) -> Counts:
+                   records: MakeWriter = LineWriter) -> Counts:
     """Parse `source` as `kind`, normalize every record, write JSON Lines to `write`.
 
     accept: called with each normalized record (not text statistics); False leaves
@@ -87,10 +87,10 @@ def process_stream(kind: str, source: BinaryIO, write: Callable[[bytes], None],
         out.add(record)
     else:
         where = Where()
-        records = json_records(source, limits, where, read_size=READ_SIZE) if kind == "json" \
+        parsed = json_records(source, limits, where, read_size=READ_SIZE) if kind == "json" \
             else jsonl_records(source, limits, where)
         depth = limits.max_nesting_depth
-        for record in records:
+        for record in parsed:
             counts.records_in += 1
             plain = where.text is not None
             if plain and not where.kept_every_value(record):

@@ -1,7 +1,8 @@
 """Ownership tags on LocalStack (tests/functional/test_ownership_tags.py on moto): deploy tags
 what it makes through each service's own tagging API, reads them back to plan (an untagged
 log group, alarm or event source mapping is re-tagged), and sweeps what carries them and
-pipeline.yaml no longer holds, leaving an untagged look-alike alone."""
+pipeline.yaml no longer holds (a topic, a renamed bucket), leaving an untagged look-alike
+alone."""
 
 from __future__ import annotations
 
@@ -113,19 +114,25 @@ def test_deploy_tags_what_it_makes_retags_what_lost_them_and_sweeps_what_it_no_l
         ("mapping", f"{names['queue']} -> {names['processor']}"): retag}
     assert ownership(tags_of_everything(client, prefix)) == {name: owner for name in found}
 
-    # when alarm_email is taken out, beside an untagged topic with a pipectl-like name
+    # when alarm_email is taken out and buckets.raw names another bucket, beside an
+    # untagged topic with a pipectl-like name
     sns = client("sns")
     decoy = sns.create_topic(Name=f"{prefix}-someone-elses")["TopicArn"]
     topic = f"arn:aws:sns:us-east-1:{names['account']}:{prefix}-alarms"
-    config.write_text(original)
+    config.write_text(original.replace("  raw:   ", f"  raw: {prefix}-raw-v2", 1))
     applied = pipectl("--output", "json", "deploy", "--yes", timeout=300)
 
-    # then the topic is swept, and the look-alike stays
+    # then the topic and the old (empty) raw bucket with its rules are swept, found by
+    # their tags through SNS and S3 (ListBuckets by region), and the look-alike stays
     assert applied.code == 0, applied.err
     swept = {(s["kind"], s["name"]): s["reason"] for s in applied.json()["steps"]
              if s["action"] == "delete"}
-    assert swept == {("topic", f"{prefix}-alarms"): "no longer in pipeline.yaml"}
+    gone = "no longer in pipeline.yaml"
+    assert swept == {("topic", f"{prefix}-alarms"): gone, ("bucket", names["raw"]): gone,
+                     ("notification", names["raw"]): gone}
     topics = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     assert decoy in topics and topic not in topics
     assert sns.list_tags_for_resource(ResourceArn=decoy)["Tags"] == []
+    buckets = {b["Name"] for b in client("s3").list_buckets()["Buckets"]}
+    assert f"{prefix}-raw-v2" in buckets and names["raw"] not in buckets
     assert pipectl("deploy", "--dry-run", "--detailed-exitcode").code == 0

@@ -22,6 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from common import attempt, failures, faults, results, storage, telemetry, user_metadata
 from common import contract as env
@@ -158,8 +159,9 @@ def _process(a: Attempt, s: Settings) -> Result:
     rerun = obj.reprocess        # `pipectl reprocess` sent it (see Reprocessing in README)
     # A first delivery reads no row: its claim is one conditional write that finds any row
     # there is (_first_claim). A re-run needs the row first: it says where the original lies.
-    row = results.get(table, row_id) if rerun else results.UNREAD
-    if rerun and results.rerun_done(row, rerun):
+    row_read = rerun is not None
+    row = results.get(table, row_id) if rerun else None
+    if rerun and row is not None and results.rerun_done(row, rerun):
         _finish_rerun_move(s3, bucket, row, failed_key, completed_key)
         return Result(Outcome.DUPLICATE, f"already re-run: {row['status']} by version "
                                          f"{row.get('processor_version')}")
@@ -167,13 +169,14 @@ def _process(a: Attempt, s: Settings) -> Result:
     # The version the event names, not whatever is current: an overwrite before this
     # read is another version with an event of its own.
     source, source_key = storage.open_object(s3, bucket, key, obj.version_id), key
-    if source is None and rerun and results.rerun_source(row):
+    lies_at = results.rerun_source(row) if source is None and rerun else None
+    if lies_at:
         # A re-run reads the original where it lies and moves it only if its outcome says
         # so (failed/ -> completed/): the row keeps naming the upload (key, version).
-        source_key = results.rerun_source(row)
+        source_key = lies_at
         source = storage.open_object(s3, bucket, source_key)
     if source is None:
-        row = results.get(table, row_id) if row is results.UNREAD else row
+        row = row if row_read else results.get(table, row_id)
         if obj.version_id and row and row.get("version_id") not in (None, obj.version_id):
             # This version was handled and moved; the row has moved on to a newer one.
             return Result(Outcome.DUPLICATE, f"version {obj.version_id} is gone; the row is "
@@ -192,9 +195,9 @@ def _process(a: Attempt, s: Settings) -> Result:
         claim = {"bucket": bucket, "kind": row_kind, "version": s.version,
                  "started_at": started_at, "etag": source.etag,
                  "same_version": version or None, "rerun": rerun}
-        if row is results.UNREAD:
+        if not row_read:
             row = _first_claim(a, claim)
-        same_version = bool(row) and row.get("etag") == source.etag \
+        same_version = row is not None and row.get("etag") == source.etag \
             and row.get("version_id") == source.version_id
         if not a.held:
             early = _begin(a, row, source, claim, same_version, completed_key)
@@ -326,6 +329,8 @@ class Rejected(PermanentError):
 
 
 class _Discard:
+    etag: str | None = None
+
     def write(self, data: bytes) -> None:
         pass
 
@@ -365,12 +370,14 @@ def _write_output(s3, s: Settings, output_key: str, source, kind: str, metadata:
         except sink.PermanentRecordError as e:
             raise PermanentError(str(e)) from None
         screen.finish()
-        old = replaces is not None and record_sink and storage.open_object(
-            s3, s.processed_bucket, output_key)
-        if old:   # a re-run: the old output's items that this one did not write again go
+        old = storage.open_object(s3, s.processed_bucket, output_key) \
+            if replaces is not None and record_sink is not None else None
+        if old and record_sink is not None:
+            # A re-run: the old output's items that this one did not write again go.
             with old.body:
-                record_sink.remove_stale(record_sink.keys_of(old.body.iter_lines()))
-        extra = {}
+                lines = cast(Any, old.body).iter_lines()    # botocore's StreamingBody
+                record_sink.remove_stale(record_sink.keys_of(lines))
+        extra: dict[str, Any] = {}
         if validator is not None or screen.rejected:
             extra["records_rejected"] = screen.rejected
             if screen.rejected:

@@ -144,3 +144,6 @@ PREVIOUS_VERSION_FIELD: str = contract.PREVIOUS_VERSION_FIELD
 REPROCESS_MARKER: str = contract.REPROCESS_MARKER
 BATCH_RUN_ARGUMENT: str = contract.BATCH_RUN_ARGUMENT
 BATCH_VERSION_ARGUMENT: str = contract.BATCH_VERSION_ARGUMENT
+# The role S3 Batch Operations assumes for `reprocess --engine s3-batch` (Names.role's kind):
+# reprocess makes it, not deploy, and destroy removes it.
+REPROCESS_BATCH_ROLE = "reprocess-batch"

@@ -107,3 +107,19 @@ def put_result(names: Names, key: str, /, **attributes: str | int) -> None:
 
     boto3.client("dynamodb", region_name=REGION).put_item(
         TableName=names.results_table, Item=result_item(names.bucket("raw"), key, **attributes))
+
+
+def lambda_reports(monkeypatch, function: str, **fields: str) -> None:
+    """Make moto answer GetFunction and GetFunctionConfiguration for `function` with these
+    FunctionConfiguration fields (State, StateReason, StateReasonCode, LastUpdateStatus,
+    LastUpdateStatusReason, LastUpdateStatusReasonCode: the Lambda API reference's), which
+    moto never sets past Active and Successful. Needs mock_aws in this process."""
+    from moto.awslambda.models import LambdaFunction
+
+    real = LambdaFunction.get_configuration
+
+    def get_configuration(self, on_create: bool = False) -> dict:
+        found = real(self, on_create)
+        return {**found, **fields} if self.function_name == function else found
+
+    monkeypatch.setattr(LambdaFunction, "get_configuration", get_configuration)

@@ -25,7 +25,10 @@ from botocore.exceptions import (
     ConnectionError as BotocoreConnectionError,
 )
 
-# Service errors that a retry cannot cure: the request itself is invalid. (S3:
+# Service errors that a retry cannot cure: the request itself is invalid (InvalidArgument
+# is also S3's 400 for a malformed VersionId, "Invalid version id specified"). The code
+# decides, not the HTTP status: S3's RequestTimeout is a 400 that a retry cures, and
+# DynamoDB throttles with 400s. (S3:
 # docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html; DynamoDB:
 # docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html.)
 PERMANENT_CODES = frozenset({

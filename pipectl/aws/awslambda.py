@@ -116,17 +116,34 @@ def require_ready(lam, name: str, *, sleep=time.sleep) -> None:
         raise AwsError(f"function '{name}' cannot run: {why}")
 
 
+# FunctionConfiguration's two statuses: (field, its reason, its reason code, as said, the
+# value of a function that can run). docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+_STATUSES = (("State", "StateReason", "StateReasonCode", "State", "Active"),
+             ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode",
+              "last update", "Successful"))
+
+
 def failure(configuration: dict) -> str:
     """Why Lambda cannot run the function ('' when it can): State=Failed (the create
     failed) or LastUpdateStatus=Failed, with the reason and reason code Lambda gives."""
-    for status, reason, code, what in (
-            ("State", "StateReason", "StateReasonCode", "State Failed"),
-            ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode",
-             "last update Failed")):
-        if configuration.get(status) == "Failed":
-            text = f"{what}: {configuration.get(reason) or 'no reason given'}"
-            return f"{text} ({configuration[code]})" if configuration.get(code) else text
+    for field, *said in _STATUSES:
+        if configuration.get(field) == "Failed":
+            return _said(configuration, field, *said)
     return ""
+
+
+def condition(configuration: dict) -> str:
+    """Each of State and LastUpdateStatus that is not Active / Successful, with Lambda's
+    reason ('' when both are): Pending or InProgress while Lambda works on it, Inactive
+    once idle (the next invoke wakes it), Failed when it cannot run. An endpoint that
+    leaves a status out says nothing about it."""
+    return "; ".join(_said(configuration, field, *said) for field, *said in _STATUSES
+                     if configuration.get(field) not in (None, said[-1]))
+
+
+def _said(configuration: dict, field: str, reason: str, code: str, what: str, _: str) -> str:
+    text = f"{what} {configuration[field]}: {configuration.get(reason) or 'no reason given'}"
+    return f"{text} ({configuration[code]})" if configuration.get(code) else text
 
 
 def delete_function(lam, name: str) -> None:

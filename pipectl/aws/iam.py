@@ -46,11 +46,19 @@ def put_inline_policy(iam, role: str, name: str, document: dict) -> None:
 
 
 def delete_role(iam, name: str) -> None:
-    """Inline policies first: IAM refuses to delete a role that still has any."""
+    """Policies first: IAM refuses to delete a role that still has an inline policy or an
+    attached managed one (someone may have attached one by hand)."""
     with gone_is_done("NoSuchEntity"):
         for policy in inline_policies(iam, name):
             iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for arn in attached_policies(iam, name):
+            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
         iam.delete_role(RoleName=name)
+
+
+def attached_policies(iam, role: str) -> list[str]:
+    return [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies")
+            .paginate(RoleName=role) for p in page["AttachedPolicies"]]
 
 
 def role_tags(iam, name: str) -> dict[str, str]:

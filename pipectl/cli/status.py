@@ -17,7 +17,7 @@ from pipectl import output
 from pipectl.cli import context
 from pipectl.errors import ExitStatus
 from pipectl.ops import results as results_ops
-from pipectl.ops.drift import LocalCode
+from pipectl.ops.drift import FunctionState, LocalCode
 from pipectl.ops.status import (
     DEFAULT_FAILED_SINCE,
     PipelineStatus,
@@ -96,7 +96,7 @@ def _status_parts(s: PipelineStatus) -> list:
         ("from processed files", ", ".join(f"{_TALLY_LABELS.get(k, k)} {v:,}"
                                            for k, v in s.totals.items()) or "no table"),
         ("last archiver run", _archiver(s.archiver)),
-        *((f"function {f.name.rsplit('-', 1)[-1]}", f"code {f.code}") for f in s.functions),
+        *((f"function {f.name.rsplit('-', 1)[-1]}", _function(f)) for f in s.functions),
         ("alarms", ", ".join(f"{name} {state}" for name, state in s.alarms.items()) or "none"),
     ])]
     if s.recent_failures:
@@ -117,6 +117,10 @@ def render_status(s: PipelineStatus) -> None:
         output.show(part) if isinstance(part, Table) else output.stdout.print(part)
     for missing in s.missing:
         output.warn(f"{missing} does not exist (run `pipectl deploy`)")
+
+
+def _function(f: FunctionState) -> str:
+    return f"code {f.code}" + (f"; {f.state_reason}" if f.state_reason else "")
 
 
 def _incoming(s: PipelineStatus) -> str:

@@ -5,6 +5,7 @@ with rows (the results' history, the sink's records) and queues with messages (d
 letters above all). Deleting data is never a side effect. Shared documents
 (notification rules) lose only pipectl's own entries. Something already gone when its
 turn comes (deleted by hand, or still finishing an earlier delete) counts as deleted.
+The role `reprocess --engine s3-batch` made goes first: nothing deploy made refers to it.
 """
 
 from __future__ import annotations
@@ -21,19 +22,23 @@ from pipectl.deploy.models import (
     EventSourceMapping,
     Notification,
     Resource,
+    Role,
     Step,
     Stray,
 )
 from pipectl.deploy.observe import observe
-from pipectl.naming import Names
+from pipectl.naming import REPROCESS_BATCH_ROLE, Names
 
 # Counting rows is a Scan; past this many the plan says "more than".
 _COUNT_AT_MOST = 100_000
+BATCH_ROLE_REASON = "made by `pipectl reprocess --engine s3-batch`"
 
 
 def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> DeployPlan:
     names = Names(config, aws.account, aws.region)
     steps = []
+    if (batch := batch_role(aws, names)) is not None:
+        steps.append(removal(aws, batch, purge=purge, reason=BATCH_ROLE_REASON))
     made = resources(config, names, tls_only=True, local_runtime=False, cache_dir=None)
     for desired in reversed(made):
         observed = observe(aws, desired)
@@ -46,6 +51,15 @@ def build_destroy_plan(aws: Aws, config: PipelineConfig, *, purge: bool) -> Depl
     steps += [removal(aws, stray, purge=purge, reason="deployed by pipectl, no longer in "
                       f"{CONFIG_FILE}") for stray in sweep.strays(aws, names, made)]
     return DeployPlan(target=aws.target.name, steps=tuple(steps))
+
+
+def batch_role(aws: Aws, names: Names) -> Role | None:
+    """The role `reprocess --engine s3-batch` makes for S3 Batch Operations. deploy never
+    makes it, so it is not among the resources: it is found by its deterministic name."""
+    name = names.role(REPROCESS_BATCH_ROLE)
+    found = iam.get_role(aws.client("iam"), name)
+    return None if found is None else Role(name=name,
+                                           trust_policy=found["AssumeRolePolicyDocument"])
 
 
 def removal(aws: Aws, r: Resource, *, purge: bool, reason: str) -> Step:

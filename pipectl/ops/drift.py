@@ -21,6 +21,12 @@ class FunctionState:
     code: str  # matches | differs | not deployed | unknown (no local handler)
     deployed_sha256: str | None
     local_sha256: str | None  # None also where the source digests decided without a build
+    # Lambda's State and LastUpdateStatus (None: not deployed, or the endpoint left it out).
+    state: str | None = None
+    last_update_status: str | None = None
+    # What of the two is not Active / Successful, with Lambda's reasons ("" when both are).
+    state_reason: str = ""
+    failed: bool = False  # State or last update Failed: Lambda cannot run this code
 
 
 class LocalCode:
@@ -72,19 +78,27 @@ def function_states(aws: Aws, names: Names, local: LocalCode | None = None
             states.append(FunctionState(name, "not deployed", None, None))
             continue
         configuration, tags = found
-        deployed = configuration["CodeSha256"]
-        source = local.source(kind)
-        if source is None:
-            states.append(FunctionState(name, "unknown", deployed, None))
-        elif tags.get(SOURCE_TAG) and tags.get(CODE_TAG) == deployed:
-            same = tags[SOURCE_TAG] == source
-            states.append(FunctionState(name, "matches" if same else "differs", deployed,
-                                        deployed if same else None))
-        else:
-            mine = local.zip_sha256(kind)
-            states.append(FunctionState(name, "matches" if mine == deployed else "differs",
-                                        deployed, mine))
+        code, mine = _code(local, kind, configuration["CodeSha256"], tags)
+        states.append(FunctionState(
+            name, code, configuration["CodeSha256"], mine,
+            state=configuration.get("State"),
+            last_update_status=configuration.get("LastUpdateStatus"),
+            state_reason=awslambda.condition(configuration),
+            failed=bool(awslambda.failure(configuration))))
     return states
+
+
+def _code(local: LocalCode, kind: str, deployed: str, tags: dict[str, str]
+          ) -> tuple[str, str | None]:
+    """(matches | differs | unknown, the local code's hash where it is known)."""
+    source = local.source(kind)
+    if source is None:
+        return "unknown", None
+    if tags.get(SOURCE_TAG) and tags.get(CODE_TAG) == deployed:
+        same = tags[SOURCE_TAG] == source
+        return ("matches", deployed) if same else ("differs", None)
+    mine = local.zip_sha256(kind)
+    return ("matches" if mine == deployed else "differs"), mine
 
 
 def alarm_states(aws: Aws, names: Names) -> dict[str, str]:

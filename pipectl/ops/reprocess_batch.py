@@ -29,13 +29,18 @@ from pipectl.aws import s3 as s3_api
 from pipectl.aws import s3control
 from pipectl.aws.session import Aws
 from pipectl.errors import PipectlError, UsageError
-from pipectl.naming import BATCH_RUN_ARGUMENT, BATCH_VERSION_ARGUMENT, Names
+from pipectl.naming import (
+    BATCH_RUN_ARGUMENT,
+    BATCH_VERSION_ARGUMENT,
+    REPROCESS_BATCH_ROLE,
+    Names,
+)
 from pipectl.ops.reprocess import Candidate, ReprocessReport
 
 MANIFEST_PREFIX = "pipectl-reprocess/"      # in the raw bucket: manifests and reports
 MANIFEST_FORMAT, REPORT_FORMAT = "S3BatchOperations_CSV_20180820", "Report_CSV_20180820"
 TERMINAL = ("Complete", "Failed", "Cancelled")
-ROLE_KIND = "reprocess-batch"               # names.role(): <pipeline>-<env>-reprocess-batch-role
+ROLE_KIND = REPROCESS_BATCH_ROLE           # names.role(): <pipeline>-<env>-reprocess-batch-role
 POLICY_NAME = "reprocess-batch-access"
 # A role IAM just created is not assumable everywhere at once (IAM is eventually
 # consistent): CreateJob is asked again this many times, ROLE_WAIT seconds apart.

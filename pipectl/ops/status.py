@@ -134,6 +134,10 @@ def pipeline_status(aws: Aws, names: Names, *, failed_since: str | None = None,
                             "message(s) (see `pipectl replay-dlq`)")
     problems += [f"function {f.name} is {f.code} (run `pipectl deploy`)" for f in functions
                  if f.code == "not deployed"]
+    # Pending and InProgress end by themselves and an Inactive function wakes on its next
+    # invoke; Failed stays until a deploy.
+    problems += [f"function {f.name} cannot run: {f.state_reason}; fix the cause, then run "
+                 "`pipectl deploy`" for f in functions if f.failed]
     problems += [f"alarm {names.prefix}-{name} is in ALARM" for name, state in alarms.items()
                  if state == "ALARM"]
     if failed_recently is not None:

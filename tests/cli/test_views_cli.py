@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 
 from pipectl.aws.logs import ensure_stream
-from tests.helpers import ACCOUNT, put_result
+from tests.helpers import ACCOUNT, lambda_reports, put_result
 
 STATUS_KEYS = {"target", "buckets", "queue", "dlq", "fetch_dlq", "incoming", "functions",
                "alarms", "results", "totals", "recent_failures", "retrying", "retrying_truncated",
@@ -119,6 +119,43 @@ def test_check_reports_stuck_files(deployed, pipectl):
     assert code == 1
     assert out.startswith("1 file(s) waiting in incoming/ for longer than 0s (oldest "
                           "incoming/slow.csv")
+
+
+def test_status_shows_a_function_lambda_cannot_run_and_check_exits_1(deployed, pipectl,
+                                                                     monkeypatch):
+    # given a processor whose last update Failed and a fetcher still Pending
+    processor, fetcher = deployed.function("processor"), deployed.function("fetcher")
+    lambda_reports(monkeypatch, processor, LastUpdateStatus="Failed",
+                   LastUpdateStatusReason="Code too large",
+                   LastUpdateStatusReasonCode="InvalidConfiguration")
+    lambda_reports(monkeypatch, fetcher, State="Pending",
+                   StateReason="The function is being created.", StateReasonCode="Creating")
+    failed = "last update Failed: Code too large (InvalidConfiguration)"
+    problem = (f"function {processor} cannot run: {failed}; fix the cause, then run "
+               "`pipectl deploy`")
+
+    # when looking at it as a table, as JSON and as a check
+    table, as_json, check = (pipectl("status"), pipectl("-o", "json", "status"),
+                             pipectl("status", "--check"))
+
+    # then the table's function lines say each state, and the problem is named
+    assert table[0] == 0      # plain status exits 1 only when something is missing
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in table[1].splitlines()
+             if "│ function " in line]
+    assert dict(cells) == {"function processor": f"code matches; {failed}",
+                           "function archiver": "code matches",
+                           "function fetcher": "code matches; State Pending: The function is "
+                                               "being created. (Creating)"}
+    assert f"problem: {problem}" in " ".join(table[1].split())
+    # and JSON carries Lambda's statuses per function
+    data = json.loads(as_json[1])
+    states = {f["name"]: (f["state"], f["last_update_status"], f["failed"])
+              for f in data["functions"]}
+    assert states[processor] == ("Active", "Failed", True)
+    assert states[fetcher] == ("Pending", "Successful", False)
+    assert data["healthy"] is False and data["problems"] == [problem]
+    # and --check exits 1 with that one line (a Pending function is on its way)
+    assert check[:2] == (1, problem + "\n")
 
 
 def test_check_before_deploy_names_what_is_missing(aws_pipeline, names, pipectl):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
+import pytest
 
 from pipectl.deploy import destroy, engine
 from pipectl.naming import row_key
+from pipectl.ops import reprocess_batch
 
 
 def drain(sqs, url: str) -> None:
@@ -76,3 +80,30 @@ def test_destroy_finishes_when_everything_it_listed_is_already_gone(deployed, aw
     # resource is success and nothing of ours is left
     destroy.apply_destroy(aws, plan)
     assert {s.action for s in engine.build_plan(aws, cfg).steps} == {"create"}
+
+
+def test_destroy_removes_the_role_reprocess_made_for_s3_batch_operations(deployed, aws, cfg):
+    # given the role `reprocess --engine s3-batch` made (its trust and inline policy), and
+    # a managed policy someone attached to it by hand (IAM refuses to delete a role with
+    # either still on it)
+    reprocess_batch.ensure_role(aws, deployed)
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = deployed.role("reprocess-batch")
+    managed = iam.create_policy(PolicyName="read-the-key", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",
+                                                "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=managed)
+
+    # when destroying
+    plan = destroy.build_destroy_plan(aws, cfg, purge=False)
+    destroy.apply_destroy(aws, plan)
+
+    # then the plan deletes it first, saying what made it, and it is gone
+    assert (plan.steps[0].action, plan.steps[0].kind, plan.steps[0].name,
+            plan.steps[0].reason) == ("delete", "role", role,
+                                      "made by `pipectl reprocess --engine s3-batch`")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role)
+    # and carrying out the same plan again, with the role already gone, is success
+    destroy.apply_destroy(aws, plan)
+    assert role not in {s.name for s in destroy.build_destroy_plan(aws, cfg, purge=False).steps}

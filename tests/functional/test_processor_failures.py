@@ -13,7 +13,7 @@ import json
 import processor
 
 from tests.functional.conftest import PROCESSED, RAW
-from tests.functional.s3_faults import fail_calls
+from tests.functional.s3_faults import fail_calls, s3_answers
 
 
 def test_malformed_file_fails_permanently_with_reason_and_moves_to_failed(aws_world):
@@ -95,6 +95,45 @@ def test_object_that_vanished_before_processing_fails_permanently(aws_world):
     row = aws_world.row("incoming/ghost.csv")
     assert row["status"] == "FAILED" and row["attempts"] == 1
     assert row["error"] == "object vanished from incoming/ before it was processed"
+
+
+def test_a_malformed_version_id_fails_the_file_at_once_with_s3s_reason(aws_world):
+    # given an event naming a version id S3 cannot parse, which S3 answers with 400
+    # InvalidArgument "Invalid version id specified" (moto answers 404 NoSuchVersion)
+    key = "incoming/versioned.csv"
+    aws_world.upload(key, "a\n1\n")
+    message = aws_world.message(key, version_id="not a version id")
+    s3_answers(processor.s3_client(), "GetObject", 400, "InvalidArgument",
+               "Invalid version id specified")
+
+    # when
+    result = processor.lambda_handler(aws_world.event(message), None)
+
+    # then a retry cannot cure it: the message is done with and the row says why
+    assert result == {"batchItemFailures": []}
+    row = aws_world.row(key)
+    assert (row["status"], row["attempts"]) == ("FAILED", 1)
+    assert row["error"] == ("refused by AWS, not retried: An error occurred (InvalidArgument) "
+                            "when calling the GetObject operation: Invalid version id specified")
+    # and the original, never read, stays where it is
+    assert aws_world.keys(RAW) == [key]
+
+
+def test_a_version_id_moto_does_not_know_fails_the_file_at_once_too(aws_world):
+    # given the same event against moto itself, which answers 404 NoSuchVersion
+    key = "incoming/versioned.csv"
+    aws_world.upload(key, "a\n1\n")
+    message = aws_world.message(key, version_id="not a version id")
+
+    # when
+    result = processor.lambda_handler(aws_world.event(message), None)
+
+    # then that version is gone as far as the processor can tell: FAILED at once
+    assert result == {"batchItemFailures": []}
+    row = aws_world.row(key)
+    assert (row["status"], row["attempts"], row["version_id"]) == ("FAILED", 1,
+                                                                   "not a version id")
+    assert aws_world.keys(RAW) == [key]
 
 
 def test_unrecognized_message_is_refused_at_once_with_one_log_line(aws_world, capsys):

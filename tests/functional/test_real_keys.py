@@ -200,6 +200,10 @@ def _client_error(code: str, status: int) -> ClientError:
     (_client_error("ThrottlingException", 400), True),
     (_client_error("ProvisionedThroughputExceededException", 400), True),
     (_client_error("InternalError", 500), True),
+    # a 400 that a retry cures: the connection idled past S3's timeout
+    (_client_error("RequestTimeout", 400), True),
+    # a 400 that it never cures: a malformed VersionId, "Invalid version id specified"
+    (_client_error("InvalidArgument", 400), False),
     (_client_error("NoSuchBucket", 404), True),
     (_client_error("KeyTooLongError", 400), False),
     (_client_error("MetadataTooLarge", 400), False),

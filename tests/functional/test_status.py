@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipectl.naming import Names
 from pipectl.ops.results import ResultRow
 from pipectl.ops.status import group_retries, pipeline_status
-from tests.helpers import put_result, result_item
+from tests.helpers import lambda_reports, put_result, result_item
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -241,3 +241,50 @@ def test_a_key_matches_exactly_when_s3_would_deliver_it(name, suffix):
     assert matched(f"incoming/{name}{suffix}", rules)
     assert matched(f"incoming/{name}{suffix.upper()}", rules) == (suffix.upper() == suffix)
     assert not matched(f"elsewhere/{name}{suffix}", rules)
+
+
+# Lambda's own words for a role it cannot assume, a key it cannot use, an idle function.
+ROLE_REASON = "The role defined for the function cannot be assumed by Lambda."
+KEY_REASON = ("Lambda was unable to decrypt the environment variables because the KMS key "
+              "used is disabled. Please check the function's KMS key settings.")
+IDLE_REASON = "The function is idle."
+
+
+def test_a_function_lambda_cannot_run_is_a_problem_and_one_on_its_way_is_shown(
+        aws, deployed, monkeypatch):
+    # given a processor whose create Failed, an archiver whose last update Failed (the
+    # previous code still runs) and a fetcher gone Inactive while idle
+    processor, archiver, fetcher = (deployed.function(k)
+                                    for k in ("processor", "archiver", "fetcher"))
+    lambda_reports(monkeypatch, processor, State="Failed", StateReason=ROLE_REASON,
+                   StateReasonCode="InsufficientRolePermissions")
+    lambda_reports(monkeypatch, archiver, LastUpdateStatus="Failed",
+                   LastUpdateStatusReason=KEY_REASON, LastUpdateStatusReasonCode="DisabledKMSKey")
+    lambda_reports(monkeypatch, fetcher, State="Inactive", StateReason=IDLE_REASON,
+                   StateReasonCode="Idle")
+
+    # when
+    report = pipeline_status(aws, deployed)
+
+    # then each says its state and Lambda's reason
+    states = {f.name: (f.state, f.last_update_status, f.state_reason, f.failed)
+              for f in report.functions}
+    assert states == {
+        processor: ("Failed", "Successful",
+                    f"State Failed: {ROLE_REASON} (InsufficientRolePermissions)", True),
+        archiver: ("Active", "Failed", f"last update Failed: {KEY_REASON} (DisabledKMSKey)",
+                   True),
+        fetcher: ("Inactive", "Successful", f"State Inactive: {IDLE_REASON} (Idle)", False)}
+    # and the two that cannot run are problems; the idle one wakes on its next invoke
+    assert not report.healthy
+    assert report.problems == [
+        f"function {processor} cannot run: State Failed: {ROLE_REASON} "
+        "(InsufficientRolePermissions); fix the cause, then run `pipectl deploy`",
+        f"function {archiver} cannot run: last update Failed: {KEY_REASON} (DisabledKMSKey); "
+        "fix the cause, then run `pipectl deploy`"]
+
+
+def test_an_active_function_says_nothing_about_its_state(aws, deployed):
+    report = pipeline_status(aws, deployed)
+    assert {(f.state, f.last_update_status, f.state_reason, f.failed)
+            for f in report.functions} == {("Active", "Successful", "", False)}

@@ -63,7 +63,7 @@ def test_rows_are_keyed_alike_by_pipectl_and_the_handlers(bucket, key):
 def test_configured_limits_are_the_ones_the_processor_reads():
     from processing import transform
 
-    from pipectl.config import Limits
+    from pipectl.function_settings import Limits
 
     assert set(Limits().environment()) == set(transform.LIMIT_DEFAULTS)
     assert {k: int(v) for k, v in Limits().environment().items()} == transform.LIMIT_DEFAULTS

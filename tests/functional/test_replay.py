@@ -22,7 +22,8 @@ from pipectl.naming import (
     row_key,
 )
 from pipectl.ops import replay as replay_ops
-from pipectl.ops.replay import ReplayOptions
+from pipectl.ops.dead_letters import ReplayOptions, Route, describe
+from pipectl.ops.replay_native import move_native
 from tests.helpers import EVENTS, Queues, result_item, s3_put_body
 
 
@@ -348,7 +349,7 @@ def test_native_follows_its_task_after_the_handle_disappears(aws, route):
 
     # when moving natively
     with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
+        report = move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
 
     # then it stops at COMPLETED with this task's count, not the older one's
     stub.assert_no_pending_responses()
@@ -364,7 +365,7 @@ def test_native_finds_a_task_that_finished_before_the_first_look(aws, route):
     clock = Clock(STARTED_MS / 1000)
 
     with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
+        report = move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
 
     # then it is matched by destination and start time, at once
     assert (report.moved, report.failed) == (2, 0)
@@ -380,8 +381,7 @@ def test_native_wait_is_bounded_and_says_the_task_goes_on(aws, route):
 
     # when watching it for 6 s at most, polling every 2 s
     with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock,
-                                        wait_seconds=6)
+        report = move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock, wait_seconds=6)
 
     # then it returns with the counts so far and says SQS goes on
     stub.assert_no_pending_responses()
@@ -397,7 +397,7 @@ def test_native_failed_task_reports_what_was_not_moved_and_why(aws, route):
     clock = Clock(STARTED_MS / 1000)
 
     with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
+        report = move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
 
     assert (report.moved, report.failed) == (4, 6)
     assert report.warnings == ["move task failed: AWS.SimpleQueueService.KmsAccessDenied"]
@@ -411,8 +411,8 @@ def test_native_ends_on_any_documented_completion(moved, skew_ms):
     # (the tracker alone: Stubber-free, against entries shaped as above)
     from pipectl.aws.sqs import MoveTaskTracker
 
-    route = replay_ops.Route("dlq", "u", "arn:aws:sqs:us-east-1:1:dlq", "q", "u2",
-                             "arn:aws:sqs:us-east-1:1:q", 0)
+    route = Route("dlq", "u", "arn:aws:sqs:us-east-1:1:dlq", "q", "u2",
+                  "arn:aws:sqs:us-east-1:1:q", 0)
     counts = sorted(moved)
     # an earlier run's finished task, listed after ours (newest first)
     older = move_entry(route, "COMPLETED", 99_999, started=STARTED_MS - CLOCK_SKEW - 1)
@@ -621,7 +621,7 @@ def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
 def test_dead_letters_of_every_queued_shape_are_described(name, key):
     # the samples' bodies are what a dead-letter queue holds (tests/events, AWS's shapes)
     body = json.loads((EVENTS / name).read_text())["Records"][0]["body"]
-    found_key, _, etag, bucket, version = replay_ops.describe(body)
+    found_key, _, etag, bucket, version = describe(body)
     assert (found_key, bucket, version) == (key, "raw-bucket",
                                             "3HL4kqtJvjVBH40Nrjfkd.KBeURpB0vU")
     assert etag is not None

@@ -171,7 +171,7 @@ def test_to_another_queue_by_name_or_url(aws, names, queues):
 @pytest.mark.parametrize("count", [200])
 def test_replay_stays_within_the_api_call_budget(aws, names, queues, count):
     # given `count` dead letters (1,000 under mock_aws takes minutes: moto's SQS slows
-    # with depth; tests/server/test_replay.py measures 1,000)
+    # with depth; tests/server/test_replay_server.py measures 1,000)
     queues.dead_letters(*[f"incoming/{i}.csv" for i in range(count)])
     calls = count_calls(aws.client("sqs"))
 

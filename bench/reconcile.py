@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scratch_pipeline import scratch_pipeline  # noqa: E402 - bench/ is not a package
 
 from pipectl import config as config_module  # noqa: E402
 from pipectl.aws.session import Aws  # noqa: E402
@@ -34,7 +34,6 @@ from pipectl.local.emulator import atomic_dynamodb, lifecycle_size_filters  # no
 from pipectl.naming import Names  # noqa: E402
 from pipectl.ops.reconcile import reconcile  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("s3", "dynamodb")
 
 
@@ -95,16 +94,9 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     atomic_dynamodb()
     lifecycle_size_filters()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    tmp = Path(tempfile.mkdtemp())  # deploy builds its zips beside pipeline.yaml
-    try:
-        shutil.copyfile(ROOT / "pipeline.yaml", tmp / "pipeline.yaml")
-        shutil.copytree(ROOT / "handlers", tmp / "handlers",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        cfg = config_module.load(tmp / "pipeline.yaml")
-        aws = Aws.for_target(cfg.target("local"), endpoint_url=f"http://{host}:{port}")
+    with scratch_pipeline("pipectl-bench-reconcile-") as (endpoint, scratch):
+        cfg = config_module.load(scratch / "pipeline.yaml")
+        aws = Aws.for_target(cfg.target("local"), endpoint_url=endpoint)
         engine.apply(aws, engine.build_plan(aws, cfg))
         names = Names(cfg, aws.account, aws.region)
         started = time.monotonic()
@@ -132,9 +124,6 @@ def main() -> None:
               f"{theirs:.1f} s projected for {report.rows:,} rows")
         print(f"ratio: reconcile takes {ours / theirs:.2f}x the time and "
               f"{ours_calls / (2 * report.rows):.3f}x the calls")
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

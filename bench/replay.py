@@ -28,7 +28,7 @@ from moto.server import ThreadedMotoServer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipectl.ops import replay as replay_ops  # noqa: E402
-from pipectl.ops.replay import ReplayOptions  # noqa: E402
+from pipectl.ops.dead_letters import ReplayOptions  # noqa: E402
 
 
 def body(i: int) -> str:

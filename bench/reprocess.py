@@ -21,19 +21,19 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from scratch_pipeline import scratch_pipeline  # noqa: E402 - bench/ is not a package
 
 from pipectl.local.emulator import prepare_moto  # noqa: E402
 
@@ -79,20 +79,12 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     prepare_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    scratch = Path(tempfile.mkdtemp(prefix="pipectl-bench-reprocess-"))
-    try:
-        shutil.copyfile(ROOT / "pipeline.yaml", scratch / "pipeline.yaml")
-        shutil.copytree(ROOT / "handlers", scratch / "handlers",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    with scratch_pipeline("pipectl-bench-reprocess-") as (endpoint, scratch):
         p = Pipeline(endpoint, scratch)
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
         p.pipectl("deploy", "--yes")
-        print(f"moto server {host}:{port}; uploading {n} files")
+        print(f"moto server {endpoint.removeprefix('http://')}; uploading {n} files")
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: s3.put_object(Bucket=RAW, Key=f"incoming/b/{i:05d}.csv",
                                                   Body=f"id,name\n{i},file {i}\n".encode()),
@@ -143,9 +135,6 @@ def main() -> None:
               f"{sorted({r['status'] for r in rows})}, rows per version "
               f"{sorted(versions.values())} (--max {m} took {m} to the third); "
               f"{listed} objects under processed/")
-    finally:
-        server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""pipeline.yaml -> frozen dataclasses. Every problem is reported with file, line and key path."""
+"""pipeline.yaml -> frozen dataclasses. Every problem is reported with file, line and key path.
+
+The sections with a module of their own: the deployed functions' (function_settings.py),
+output: (output_format.py) and schemas: (record_schemas.py); config_reader.py reads the
+values and keeps their lines."""
 
 from __future__ import annotations
 
@@ -12,22 +16,26 @@ import yaml
 from pipectl.config_reader import Reader, between, line_map
 from pipectl.contract import contract
 from pipectl.errors import ConfigError
+from pipectl.function_settings import (
+    Archiver,
+    Fetcher,
+    Images,
+    Limits,
+    Processor,
+    parse_archiver,
+    parse_fetcher,
+    parse_images,
+    parse_limits,
+    parse_processor,
+)
 from pipectl.output_format import Output, parse_output
 from pipectl.record_schemas import RecordSchema, field_name, parse_schemas
 
 CONFIG_FILE = "pipeline.yaml"
 DEFAULT_EMULATOR_PORT = 4567
-STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
-_DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".txt")
-# gzip-compressed data files are decompressed as they stream (bounded by limits:).
-SUPPORTED_SUFFIXES = (*_DATA_SUFFIXES, *(f"{s}.gz" for s in _DATA_SUFFIXES), *IMAGE_SUFFIXES)
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-# Lambda limits: batch size 1..10 for SQS without a batching window, up to 10,000 with one.
-MAX_BATCH_SIZE = 10_000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -52,70 +60,6 @@ class Prefixes:
 
 
 @dataclass(frozen=True)
-class Processor:
-    suffixes: tuple[str, ...] = (".json", ".jsonl", ".csv", ".txt")
-    batch_size: int = 10
-    batching_window: int = 0
-    timeout: int = 60
-    memory: int = 512
-    max_receive_count: int = 3
-    max_concurrency: int = 5
-    runtime: str = "python3.12"
-    architecture: str = "x86_64"
-
-    @property
-    def visibility_timeout(self) -> int:
-        # AWS guidance for SQS event sources: at least six times the function timeout,
-        # so a batch that is retried inside Lambda is not redelivered meanwhile.
-        return 6 * self.timeout
-
-
-@dataclass(frozen=True)
-class Archiver:
-    retention_days: int = 30
-    storage_class: str = "STANDARD_IA"
-    schedule: str = "cron(0 2 * * ? *)"
-    glacier_after_days: int = 90
-    expire_after_days: int = 365
-    # Days a replaced or deleted version is kept in every bucket (they are versioned, and
-    # each move, archive and re-upload leaves one) before S3 expires it.
-    noncurrent_version_days: int = 30
-    timeout: int = 300
-    memory: int = 256
-
-
-@dataclass(frozen=True)
-class Fetcher:
-    allow_private: bool = False  # let requests reach private and loopback addresses
-    request_timeout: int = 10
-    max_bytes: int = 50 * 1024 * 1024
-    max_attempts: int = 3
-    timeout: int = 120
-    memory: int = 256
-
-    @property
-    def visibility_timeout(self) -> int:
-        return 6 * self.timeout
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps the processor enforces instead of surprising anyone: a file past one is FAILED
-    in bounded time and memory (the handler reads them from MAX_* environment variables)."""
-
-    max_object_bytes: int = 5 * 1024 ** 3
-    max_line_bytes: int = 1024 ** 2
-    max_field_bytes: int = 256 * 1024
-    max_columns: int = 1000
-    max_nesting_depth: int = 32
-    max_decompressed_bytes: int = 10 * 1024 ** 3
-    max_compression_ratio: int = 100
-
-    def environment(self) -> dict[str, str]:
-        return {name.upper(): str(getattr(self, name)) for name in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
 class Observability:
     log_retention_days: int = 30
     alarm_email: str | None = None  # SNS topic + email subscription for the alarms
@@ -132,13 +76,6 @@ class Sink:
 
 
 SINK_HASH_KEY: str = contract.SINK_HASH_KEY
-
-
-@dataclass(frozen=True)
-class Images:
-    thumbnail_width: int = 256
-    max_pixels: int = 40_000_000  # larger images are refused as decompression bombs
-    max_bytes: int = 20 * 1024 * 1024  # the most of an image file read into memory
 
 
 # CloudWatch Logs accepts only these retention periods.
@@ -274,17 +211,17 @@ def _build(r: Reader, data: dict) -> PipelineConfig:
     else:
         _refuse_loops(r, prefixes, buckets)
 
-    processor = _processor(r, data)
-    archiver = _archiver(r, data)
+    processor = parse_processor(r, data)
+    archiver = parse_archiver(r, data)
     observability = _observability(r, data)
-    fetcher = _fetcher(r, data)
+    fetcher = parse_fetcher(r, data)
     t = r.section(data, "results", {"table"})
     table = r.get(t, "results.table", str, None, lambda v: None if _TABLE.match(v)
                   else "must be a valid DynamoDB table name")
     schemas = parse_schemas(r, data)
     sink = _sink(r, data)
-    images = _images(r, data)
-    limits = _limits(r, data)
+    images = parse_images(r, data)
+    limits = parse_limits(r, data)
     output = parse_output(r, data)
 
     return PipelineConfig(
@@ -368,65 +305,6 @@ def _targets(r: Reader, data: dict, region: str) -> dict[str, Target]:
     return targets
 
 
-def _processor(r: Reader, data: dict) -> Processor:
-    d = Processor()
-    p = r.section(data, "processor", set(Processor.__dataclass_fields__))
-
-    def suffixes(v: list) -> str | None:
-        bad = [s for s in v if s not in SUPPORTED_SUFFIXES]
-        if not v or bad:
-            return f"must be a non-empty list drawn from {', '.join(SUPPORTED_SUFFIXES)}"
-        return None
-
-    proc = Processor(
-        suffixes=tuple(r.get(p, "processor.suffixes", list, list(d.suffixes), suffixes)),
-        batch_size=r.get(p, "processor.batch_size", int, d.batch_size, between(1, MAX_BATCH_SIZE)),
-        batching_window=r.get(p, "processor.batching_window", int, d.batching_window,
-                              between(0, 300)),
-        timeout=r.get(p, "processor.timeout", int, d.timeout, between(1, 900)),
-        memory=r.get(p, "processor.memory", int, d.memory, between(128, 10240)),
-        max_receive_count=r.get(p, "processor.max_receive_count", int, d.max_receive_count,
-                                between(1, 1000)),
-        # Lambda's MaximumConcurrency for SQS event sources is 2..1000.
-        max_concurrency=r.get(p, "processor.max_concurrency", int, d.max_concurrency,
-                              between(2, 1000)),
-        runtime=r.get(p, "processor.runtime", str, d.runtime, lambda v: None if re.match(
-            r"^python3\.\d+$", v) else "must be a Lambda Python runtime such as 'python3.12'"),
-        architecture=r.get(p, "processor.architecture", str, d.architecture, lambda v: None if
-                           v in ("x86_64", "arm64") else "must be 'x86_64' or 'arm64'"),
-    )
-    if proc.batch_size > 10 and proc.batching_window == 0:
-        r.problem("processor.batch_size",
-                  "above 10 needs processor.batching_window of at least 1 second (a Lambda rule)")
-    return proc
-
-
-def _archiver(r: Reader, data: dict) -> Archiver:
-    d = Archiver()
-    a = r.section(data, "archiver", set(Archiver.__dataclass_fields__))
-    archiver = Archiver(
-        retention_days=r.get(a, "archiver.retention_days", int, d.retention_days,
-                             between(1, 36500)),
-        storage_class=r.get(a, "archiver.storage_class", str, d.storage_class, lambda v: None if
-                            v in STORAGE_CLASSES else
-                            f"must be one of {', '.join(STORAGE_CLASSES)}"),
-        schedule=r.get(a, "archiver.schedule", str, d.schedule, lambda v: None if
-                       _SCHEDULE.match(v) else
-                       "must be an EventBridge schedule: cron(m h dom mon dow yr) or rate(N unit)"),
-        glacier_after_days=r.get(a, "archiver.glacier_after_days", int, d.glacier_after_days,
-                                 between(1, 36500)),
-        expire_after_days=r.get(a, "archiver.expire_after_days", int, d.expire_after_days,
-                                between(1, 36500)),
-        noncurrent_version_days=r.get(a, "archiver.noncurrent_version_days", int,
-                                      d.noncurrent_version_days, between(1, 36500)),
-        timeout=r.get(a, "archiver.timeout", int, d.timeout, between(1, 900)),
-        memory=r.get(a, "archiver.memory", int, d.memory, between(128, 10240)),
-    )
-    if archiver.expire_after_days <= archiver.glacier_after_days:
-        r.problem("archiver.expire_after_days", "must be later than archiver.glacier_after_days")
-    return archiver
-
-
 def _observability(r: Reader, data: dict) -> Observability:
     d = Observability()
     o = r.section(data, "observability", set(Observability.__dataclass_fields__))
@@ -443,20 +321,6 @@ def _observability(r: Reader, data: dict) -> Observability:
     )
 
 
-def _fetcher(r: Reader, data: dict) -> Fetcher:
-    d = Fetcher()
-    f = r.section(data, "fetcher", set(Fetcher.__dataclass_fields__))
-    return Fetcher(
-        allow_private=r.get(f, "fetcher.allow_private", bool, d.allow_private),
-        request_timeout=r.get(f, "fetcher.request_timeout", int, d.request_timeout,
-                              between(1, 300)),
-        max_bytes=r.get(f, "fetcher.max_bytes", int, d.max_bytes, between(1, 1024 ** 3)),
-        max_attempts=r.get(f, "fetcher.max_attempts", int, d.max_attempts, between(1, 10)),
-        timeout=r.get(f, "fetcher.timeout", int, d.timeout, between(1, 900)),
-        memory=r.get(f, "fetcher.memory", int, d.memory, between(128, 10240)),
-    )
-
-
 def _sink(r: Reader, data: dict) -> Sink | None:
     s = r.section(data, "sink", {"table", "key"})
     if not s:
@@ -469,22 +333,3 @@ def _sink(r: Reader, data: dict) -> Sink | None:
     if key is not None and not field_name(r, "sink.key", key):
         key = None
     return Sink(table=table, key=key) if table else None
-
-
-def _images(r: Reader, data: dict) -> Images:
-    d = Images()
-    i = r.section(data, "images", set(Images.__dataclass_fields__))
-    return Images(
-        thumbnail_width=r.get(i, "images.thumbnail_width", int, d.thumbnail_width,
-                              between(16, 4096)),
-        max_pixels=r.get(i, "images.max_pixels", int, d.max_pixels, between(1, 500_000_000)),
-        max_bytes=r.get(i, "images.max_bytes", int, d.max_bytes, between(1, 1024 ** 3)),
-    )
-
-
-def _limits(r: Reader, data: dict) -> Limits:
-    d = Limits()
-    section = r.section(data, "limits", set(Limits.__dataclass_fields__))
-    return Limits(**{name: r.get(section, f"limits.{name}", int, getattr(d, name),
-                                 between(1, 10 ** 15))
-                     for name in Limits.__dataclass_fields__})

@@ -87,7 +87,7 @@ class Queues:
         return found
 
     def keys(self, url: str) -> list[str]:
-        from pipectl.ops.replay import describe
+        from pipectl.ops.dead_letters import describe
 
         return sorted((describe(m["Body"])[0] or "(no key)") for m in self.drain(url))
 

@@ -15,7 +15,7 @@ from pipectl.cli.context import AppContext
 from pipectl.cli.deploy import confirm
 from pipectl.errors import PipectlError, UsageError
 from pipectl.ops import replay as replay_ops
-from pipectl.ops.replay import ReplayOptions, ReplayReport, Route
+from pipectl.ops.dead_letters import ReplayOptions, ReplayReport, Route
 
 _COLUMNS = ("key", "size", "first received", "sent", "receives", "replays", "message id",
             "action", "last error")

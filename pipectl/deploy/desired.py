@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from pipectl.config import SINK_HASH_KEY, Archiver, Fetcher, PipelineConfig, Processor
+from pipectl.config import SINK_HASH_KEY, PipelineConfig
 from pipectl.contract import contract
 from pipectl.deploy import package
 from pipectl.deploy.models import (
@@ -26,6 +26,7 @@ from pipectl.deploy.models import (
     owner_tags,
 )
 from pipectl.deploy.policies import ROLE_POLICIES, trust_policy
+from pipectl.function_settings import Archiver, Fetcher, Processor
 from pipectl.naming import (
     BUCKET_ROLES,
     FUNCTIONS,

@@ -8,12 +8,8 @@ visible again in the DLQ before returning, also when interrupted.
 from __future__ import annotations
 
 import fnmatch
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import unquote_plus
 
 from pipectl.aws import dynamodb
 from pipectl.aws import sqs as sqs_api
@@ -21,6 +17,18 @@ from pipectl.aws.session import Aws
 from pipectl.errors import NotFound, PipectlError, UsageError
 from pipectl.naming import Names
 from pipectl.ops import results as results_ops
+from pipectl.ops.dead_letters import (
+    REPLAYS_ATTRIBUTE,
+    DeadLetter,
+    Progress,
+    ReplayOptions,
+    ReplayReport,
+    Route,
+    read_letter,
+    replay_count,
+    with_action,
+)
+from pipectl.ops.replay_native import move_native
 from pipectl.ops.results import ResultRow
 
 # A moved message only has to stay hidden for one receive -> send -> delete cycle.
@@ -31,87 +39,17 @@ SCAN_VISIBILITY = 300
 # Long polling asks every SQS server, so an empty answer really means "empty"
 # (short polling samples a subset and may answer empty while messages remain).
 WAIT_SECONDS = 1
-# ListMessageMoveTasks Status: RUNNING | FAILED | CANCELLING | CANCELLED | COMPLETED.
-_TASK_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 # The queues that have a dead-letter queue (`replay-dlq --queue`). Both are fed by the raw
 # bucket's S3 event notifications (incoming/ -> processing, fetch/ -> fetch), so their dead
 # letters have the same shape and key the same results table: the row of a request file
 # under fetch/ is the fetcher's, PROCESSED once its response was written to incoming/.
 QUEUES = ("processing", "fetch")
-# Each replay sends a dead letter back with this message attribute counting its replays.
-# SQS keeps message attributes when redrive moves a message to the DLQ again, so the count
-# survives a replay that fails again, and --max-replays can leave a poison message where
-# it is instead of sending it round for ever.
-REPLAYS_ATTRIBUTE = "pipectl-replays"
+# replay-dlq's --max-replays when not given (batched): a poison message is sent round this
+# often, then left in the DLQ (dead_letters.REPLAYS_ATTRIBUTE counts the rounds).
 DEFAULT_MAX_REPLAYS = 3
 
 # (bucket, key, ETag, VersionId) -> PROCESSED for this version?
 IsDone = Callable[[str | None, str, str | None, str | None], bool]
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where dead letters come from (the DLQ) and where they go (the target queue)."""
-
-    dlq: str
-    dlq_url: str
-    dlq_arn: str
-    target: str
-    target_url: str
-    target_arn: str
-    waiting: int  # the DLQ's ApproximateNumberOfMessages when located
-
-
-@dataclass(frozen=True)
-class ReplayOptions:
-    dry_run: bool = False
-    max_messages: int | None = None
-    key_filter: str | None = None
-    skip_done: bool = False
-    native: bool = False
-    max_replays: int | None = None  # leave dead letters replayed this often already
-
-    @property
-    def selective(self) -> bool:
-        return (self.key_filter is not None or self.skip_done or self.max_messages is not None
-                or self.max_replays is not None)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    key: str | None  # decoded object key; None for s3:TestEvent or an unparseable body
-    size: int | None
-    sent_at: str | None  # SentTimestamp, ISO-8601 UTC
-    first_received_at: str | None  # ApproximateFirstReceiveTimestamp
-    receive_count: int  # ApproximateReceiveCount (this run's receive included)
-    action: str  # moved | skipped | failed | would move | would skip
-    reason: str | None = None
-    etag: str | None = None  # the object version the notification was for
-    replays: int = 0  # times pipectl replayed it before (REPLAYS_ATTRIBUTE)
-    last_error: str | None = None  # the results row's, in a dry run
-    bucket: str | None = None
-    version_id: str | None = None  # on a versioned bucket, the version itself
-
-
-@dataclass
-class ReplayReport:
-    source: str  # the DLQ
-    target: str  # the queue the messages go back to
-    dry_run: bool
-    method: str = "batched"  # or "native" (StartMessageMoveTask)
-    moved: int = 0
-    skipped: int = 0
-    failed: int = 0
-    messages: list[DeadLetter] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def would_move(self) -> int:
-        return sum(1 for m in self.messages if m.action == "would move")
-
-
-Progress = Callable[[ReplayReport], None]
 
 
 def queue_pair(names: Names, queue: str = "processing") -> tuple[str, str]:
@@ -154,7 +92,8 @@ def locate(sqs, dlq: str, source: str, to: str | None = None) -> Route:
 def replay(aws: Aws, names: Names, route: Route, options: ReplayOptions, *,
            on_progress: Progress | None = None,
            sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
-    """Replay (or with dry_run, preview) the DLQ along route; see move() and preview()."""
+    """Replay (or with dry_run, preview) the DLQ along route; see move() and preview(), and
+    replay_native.move_native() for --native."""
     sqs = aws.client("sqs")
     done = _done_check(aws.client("dynamodb"), names) if options.skip_done else None
     if options.dry_run:
@@ -191,7 +130,7 @@ def move(sqs, route: Route, options: ReplayOptions, *,
                 why = _skip_reason(letter, options, is_done)
                 if why:
                     held[letter.message_id] = message["ReceiptHandle"]
-                    report.messages.append(_with(letter, "skipped", why))
+                    report.messages.append(with_action(letter, "skipped", why))
                     report.skipped += 1
                 else:
                     keep[letter.message_id] = message
@@ -224,93 +163,12 @@ def preview(sqs, route: Route, options: ReplayOptions, *,
                     letter = DeadLetter(**{**letter.__dict__,
                                            "last_error": last_error(letter.bucket,
                                                                     letter.key)})
-                report.messages.append(_with(letter, "would skip" if why else "would move",
-                                             why))
+                report.messages.append(with_action(letter,
+                                                   "would skip" if why else "would move", why))
                 report.skipped += 1 if why else 0
     finally:
         _release(sqs, route, held, report)
     return report
-
-
-def move_native(probe, sqs, route: Route, *, on_progress: Progress | None = None,
-                sleep: Callable[[float], None] = time.sleep,
-                clock: Callable[[], float] = time.time, poll_seconds: float = 2.0,
-                wait_seconds: float | None = None) -> ReplayReport | None:
-    """SQS's own redrive: StartMessageMoveTask, then poll ListMessageMoveTasks until the
-    task ends or wait_seconds pass (then it goes on in SQS, and the report says so).
-
-    Returns None when the endpoint lacks the action (moto does), for the caller to fall
-    back on move(). `probe` is the client for the first call (no retries on an emulator).
-    """
-    asked_ms = int(clock() * 1000)
-    handle = sqs_api.start_move_task(probe, route.dlq_arn, route.target_arn)
-    if handle is None:
-        return None
-    report = ReplayReport(source=route.dlq, target=route.target, dry_run=False,
-                          method="native")
-    began = clock()
-    deadline = began + (native_wait(route.waiting) if wait_seconds is None else wait_seconds)
-    tracker = sqs_api.MoveTaskTracker(route.dlq_arn, route.target_arn, handle, asked_ms)
-    while True:
-        task = tracker.find(sqs)
-        status = task.get("Status", "RUNNING") if task else "RUNNING"
-        report.moved = int((task or {}).get("ApproximateNumberOfMessagesMoved", 0))
-        if on_progress:
-            on_progress(report)
-        if status in _TASK_DONE or clock() >= deadline:
-            break
-        sleep(poll_seconds)
-    to_move = int((task or {}).get("ApproximateNumberOfMessagesToMove", report.moved))
-    if task is None:
-        report.failed = route.waiting
-        report.warnings.append("the move task never appeared in ListMessageMoveTasks; "
-                               "check the dead-letter queue in a minute")
-    elif status not in _TASK_DONE:
-        report.warnings.append(
-            f"the move task is still {status.lower()} after {clock() - began:.0f} s: "
-            f"{report.moved:,} of {to_move:,} moved so far; SQS goes on moving the rest")
-    elif status != "COMPLETED":
-        report.failed = max(to_move - report.moved, 1)
-        report.warnings.append(f"move task {status.lower()}: "
-                               f"{task.get('FailureReason') or 'no reason given'}")
-    return report
-
-
-def native_wait(waiting: int) -> float:
-    """How long replay-dlq --native watches its task: SQS moves up to 500 messages a
-    second by default; give it ten times as long as that takes, and at least 5 minutes."""
-    return max(300.0, waiting / 500 * 10)
-
-
-def describe(body: str) -> tuple[str | None, int | None, str | None, str | None, str | None]:
-    """A dead letter's decoded object key, size, ETag, bucket and VersionId; Nones if it
-    names no object. Bodies as the queue receives them: an S3 notification, the same in
-    an SNS envelope (S3 -> SNS -> SQS), or an EventBridge "Object Created" event."""
-    nothing = None, None, None, None, None
-    try:
-        message = json.loads(body)
-        if isinstance(message, dict) and message.get("Type") == "Notification":
-            message = json.loads(message["Message"])
-        if isinstance(message, dict) and message.get("source") == "aws.s3":
-            # EventBridge carries the key as it is, and spells the other fields its own way.
-            detail = message["detail"]
-            bucket, obj = detail["bucket"]["name"], detail["object"]
-            key, version, etag = obj["key"], obj.get("version-id"), obj.get("etag")
-        else:
-            record = message["Records"][0]["s3"]
-            bucket, obj = (record.get("bucket") or {}).get("name"), record["object"]
-            # S3 URL-encodes keys ("+" for space); moto also encodes "/" as %2F.
-            key, version, etag = obj["key"], obj.get("versionId"), obj.get("eTag")
-            key = unquote_plus(key) if isinstance(key, str) else key
-    except (ValueError, KeyError, IndexError, TypeError):
-        return nothing  # s3:TestEvent has no Records; other bodies are not S3 events
-    if not isinstance(key, str):
-        return nothing
-    size = obj.get("size")
-    return (key, size if isinstance(size, int) else None,
-            etag if isinstance(etag, str) else None,
-            bucket if isinstance(bucket, str) else None,
-            version if isinstance(version, str) and version != "null" else None)
 
 
 # --- the loop's parts ----------------------------------------------------------------------
@@ -331,7 +189,7 @@ def _batches(sqs, route: Route, options: ReplayOptions, seen: set[str], held: di
                 held[message["MessageId"]] = message["ReceiptHandle"]
             else:
                 seen.add(message["MessageId"])
-                fresh.append((message, _letter(message)))
+                fresh.append((message, read_letter(message)))
         if not fresh:
             return
         skipped = report.skipped
@@ -348,17 +206,17 @@ def _send_and_delete(sqs, route: Route, keep: dict[str, dict], letters: dict[str
         mid: _entry(message, fifo) for mid, message in keep.items()})
     for mid, reason in sent.failed.items():  # not sent: stays in the DLQ
         held[mid] = keep[mid]["ReceiptHandle"]
-        report.messages.append(_with(letters[mid], "failed", f"not sent: {reason}"))
+        report.messages.append(with_action(letters[mid], "failed", f"not sent: {reason}"))
         report.failed += 1
     undeleted = set(sqs_api.delete_batch(
         sqs, route.dlq_url, {mid: keep[mid]["ReceiptHandle"] for mid in sent.succeeded}))
     for mid in sent.succeeded:
         if mid in undeleted:  # sent, but still in the DLQ: a later replay sends it again
-            report.messages.append(_with(letters[mid], "failed",
-                                         "sent, but not deleted from the dead-letter queue"))
+            report.messages.append(with_action(
+                letters[mid], "failed", "sent, but not deleted from the dead-letter queue"))
             report.failed += 1
         else:
-            report.messages.append(_with(letters[mid], "moved"))
+            report.messages.append(with_action(letters[mid], "moved"))
             report.moved += 1
 
 
@@ -381,7 +239,7 @@ def _entry(message: dict, fifo: bool) -> dict:
         if name != REPLAYS_ATTRIBUTE}
     if attributes:
         entry["MessageAttributes"] = attributes
-    replays = _replays(message) + 1
+    replays = replay_count(message) + 1
     entry.setdefault("MessageAttributes", {})[REPLAYS_ATTRIBUTE] = {
         "DataType": "Number", "StringValue": str(replays)}
     if fifo:  # a FIFO target needs a group; the DLQ message id makes resends idempotent
@@ -401,14 +259,6 @@ def _skip_reason(letter: DeadLetter, options: ReplayOptions,
     if options.max_replays is not None and letter.replays >= options.max_replays:
         return f"replayed {letter.replays} time(s) already (--max-replays {options.max_replays})"
     return None
-
-
-def _replays(message: dict) -> int:
-    value = message.get("MessageAttributes", {}).get(REPLAYS_ATTRIBUTE, {}).get("StringValue")
-    try:
-        return max(int(value), 0) if value is not None else 0
-    except ValueError:
-        return 0  # not ours: someone else's attribute of the same name
 
 
 def _last_error(ddb, names: Names) -> Callable[[str | None, str], str | None] | None:
@@ -448,25 +298,3 @@ def _done_check(ddb, names: Names) -> IsDone:
         return etag is None or row.etag is None or row.etag.strip('"') == etag.strip('"')
 
     return is_done
-
-
-def _letter(message: dict) -> DeadLetter:
-    key, size, etag, bucket, version = describe(message.get("Body", ""))
-    attrs = message.get("Attributes", {})
-    return DeadLetter(message_id=message["MessageId"], key=key, size=size, etag=etag,
-                      bucket=bucket, version_id=version,
-                      sent_at=_when(attrs.get("SentTimestamp")),
-                      first_received_at=_when(attrs.get("ApproximateFirstReceiveTimestamp")),
-                      receive_count=int(attrs.get("ApproximateReceiveCount", 0)),
-                      replays=_replays(message), action="")
-
-
-def _with(letter: DeadLetter, action: str, reason: str | None = None) -> DeadLetter:
-    return DeadLetter(**{**letter.__dict__, "action": action, "reason": reason})
-
-
-def _when(epoch_ms: str | None) -> str | None:
-    if not epoch_ms:
-        return None
-    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc).isoformat(
-        timespec="milliseconds")

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from pipectl.naming import row_key
-from tests.helpers import ACCOUNT
+from tests.helpers import ACCOUNT, Queues
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 RAW, PROCESSED, TABLE = "raw-bucket", "processed-bucket", "pipectl-demo-dev-results"
@@ -157,3 +157,9 @@ def deployed(aws, cfg, names):
     for bucket in names.bucket_roles().values():
         s3.delete_bucket_policy(Bucket=bucket)
     return names
+
+
+@pytest.fixture
+def queues(aws, names):
+    """The processing queue and its dead-letter queue (tests.helpers.Queues)."""
+    return Queues.of(names)

@@ -1,4 +1,5 @@
-"""Dead-letter replay under moto (mock_aws): what moves, what stays, and how many calls it takes."""
+"""Dead-letter replay under moto (mock_aws): what moves, what stays, and how many calls it takes
+(--skip-done, --native and --queue fetch: test_replay_skip_done, _native, _fetch_queue)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,12 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from pipectl.aws import dynamodb
-from pipectl.aws.sqs import CLOCK_SKEW_MS as CLOCK_SKEW
-from pipectl.errors import PipectlError, UsageError
-from pipectl.naming import (
-    RESULTS_PARTITION_KEY,
-    STATUS_INDEX,
-    STATUS_INDEX_KEYS,
-    Names,
-    row_key,
-)
-from pipectl.ops import replay as replay_ops
-from pipectl.ops.replay import ReplayOptions
-from tests.helpers import EVENTS, Queues, result_item, s3_put_body
-
-
-@pytest.fixture
-def queues(aws, names):
-    return Queues.of(names)
-
-
-def run(aws, names, queue: str = "processing", **options):
-    dlq, source = replay_ops.queue_pair(names, queue)
-    route = replay_ops.locate(aws.client("sqs"), dlq, source, options.pop("to", None))
-    return replay_ops.replay(aws, names, route, ReplayOptions(**options))
+from pipectl.errors import PipectlError
+from pipectl.naming import row_key
+from pipectl.ops.dead_letters import describe
+from tests.functional.replay_runs import results_table, run
+from tests.helpers import EVENTS, Queues, s3_put_body
 
 
 def count_calls(client) -> Counter:
@@ -129,99 +109,6 @@ def test_max_moves_at_most_n(aws, names, queues):
     assert queues.count(queues.dlq) == 3
 
 
-def results_table(names: Names, rows: dict[str, str], kind: str = "csv") -> None:
-    """The results table as deploy makes it, with a row of status rows[key] for each key."""
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(ddb, names.results_table, partition_key=RESULTS_PARTITION_KEY,
-                          indexes={STATUS_INDEX: STATUS_INDEX_KEYS}, tags={})
-    for key, status in rows.items():
-        ddb.put_item(TableName=names.results_table, Item=result_item(
-            names.bucket("raw"), key, key=key, bucket=names.bucket("raw"), status=status,
-            kind=kind, updated_at="2026-11-23T14:00:00+00:00"))
-
-
-def test_skip_done_leaves_processed_objects_in_the_dlq(aws, names, queues):
-    # given a results table where one key is PROCESSED and one FAILED
-    results_table(names, {"incoming/done file.csv": "PROCESSED", "incoming/bad.csv": "FAILED"})
-    queues.dead_letters("incoming/done file.csv", "incoming/bad.csv", "incoming/new.csv")
-
-    # when replaying with --skip-done
-    report = run(aws, names, skip_done=True)
-
-    # then the PROCESSED one stays in the DLQ; the others move
-    assert (report.moved, report.skipped) == (2, 1)
-    assert queues.keys(queues.queue) == ["incoming/bad.csv", "incoming/new.csv"]
-    assert queues.keys(queues.dlq) == ["incoming/done file.csv"]
-
-
-def test_skip_done_replays_a_newer_version_of_a_processed_key(aws, names, queues):
-    # given a key PROCESSED for the version with ETag "v1"
-    results_table(names, {"incoming/orders.csv": "PROCESSED"})
-    boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=names.results_table,
-        Key={"object_key": {"S": row_key(names.bucket("raw"), "incoming/orders.csv")}},
-        UpdateExpression="SET etag = :e", ExpressionAttributeValues={":e": {"S": '"v1"'}})
-    sqs = queues.sqs
-    for etag in ("v1", "v2"):      # S3 notifications carry the ETag without quotes
-        body = json.loads(s3_put_body(queues.bucket, "incoming/orders.csv"))
-        body["Records"][0]["s3"]["object"]["eTag"] = etag
-        sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
-
-    # when replaying with --skip-done
-    report = run(aws, names, skip_done=True)
-
-    # then the dead letter for v1 stays, and the one for the newer upload v2 is replayed
-    assert (report.moved, report.skipped) == (1, 1)
-    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["eTag"]
-            for m in queues.drain(queues.queue)] == ["v2"]
-    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["eTag"]
-            for m in queues.drain(queues.dlq)] == ["v1"]
-
-
-def test_skip_done_tells_versions_apart_even_with_the_same_etag(aws, names, queues):
-    # given a key PROCESSED for version "v1" of a versioned bucket; "v2" re-uploaded the
-    # same bytes (same ETag), so only the versionId tells the two dead letters apart
-    results_table(names, {"incoming/orders.csv": "PROCESSED"})
-    boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=names.results_table,
-        Key={"object_key": {"S": row_key(names.bucket("raw"), "incoming/orders.csv")}},
-        UpdateExpression="SET etag = :e, version_id = :v",
-        ExpressionAttributeValues={":e": {"S": '"same"'}, ":v": {"S": "v1"}})
-    for version in ("v1", "v2"):
-        body = json.loads(s3_put_body(queues.bucket, "incoming/orders.csv"))
-        body["Records"][0]["s3"]["object"].update(eTag="same", versionId=version)
-        queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=json.dumps(body))
-
-    # when replaying with --skip-done
-    report = run(aws, names, skip_done=True)
-
-    # then v1's dead letter stays and v2's moves
-    assert (report.moved, report.skipped) == (1, 1)
-    assert [json.loads(m["Body"])["Records"][0]["s3"]["object"]["versionId"]
-            for m in queues.drain(queues.queue)] == ["v2"]
-
-
-def test_a_dead_letter_for_another_bucket_never_counts_as_done(aws, names, queues):
-    # given a PROCESSED row for incoming/orders.csv in the pipeline's raw bucket
-    results_table(names, {"incoming/orders.csv": "PROCESSED"})
-    # and a dead letter for the same key in a bucket the pipeline does not own
-    queues.sqs.send_message(QueueUrl=queues.dlq,
-                            MessageBody=s3_put_body("someone-else", "incoming/orders.csv"))
-
-    # when replaying with --skip-done
-    report = run(aws, names, skip_done=True)
-
-    # then the row of the raw bucket's object does not vouch for the other bucket's one
-    assert (report.moved, report.skipped) == (1, 0)
-
-
-def test_skip_done_without_a_results_table_is_not_found(aws, names, queues):
-    queues.dead_letters("incoming/a.csv")
-    with pytest.raises(PipectlError, match="results table .* does not exist"):
-        run(aws, names, skip_done=True)
-    assert queues.count(queues.dlq) == 1
-
-
 def test_a_partial_send_failure_deletes_only_what_was_sent(aws, names, queues, monkeypatch):
     # given 5 dead letters, and SendMessageBatch reporting one entry failed (HTTP 200)
     queues.dead_letters(*[f"incoming/{i}.csv" for i in range(5)])
@@ -281,164 +168,10 @@ def test_to_another_queue_by_name_or_url(aws, names, queues):
     assert queues.keys(other) == ["incoming/a.csv", "incoming/b.csv"]
 
 
-def test_native_falls_back_to_batches_where_the_endpoint_lacks_it(aws, names, queues):
-    queues.dead_letters("incoming/a.csv")
-    report = run(aws, names, native=True)
-    assert report.method == "batched" and report.moved == 1
-    assert "StartMessageMoveTask" in report.warnings[0]
-
-
-# ListMessageMoveTasks as the SQS API reference documents its result entries
-# (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
-# API_ListMessageMoveTasksResultEntry.html): TaskHandle "is only populated for tasks that
-# are in RUNNING status"; FailureReason only when FAILED; StartedTimestamp is
-# milliseconds since the epoch. botocore's Stubber also checks each against SQS's model.
-STARTED_MS = 1_767_000_000_000
-
-
-def move_entry(route, status: str, moved: int, *, to_move: int = 7, started=STARTED_MS,
-               handle: str = "task-1", **extra) -> dict:
-    entry = {"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn,
-             "Status": status, "StartedTimestamp": started,
-             "ApproximateNumberOfMessagesMoved": moved,
-             "ApproximateNumberOfMessagesToMove": to_move, **extra}
-    if status == "RUNNING":
-        entry["TaskHandle"] = handle
-    return entry
-
-
-def stubbed_move(sqs, route, *listings):
-    from botocore.stub import Stubber
-
-    stub = Stubber(sqs)
-    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"},
-                      {"SourceArn": route.dlq_arn, "DestinationArn": route.target_arn})
-    for results in listings:
-        stub.add_response("list_message_move_tasks", {"Results": results},
-                          {"SourceArn": route.dlq_arn, "MaxResults": 10})
-    return stub
-
-
-class Clock:
-    """Time that passes only when the code under test sleeps."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def route(aws, names, queues):
-    return replay_ops.locate(aws.client("sqs"), names.dlq, names.queue)
-
-
-def test_native_follows_its_task_after_the_handle_disappears(aws, route):
-    # given a task seen RUNNING (with its handle), then COMPLETED (no handle, as on AWS),
-    # with an older finished task to the same queue listed after it
-    sqs = aws.client("sqs")
-    older = move_entry(route, "COMPLETED", 40, to_move=40, started=STARTED_MS - 86_400_000)
-    stub = stubbed_move(sqs, route, [move_entry(route, "RUNNING", 3), older],
-                        [move_entry(route, "COMPLETED", 7), older])
-    clock = Clock(STARTED_MS / 1000)
-
-    # when moving natively
-    with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
-
-    # then it stops at COMPLETED with this task's count, not the older one's
-    stub.assert_no_pending_responses()
-    assert (report.method, report.moved, report.failed, report.warnings) == (
-        "native", 7, 0, [])
-
-
-def test_native_finds_a_task_that_finished_before_the_first_look(aws, route):
-    # given a small DLQ whose task is COMPLETED (no handle) by the first ListMessageMoveTasks
-    sqs = aws.client("sqs")
-    stub = stubbed_move(sqs, route, [move_entry(route, "COMPLETED", 2, to_move=2,
-                                                started=STARTED_MS + 150)])
-    clock = Clock(STARTED_MS / 1000)
-
-    with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
-
-    # then it is matched by destination and start time, at once
-    assert (report.moved, report.failed) == (2, 0)
-    assert clock.now == STARTED_MS / 1000
-
-
-def test_native_wait_is_bounded_and_says_the_task_goes_on(aws, route):
-    # given a task that stays RUNNING
-    sqs = aws.client("sqs")
-    running = [move_entry(route, "RUNNING", 5, to_move=900)]
-    stub = stubbed_move(sqs, route, *[running] * 4)
-    clock = Clock(STARTED_MS / 1000)
-
-    # when watching it for 6 s at most, polling every 2 s
-    with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock,
-                                        wait_seconds=6)
-
-    # then it returns with the counts so far and says SQS goes on
-    stub.assert_no_pending_responses()
-    assert report.moved == 5 and report.failed == 0
-    assert report.warnings == ["the move task is still running after 6 s: 5 of 900 moved "
-                               "so far; SQS goes on moving the rest"]
-
-
-def test_native_failed_task_reports_what_was_not_moved_and_why(aws, route):
-    sqs = aws.client("sqs")
-    stub = stubbed_move(sqs, route, [move_entry(
-        route, "FAILED", 4, to_move=10, FailureReason="AWS.SimpleQueueService.KmsAccessDenied")])
-    clock = Clock(STARTED_MS / 1000)
-
-    with stub:
-        report = replay_ops.move_native(sqs, sqs, route, sleep=clock.sleep, clock=clock)
-
-    assert (report.moved, report.failed) == (4, 6)
-    assert report.warnings == ["move task failed: AWS.SimpleQueueService.KmsAccessDenied"]
-
-
-@settings(max_examples=25, deadline=None)
-@given(moved=st.lists(st.integers(0, 10_000), min_size=1, max_size=6),
-       skew_ms=st.integers(-CLOCK_SKEW, CLOCK_SKEW))
-def test_native_ends_on_any_documented_completion(moved, skew_ms):
-    # given any run of RUNNING listings and then COMPLETED, on an SQS clock off by skew_ms
-    # (the tracker alone: Stubber-free, against entries shaped as above)
-    from pipectl.aws.sqs import MoveTaskTracker
-
-    route = replay_ops.Route("dlq", "u", "arn:aws:sqs:us-east-1:1:dlq", "q", "u2",
-                             "arn:aws:sqs:us-east-1:1:q", 0)
-    counts = sorted(moved)
-    # an earlier run's finished task, listed after ours (newest first)
-    older = move_entry(route, "COMPLETED", 99_999, started=STARTED_MS - CLOCK_SKEW - 1)
-    listings = [[move_entry(route, "RUNNING", n, started=STARTED_MS + skew_ms), older]
-                for n in counts[:-1]]
-    listings.append([move_entry(route, "COMPLETED", counts[-1], started=STARTED_MS + skew_ms),
-                     older])
-    pages = iter(listings)
-
-    class Sqs:
-        def list_message_move_tasks(self, **_):
-            return {"Results": next(pages)}
-
-    tracker = MoveTaskTracker(route.dlq_arn, route.target_arn, "task-1", STARTED_MS)
-    found = [tracker.find(Sqs()) for _ in listings]
-
-    # then every listing is recognised as our task, ending COMPLETED with its last count
-    assert all(f is not None for f in found)
-    assert found[-1]["Status"] == "COMPLETED"
-    assert found[-1]["ApproximateNumberOfMessagesMoved"] == counts[-1]
-
-
 @pytest.mark.parametrize("count", [200])
 def test_replay_stays_within_the_api_call_budget(aws, names, queues, count):
     # given `count` dead letters (1,000 under mock_aws takes minutes: moto's SQS slows
-    # with depth; tests/server/test_replay.py measures 1,000)
+    # with depth; tests/server/test_replay_server.py measures 1,000)
     queues.dead_letters(*[f"incoming/{i}.csv" for i in range(count)])
     calls = count_calls(aws.client("sqs"))
 
@@ -455,108 +188,6 @@ def test_replay_stays_within_the_api_call_budget(aws, names, queues, count):
     assert setup <= 4
     # at 1,000 messages that is (300 + 1 + 4) / 1000 = 0.305 calls per message
     assert (3 * 100 + 1 + setup) / 1000 <= 0.31
-
-
-# --- the fetch queue (--queue fetch) ---------------------------------------------------------
-
-@pytest.fixture
-def fetch_queues(aws, names):
-    return Queues.of(names, queue="fetch")
-
-
-def test_fetch_dead_letters_go_back_to_the_fetch_queue_and_nowhere_else(aws, names, queues,
-                                                                      fetch_queues):
-    # given dead letters in both DLQs
-    queues.dead_letters("incoming/a.csv")
-    fetch_queues.dead_letters("fetch/orders.json", "fetch/users.yaml")
-
-    # when replaying the fetch queue's
-    report = run(aws, names, queue="fetch")
-
-    # then they are back in the fetch queue; the processing queue and its DLQ are untouched
-    assert (report.source, report.target) == (names.fetch_dlq, names.fetch_queue)
-    assert (report.moved, report.skipped, report.failed) == (2, 0, 0)
-    assert fetch_queues.keys(fetch_queues.queue) == ["fetch/orders.json", "fetch/users.yaml"]
-    assert fetch_queues.count(fetch_queues.dlq) == 0
-    assert (queues.count(queues.dlq), queues.count(queues.queue)) == (1, 0)
-
-
-def test_fetch_dead_letters_made_by_s3_and_sqs_are_described_by_request_key(aws, names,
-                                                                          fetch_queues):
-    # given the raw bucket notifying the fetch queue of request files, as deploy sets it up,
-    # and a request file whose message SQS dead-lettered after maxReceiveCount receives
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="raw")
-    s3.put_bucket_notification_configuration(Bucket="raw", NotificationConfiguration={
-        "QueueConfigurations": [{
-            "QueueArn": names.queue_arn(names.fetch_queue), "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "fetch/"},
-                                               {"Name": "suffix", "Value": ".json"}]}}}]})
-    s3.put_object(Bucket="raw", Key="fetch/my orders+(1).json", Body=b'{"url": "x"}')
-    for _ in range(4):  # the 4th receive finds the message gone to the DLQ
-        fetch_queues.sqs.receive_message(QueueUrl=fetch_queues.queue, MaxNumberOfMessages=10,
-                                         VisibilityTimeout=0)
-    assert fetch_queues.count(fetch_queues.queue) == 0
-
-    # when previewing the fetch DLQ
-    report = run(aws, names, queue="fetch", dry_run=True)
-
-    # then the request file is listed under its decoded key and size, next to the
-    # s3:TestEvent that setting the notification sent (no key)
-    listed = sorted((m.key or "(no key)", m.size) for m in report.messages)
-    assert listed == [("(no key)", None), ("fetch/my orders+(1).json", 12)]
-    assert report.would_move == 2 and fetch_queues.count(fetch_queues.dlq) == 2
-
-
-def test_filter_and_skip_done_apply_to_fetch_request_keys(aws, names, fetch_queues):
-    # given fetcher rows (kind fetch, keyed by the request file): one fetched, one failed
-    results_table(names, {"fetch/done.json": "PROCESSED", "fetch/bad.yaml": "FAILED"},
-                  kind="fetch")
-    fetch_queues.dead_letters("fetch/done.json", "fetch/bad.yaml", "fetch/new.yaml",
-                              "fetch/other.json", None)
-
-    # when replaying the fetch DLQ's YAML requests that were not fetched yet
-    report = run(aws, names, queue="fetch", key_filter="fetch/*.yaml", skip_done=True)
-
-    # then only those move; the fetched one, the JSON one and the test event stay
-    assert (report.moved, report.skipped) == (2, 3)
-    assert fetch_queues.keys(fetch_queues.queue) == ["fetch/bad.yaml", "fetch/new.yaml"]
-    assert fetch_queues.keys(fetch_queues.dlq) == ["(no key)", "fetch/done.json",
-                                                   "fetch/other.json"]
-    reasons = {m.key: m.reason for m in report.messages if m.action == "skipped"}
-    assert reasons == {"fetch/done.json": "does not match --filter",
-                       "fetch/other.json": "does not match --filter",
-                       None: "does not match --filter"}
-
-
-def test_skip_done_leaves_a_fetched_request_in_the_fetch_dlq(aws, names, fetch_queues):
-    results_table(names, {"fetch/done.json": "PROCESSED"}, kind="fetch")
-    fetch_queues.dead_letters("fetch/done.json", "fetch/new.json")
-
-    report = run(aws, names, queue="fetch", skip_done=True)
-
-    assert (report.moved, report.skipped) == (1, 1)
-    assert [(m.key, m.reason) for m in report.messages if m.action == "skipped"] == [
-        ("fetch/done.json", "already PROCESSED")]
-    assert fetch_queues.keys(fetch_queues.queue) == ["fetch/new.json"]
-
-
-def test_the_fetch_queue_must_redrive_to_the_fetch_dlq(aws, names, queues, fetch_queues):
-    # given a fetch queue that dead-letters into the processing DLQ (a hand-made mistake)
-    fetch_queues.sqs.set_queue_attributes(QueueUrl=fetch_queues.queue, Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": names.queue_arn(names.dlq),
-                                     "maxReceiveCount": 3})})
-
-    with pytest.raises(PipectlError, match=f"queue '{names.fetch_queue}' points at "
-                                           f".*{names.dlq}, not at dead-letter queue "
-                                           f"'{names.fetch_dlq}'"):
-        run(aws, names, queue="fetch")
-
-
-def test_an_unknown_queue_is_a_usage_error(names):
-    with pytest.raises(UsageError, match="unknown queue 'archive' "
-                                         r"\(expected one of: processing, fetch\)"):
-        replay_ops.queue_pair(names, "archive")
 
 
 def redrive(queues: Queues) -> None:
@@ -612,6 +243,8 @@ def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
     assert sorted((m.key or "", m.last_error or "") for m in report.messages) == [
         ("", ""), ("incoming/bad.csv", "line 3: unterminated"),
         ("incoming/café.csv", "ParamValidationError: x"), ("incoming/no-row.csv", "")]
+
+
 @pytest.mark.parametrize("name, key", [
     ("sqs_s3_put_versioned.json", "incoming/quarterly report (2024).csv"),
     ("sqs_sns_s3_put.json", "incoming/via sns.csv"),
@@ -621,7 +254,7 @@ def test_dry_run_shows_each_dead_letters_last_error(aws, names, queues):
 def test_dead_letters_of_every_queued_shape_are_described(name, key):
     # the samples' bodies are what a dead-letter queue holds (tests/events, AWS's shapes)
     body = json.loads((EVENTS / name).read_text())["Records"][0]["body"]
-    found_key, _, etag, bucket, version = replay_ops.describe(body)
+    found_key, _, etag, bucket, version = describe(body)
     assert (found_key, bucket, version) == (key, "raw-bucket",
                                             "3HL4kqtJvjVBH40Nrjfkd.KBeURpB0vU")
     assert etag is not None

@@ -117,6 +117,19 @@ class Killed(BaseException):
     """Stands for the process dying: nothing after it runs, no handler catches it."""
 
 
+def killed_at(monkeypatch, target, name: str, message: dict, settings, **handling) -> None:
+    """processor.handle_message(message), the process dying where it calls target.name
+    (patched for this call only)."""
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(target, name, die)
+        with pytest.raises(Killed):
+            processor.handle_message(message, settings, **handling)
+
+
 def test_a_rerun_killed_after_its_output_loses_and_duplicates_nothing(old_version,
                                                                       monkeypatch):
     world = old_version
@@ -126,13 +139,8 @@ def test_a_rerun_killed_after_its_output_loses_and_duplicates_nothing(old_versio
 
     # given a re-run that dies after writing its output, before the row (its lease ends
     # at once: the invocation's deadline has passed)
-    def die(*args, **kwargs):
-        raise Killed
-
-    with monkeypatch.context() as m:
-        m.setattr(processor.results, "mark_processed", die)
-        with pytest.raises(Killed):
-            processor.handle_message(message, settings, deadline=time.time() - 10)
+    killed_at(monkeypatch, processor.results, "mark_processed", message, settings,
+              deadline=time.time() - 10)
     assert world.row("incoming/a.csv")["status"] == "PROCESSING"
     assert world.keys(RAW) == ["completed/a.csv"]          # the original never moved
 
@@ -161,14 +169,7 @@ def test_a_failed_rerun_killed_before_its_move_is_finished_by_the_next_delivery(
     monkeypatch.setenv("PROCESSOR_VERSION", "v2")
     settings = processor.Settings.from_env()
     message = rerun_message(aws_world, "incoming/m.jsonl", version="v2")
-
-    def die(*args, **kwargs):
-        raise Killed
-
-    with monkeypatch.context() as m:
-        m.setattr(processor.storage, "move", die)
-        with pytest.raises(Killed):
-            processor.handle_message(message, settings)
+    killed_at(monkeypatch, processor.storage, "move", message, settings)
     assert aws_world.row("incoming/m.jsonl")["status"] == "PROCESSED"
     assert aws_world.keys(RAW) == ["failed/m.jsonl"]
 

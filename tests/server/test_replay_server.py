@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from pipectl.ops import replay as replay_ops
-from pipectl.ops.replay import ReplayOptions
+from pipectl.ops.dead_letters import ReplayOptions
 from tests.helpers import s3_put_body
 
 pytestmark = pytest.mark.server

@@ -122,35 +122,33 @@ def _status_kb(pid: int, field_name: str) -> int:
     return 0
 
 
-def tree_rss_kb(pid: int) -> int:
-    """RSS of a process and all its descendants (the runtime and its warm workers)."""
-    total, todo = 0, [pid]
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (the runtime and its warm workers)."""
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        total += _status_kb(current, "VmRSS")
+        found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children"):
             try:
                 todo += [int(c) for c in task.read_text().split()]
             except FileNotFoundError:
                 pass
-    return total
+    return found
+
+
+def tree_rss_kb(pid: int) -> int:
+    return sum(_status_kb(p, "VmRSS") for p in process_tree(pid))
 
 
 def tree_cpu_seconds(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of a process and each of its descendants, by pid."""
-    found, todo = {}, [pid]
-    while todo:
-        current = todo.pop()
+    found = {}
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
         found[current] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                todo += [int(c) for c in task.read_text().split()]
-            except FileNotFoundError:
-                pass
     return found
 
 

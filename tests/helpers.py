@@ -4,6 +4,8 @@ its dead-letter queue, and results rows keyed as the handlers key them."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,3 +125,21 @@ def lambda_reports(monkeypatch, function: str, **fields: str) -> None:
         return {**found, **fields} if self.function_name == function else found
 
     monkeypatch.setattr(LambdaFunction, "get_configuration", get_configuration)
+
+
+def count_calls(reset: Callable[[], None]) -> Iterator[Counter]:
+    """Every request the handlers' clients make, as service.Operation -> count, for a
+    fixture to yield; reset makes the clients again (with the hook, then without)."""
+    import boto3
+
+    counted: Counter = Counter()
+
+    def count(model, **_):
+        counted[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    session = boto3._get_default_session()
+    session.events.register("before-call", count)
+    reset()
+    yield counted
+    session.events.unregister("before-call", count)
+    reset()

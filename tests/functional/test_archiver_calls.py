@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 
+from tests.helpers import count_calls
+
 RAW, PROCESSED, ARCHIVE = "raw-bucket", "processed-bucket", "archive-bucket"  # as conftest.py
 FILES = 12
 
@@ -31,21 +33,11 @@ def world(aws_world, atomic_dynamodb, monkeypatch):
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls():
     """Every request the archiver's clients make, as service.Operation -> count."""
     import archiver
-    import boto3
 
-    counted: Counter = Counter()
-
-    def count(model, **_):
-        counted[f"{model.service_model.service_name}.{model.name}"] += 1
-
-    session = boto3._get_default_session()
-    session.events.register("before-call", count)
-    archiver.reset_clients()        # the clients are made again, with the hook
-    yield counted
-    session.events.unregister("before-call", count)
+    yield from count_calls(archiver.reset_clients)
 
 
 def run(**event):

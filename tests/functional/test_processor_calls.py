@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import count_calls
+
 RAW, PROCESSED = "raw-bucket", "processed-bucket"   # as conftest.py
 BUDGET = 7
 
@@ -17,20 +19,9 @@ BUDGET = 7
 @pytest.fixture
 def calls():
     """Every request the processor's clients make, as service.Operation -> count."""
-    import boto3
     import processor
 
-    counted: Counter = Counter()
-
-    def count(model, **_):
-        counted[f"{model.service_model.service_name}.{model.name}"] += 1
-
-    session = boto3._get_default_session()
-    session.events.register("before-call", count)
-    processor.reset_clients()        # the clients are made again, with the hook
-    yield counted
-    session.events.unregister("before-call", count)
-    processor.reset_clients()
+    yield from count_calls(processor.reset_clients)
 
 
 def process(world, key: str) -> None:

@@ -40,7 +40,6 @@ from pipectl.ops.reprocess import Candidate, ReprocessReport
 MANIFEST_PREFIX = "pipectl-reprocess/"      # in the raw bucket: manifests and reports
 MANIFEST_FORMAT, REPORT_FORMAT = "S3BatchOperations_CSV_20180820", "Report_CSV_20180820"
 TERMINAL = ("Complete", "Failed", "Cancelled")
-ROLE_KIND = REPROCESS_BATCH_ROLE           # names.role(): <pipeline>-<env>-reprocess-batch-role
 POLICY_NAME = "reprocess-batch-access"
 # A role IAM just created is not assumable everywhere at once (IAM is eventually
 # consistent): CreateJob is asked again this many times, ROLE_WAIT seconds apart.
@@ -102,14 +101,14 @@ def role_policy(names: Names) -> dict:
 
 def ensure_role(aws: Aws, names: Names) -> str:
     client = aws.client("iam")
-    name = names.role(ROLE_KIND)
+    name = names.role(REPROCESS_BATCH_ROLE)
     found = iam_api.get_role(client, name)
     if found is None:
         iam_api.create_role(client, name, trust_policy(), {"managed-by": "pipectl"})
     elif found["AssumeRolePolicyDocument"] != trust_policy():
         iam_api.update_trust(client, name, trust_policy())
     iam_api.put_inline_policy(client, name, POLICY_NAME, role_policy(names))
-    return names.role_arn(ROLE_KIND)
+    return names.role_arn(REPROCESS_BATCH_ROLE)
 
 
 def job_request(names: Names, report: ReprocessReport, *, manifest_key: str,

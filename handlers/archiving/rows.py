@@ -1,6 +1,6 @@
 """Results rows of archived objects, marked many in one transaction.
 
-Each object's row would cost a GetItem and a transaction of its own (results._transition
+Each object's row would cost a GetItem and a transaction of its own (row_access.transition
 reads the row to learn its status). The common case needs no read: the row is PROCESSED
 and its output is still the object being archived (a rejects file's or thumbnail's row
 still links to it). So the copy threads hand their rows to a RowMarker, which writes

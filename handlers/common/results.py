@@ -6,21 +6,15 @@ same key can name objects in two buckets; every row also carries both as attribu
 UpdateItem (never PutItem) keeps what earlier attempts wrote, `attempts` above all.
 The schema (key, index, statuses, row_key) is common/contract.py's, which pipectl reads.
 
-Every change of a row's status goes through `_transition`, which moves the row and
-the `__counters__` item in one transaction, so `pipectl status` reads exact counts
+Every change of a row's status goes through `row_access.transition`, which moves the
+row and the `__counters__` item in one transaction, so `pipectl status` reads exact counts
 with a single GetItem however many rows exist.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer
 
 from common.contract import (  # noqa: F401 (the schema, named here for its users)
     COUNTERS_KEY,
@@ -35,13 +29,21 @@ from common.contract import (  # noqa: F401 (the schema, named here for its user
 from common.contract import PREVIOUS_VERSION_FIELD as PREVIOUS_VERSION
 from common.contract import PROCESSOR_VERSION as VERSION_VARIABLE  # noqa: F401
 from common.contract import VERSION_FIELD as VERSION
+from common.row_access import (  # noqa: F401 (read and changed through results by its users)
+    UNREAD,
+    Changed,
+    Contention,
+    Guard,
+    get,
+    now_iso,
+    transition,
+    update,
+    update_expression,
+)
 from common.s3_event import Reprocess as Rerun
 
 PROCESSING, PROCESSED, FAILED, ARCHIVED = Status
 MAX_ERROR_CHARS = 1000
-# A transition whose expected old status changed under it (a concurrent attempt) is
-# re-read and retried; more than this many collisions in a row is a transient error.
-TRANSITION_ATTEMPTS = 5
 # The lease an attempt holds while it works on an object: epoch seconds after which
 # the attempt is certainly dead (the function's own timeout), and who holds it.
 LEASE_UNTIL, LEASE_HOLDER = "in_progress_until", "in_progress_by"
@@ -58,171 +60,6 @@ REPROCESS_RUN = "reprocess_run"
 PREVIOUS_STATUS = "previous_status"   # the status a re-run found (its tallies were counted)
 
 
-class Contention(Exception):
-    """A row kept changing under this attempt (transient: the message comes back later)."""
-
-    transient = True
-
-
-def _identity(row: str) -> dict:
-    """The bucket and key attributes of a row keyed by row_key (none for other items)."""
-    if not row.startswith("s3://"):
-        return {}
-    bucket, _, key = row[len("s3://"):].partition("/")
-    return {"bucket": bucket, "key": key}
-
-
-@dataclass(frozen=True)
-class Guard:
-    """An extra condition on a transition: `condition` for DynamoDB, `allows` for the row read.
-
-    They must agree; `allows` tells a lost race (give up) from a status that merely
-    changed between the read and the write (read again and retry).
-    """
-
-    condition: str
-    names: dict
-    values: dict
-    allows: Callable[[dict | None], bool]
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def get(table, key: str) -> dict | None:
-    # Strongly consistent: the row decides whether a delivery is a duplicate.
-    item = table.get_item(Key={RESULTS_PARTITION_KEY: key}, ConsistentRead=True).get("Item")
-    return None if item is None else _row(item)
-
-
-def _row(item: dict) -> dict:
-    return {k: int(v) if isinstance(v, Decimal) else v for k, v in item.items()}
-
-
-class _Unread:
-    """The row is not known: _transition reads it."""
-
-    def __repr__(self) -> str:
-        return "UNREAD"
-
-
-UNREAD: Any = _Unread()
-_DESERIALIZE = TypeDeserializer().deserialize
-
-
-def _row_at_failure(exc: Exception) -> dict | None | _Unread:
-    """The row as a failed condition found it: TransactWriteItems returns it in the
-    cancellation reason of the item that asked (ReturnValuesOnConditionCheckFailure
-    ALL_OLD), as DynamoDB's AttributeValue maps (an error's fields are not converted to
-    Python types as a response's are). No item there: the row did not exist."""
-    reasons = getattr(exc, "response", {}).get("CancellationReasons") or [{}]
-    item = reasons[0].get("Item")
-    if item is None:
-        return None if reasons[0].get("Code") == "ConditionalCheckFailed" else UNREAD
-    return _row({name: _DESERIALIZE(value) for name, value in item.items()})
-
-
-class Changed(Exception):
-    """A transition asked to try once (`once`) found the row other than the caller thought."""
-
-    def __init__(self, row: dict | None):
-        super().__init__("the row changed")
-        self.row = row
-
-
-def update_expression(values: dict, add: dict | None, remove: tuple[str, ...]) -> dict:
-    """UpdateItem arguments that SET values, ADD add (counters) and REMOVE remove."""
-    names, attrs, parts = {}, {}, []
-    sets = []
-    for i, (name, value) in enumerate(values.items()):
-        names[f"#s{i}"], attrs[f":s{i}"] = name, value
-        sets.append(f"#s{i} = :s{i}")
-    if sets:
-        parts.append("SET " + ", ".join(sets))
-    if add:
-        adds = []
-        for i, (name, value) in enumerate(add.items()):
-            names[f"#a{i}"], attrs[f":a{i}"] = name, value
-            adds.append(f"#a{i} :a{i}")
-        parts.append("ADD " + ", ".join(adds))
-    if remove:
-        for i, name in enumerate(remove):
-            names[f"#r{i}"] = name
-        parts.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
-    return {"UpdateExpression": " ".join(parts), "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": attrs}
-
-
-def _update(table, key: str, values: dict, add: dict | None = None,
-            remove: tuple[str, ...] = ()) -> dict:
-    """Change a row without changing its status (status changes go through _transition)."""
-    values = {**_identity(key), **values, "updated_at": values.get("updated_at") or now_iso()}
-    r = table.update_item(Key={RESULTS_PARTITION_KEY: key}, ReturnValues="ALL_NEW",
-                          **update_expression(values, add, remove))
-    return r.get("Attributes", {})
-
-
-def _transition(table, key: str, values: dict, add: dict | None = None,
-                remove: tuple[str, ...] = (), guard: Guard | None = None,
-                tally: dict[str, int] | None = None, row: Any = UNREAD,
-                once: bool = False) -> bool:
-    """Set the row's status (values["status"]) and move one count between counters, atomically.
-
-    The row update is conditional on the status the row had, so two attempts racing on
-    one object never count twice. With a guard, the update is also conditional on it;
-    False when the guard no longer allows the change.
-
-    row: the row as the caller knows it (None: no row), so the write needs no read
-    before it; when the row turns out different, the failed condition returns it and the
-    write is tried again from it (once: Changed(row) is raised instead, for the caller to
-    decide again). UNREAD: the row is read first.
-    """
-    new = values["status"]
-    values = {**_identity(key), **values, "updated_at": values.get("updated_at") or now_iso()}
-    client = table.meta.client
-    for _ in range(TRANSITION_ATTEMPTS):
-        if row is UNREAD:
-            row = get(table, key)
-        if guard is not None and not guard.allows(row):
-            return False
-        old = row.get("status") if row else None
-        row_update = {"TableName": table.name, "Key": {RESULTS_PARTITION_KEY: key},
-                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                      **update_expression(values, add, remove)}
-        if old is None:
-            row_update["ConditionExpression"] = "attribute_not_exists(#st)"
-        else:
-            row_update["ConditionExpression"] = "#st = :old_status"
-            row_update["ExpressionAttributeValues"][":old_status"] = old
-        row_update["ExpressionAttributeNames"]["#st"] = "status"
-        if guard is not None:
-            row_update["ConditionExpression"] += f" AND ({guard.condition})"
-            row_update["ExpressionAttributeNames"].update(guard.names)
-            row_update["ExpressionAttributeValues"].update(guard.values)
-        counts = {new: 1}
-        if old is not None:
-            counts[old] = counts.get(old, 0) - 1
-        counts.update(tally or {})
-        items = [{"Update": row_update}]
-        if any(counts.values()):
-            items.append({"Update": {"TableName": table.name,
-                                     "Key": {RESULTS_PARTITION_KEY: COUNTERS_KEY},
-                                     **update_expression({}, {k: v for k, v in counts.items() if v},
-                                                   ())}})
-        try:
-            client.transact_write_items(TransactItems=items)
-            return True
-        except client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" not in reasons:
-                raise
-            row = _row_at_failure(exc)
-            if once:
-                raise Changed(get(table, key) if row is UNREAD else row) from None
-    raise Contention(f"results row {key!r} kept changing under this attempt; retrying later")
-
-
 def counters(table) -> dict[str, int]:
     found = get(table, COUNTERS_KEY) or {}
     return {status: int(found.get(status, 0)) for status in RESULT_STATUSES}
@@ -235,7 +72,7 @@ def mark_started(table, key: str, bucket: str, kind: str | None, version: str,
     if kind:
         values["kind"] = kind
     # A retry of a file that failed before must not keep the old reason.
-    _transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
+    transition(table, key, values, add={"attempts": 1}, remove=("error", "finished_at"))
 
 
 def crashed_attempts(row: dict | None, etag: str, message_id: str | None = None,
@@ -261,7 +98,7 @@ def give_up(table, key: str, error: str, message_id: str | None, crashes: int) -
     counted (crashed_attempts), count the delivery as an attempt, drop the dead lease. The
     status stays PROCESSING: the message goes on to the dead-letter queue, and a replay
     (a new message) attempts it afresh."""
-    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS], GIVEN_UP_BY: message_id or "",
+    update(table, key, {"last_error": error[:MAX_ERROR_CHARS], GIVEN_UP_BY: message_id or "",
                          CRASHES: crashes},
             add={"attempts": 1}, remove=(LEASE_UNTIL, LEASE_HOLDER))
 
@@ -324,7 +161,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
             if before.get(VERSION):
                 values[PREVIOUS_VERSION] = before[VERSION]
         guard = rerun_guard(same, rerun, now)
-        return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
+        return transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
                            row=before, once=once)
     if finished:
         # A missing attribute fails every comparison in DynamoDB, hence attribute_not_exists.
@@ -340,7 +177,7 @@ def claim(table, key: str, *, bucket: str, kind: str | None, version: str, start
         condition += f" AND ({' OR '.join(differs)})"
     guard = Guard(condition=condition, names=names, values=guard_values, allows=allows)
     # A retry of a file that failed before must not keep the old reason.
-    return _transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
+    return transition(table, key, values, add={"attempts": 1}, remove=remove, guard=guard,
                        row=row, once=once)
 
 
@@ -462,28 +299,28 @@ def mark_processed(table, key: str, tally: dict[str, int] | None = None, row: An
     A field given as None is removed from the row (a re-run's output has no rejects).
     row: as _transition's (an attempt holding the lease knows the row is PROCESSING)."""
     gone = tuple(name for name, value in fields.items() if value is None)
-    _transition(table, key, {k: v for k, v in fields.items() if v is not None}
+    transition(table, key, {k: v for k, v in fields.items() if v is not None}
                 | {"status": PROCESSED},
                 remove=("error", LEASE_UNTIL, LEASE_HOLDER, *gone), tally=tally, row=row)
 
 
 def mark_failed(table, key: str, error: str, count_attempt: bool = False, row: Any = UNREAD,
                 **fields) -> None:
-    _transition(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
+    transition(table, key, dict(fields, status=FAILED, error=error[:MAX_ERROR_CHARS]),
                 add={"attempts": 1} if count_attempt else None,
                 remove=(LEASE_UNTIL, LEASE_HOLDER), row=row)
 
 
 def mark_moved(table, key: str, location: str) -> None:
-    _update(table, key, {"location": location})
+    update(table, key, {"location": location})
 
 
 def record_transient_error(table, key: str, error: str) -> None:
-    _update(table, key, {"last_error": error[:MAX_ERROR_CHARS]})
+    update(table, key, {"last_error": error[:MAX_ERROR_CHARS]})
 
 
 def mark_archived(table, key: str, location: str, **fields) -> None:
     """The file's output now lives at location (the verified archive copy)."""
     archived_at = now_iso()
-    _transition(table, key, dict(fields, status=ARCHIVED, output=location,
+    transition(table, key, dict(fields, status=ARCHIVED, output=location,
                                  archived_at=archived_at, updated_at=archived_at))

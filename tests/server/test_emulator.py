@@ -15,7 +15,7 @@ TABLE = "counted"
 
 
 def _transact(ddb, key: str) -> bool:
-    """A row created and a counter added in one transaction, as results._transition does."""
+    """A row created and a counter added in one transaction, as row_access.transition does."""
     try:
         ddb.transact_write_items(TransactItems=[
             {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key}},

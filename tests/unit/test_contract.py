@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from common import contract
+from common import contract, row_access
 from common import results as handler_results
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,8 +55,8 @@ def test_the_reprocess_marker_is_spelled_alike_by_pipectl_and_the_handlers():
 def test_rows_are_keyed_alike_by_pipectl_and_the_handlers(bucket, key):
     # pipectl reads the rows the handlers write, by the same bucket-and-key partition key
     assert handler_results.row_key(bucket, key) == naming.row_key(bucket, key)
-    assert handler_results._identity(naming.row_key(bucket, key)) == {"bucket": bucket,
-                                                                       "key": key}
+    assert row_access.identity(naming.row_key(bucket, key)) == {"bucket": bucket,
+                                                                 "key": key}
 
 
 def test_configured_limits_are_the_ones_the_processor_reads():

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from common import failures, user_metadata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from processing import outputs
 
 from tests.functional.conftest import PROCESSED, RAW
 
@@ -158,7 +159,7 @@ def test_a_programming_error_is_failed_at_once_with_the_reason(aws_world, monkey
     # given a handler bug that raises on every attempt
     def broken(*args, **kwargs):
         raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
-    monkeypatch.setattr(processor, "process_stream", broken)
+    monkeypatch.setattr(outputs, "process_stream", broken)
     aws_world.upload("incoming/orders.csv", "a\n1\n")
 
     result = processor.lambda_handler(aws_world.event(aws_world.message("incoming/orders.csv")),

@@ -9,6 +9,7 @@ import time
 import boto3
 import processor
 import pytest
+from processing import outputs
 
 from pipectl.ops.reprocess import Candidate, notification
 from tests.functional.conftest import PROCESSED, RAW
@@ -199,7 +200,7 @@ def test_a_rerun_replaces_the_sink_tables_items(aws_world, monkeypatch, sink_key
 
     # when version 2, whose records differ (a field more), re-runs it
     monkeypatch.setenv("PROCESSOR_VERSION", "v2")
-    real = processor.process_stream
+    real = outputs.process_stream
 
     def v2_stream(*args, accept=None, **kwargs):
         def changed(record):
@@ -207,7 +208,7 @@ def test_a_rerun_replaces_the_sink_tables_items(aws_world, monkeypatch, sink_key
             return accept(record)
         return real(*args, accept=changed if accept else None, **kwargs)
 
-    monkeypatch.setattr(processor, "process_stream", v2_stream)
+    monkeypatch.setattr(outputs, "process_stream", v2_stream)
     run(aws_world, rerun_message(aws_world, "incoming/s.csv", version="v2"))
 
     # then the table holds the new records only: replaced, not added beside the old ones

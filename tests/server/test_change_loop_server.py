@@ -20,7 +20,8 @@ pytestmark = pytest.mark.server
 
 RAW = "pipectl-demo-dev-raw-123456789012"
 TABLE = "pipectl-demo-dev-results"
-# The edit changes what the processor writes as its version, so a row says which code ran:
+# The edit (to processing/settings.py, which only the processor's zip holds) changes what the
+# processor writes as its version, so a row says which code ran:
 # the version deploy derived (12 hex digits) before, "edited:" and the new one after.
 OLD = "version=get(env.PROCESSOR_VERSION) or results.UNVERSIONED,"
 NEW = 'version="edited:" + (get(env.PROCESSOR_VERSION) or results.UNVERSIONED),'
@@ -101,7 +102,7 @@ def processed_row(ddb, key: str, timeout: float = 90) -> dict:
 
 
 def edit_handler(pipeline_dir) -> None:
-    handler = pipeline_dir / "handlers" / "processor.py"
+    handler = pipeline_dir / "handlers" / "processing" / "settings.py"
     source = handler.read_text()
     assert OLD in source
     handler.write_text(source.replace(OLD, NEW))
@@ -123,7 +124,7 @@ def test_dev_serves_an_edited_handler_to_the_next_file_without_a_restart(pipelin
 
         # then dev redeploys exactly that function (one plan line) and replaces its workers
         reloaded = dev.wait_for(r"^reloaded \(")
-        assert reloaded == ("reloaded (handlers/processor.py changed): ~ function "
+        assert reloaded == ("reloaded (handlers/processing/settings.py changed): ~ function "
                             "pipectl-demo-dev-processor")
         dev.wait_for("^pipectl-demo-dev-processor: deployed code or settings changed")
         # and a file uploaded after the edit is processed by the new code

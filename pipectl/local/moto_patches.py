@@ -1,6 +1,6 @@
-"""Version-guarded fixes for moto's costs: two that grow with the data it holds, one per request.
+"""Version-guarded fixes for moto's costs: two that grow with the data it holds, two per request.
 
-Neither cost exists on AWS, but both decide whether the embedded emulator holds a burst:
+None of these costs exists on AWS, but they decide whether the embedded emulator holds a burst:
 - DynamoDB TransactWriteItems deep-copies every table the transaction names (once per
   item naming it) to undo a failed transaction, so a transaction costs O(table) and
   the copies stay on the heap until the cyclic collector finds them. Here it saves
@@ -13,6 +13,12 @@ Neither cost exists on AWS, but both decide whether the embedded emulator holds 
 - The server resolves each request's backend from its host by listing moto's package
   directory (an isdir per entry) and trying every backend's URL pattern: about a seventh
   of its CPU in a burst. The answer depends on the host alone, so it is kept per host.
+- DynamoDB parses an update expression twice per request and validates it with ten
+  passes over its tree, three of which look at every clause under every node (quadratic
+  in its length): half of moto's DynamoDB time in a burst, for the few expressions the
+  processor sends with every file. Here the tree is kept per text, the three checks that
+  read only the text, its names and the table's key attributes run once per combination,
+  and each pass builds its list of node types once instead of at every node.
 
 Each replacement is moto's own code with only that change, so it can go upstream as
 is. It applies only to the moto release it was written for and only while moto's code
@@ -71,7 +77,13 @@ def patch_moto(patch: Callable[[object, str, object], None] = setattr,
 
 
 def _patches() -> list[Patch]:
+    # moto's expression parser is untyped (its own modules import it with type: ignore)
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sqs.models import Queue, SQSBackend
 
@@ -82,6 +94,15 @@ def _patches() -> list[Patch]:
         Patch(DynamoDBBackend, "transact_write_items",
               "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4",
               transact_write_items),
+        Patch(UpdateExpressionParser, "make",
+              "2c00ed96d6e191f243b449166e75bfb38f307b2e19405bc0981847061e0dbee3",
+              classmethod(update_expression_make)),
+        Patch(UpdateExpressionValidator, "get_ast_processors",
+              "918400bbecd67e8321619b3141e6a276e91a5112c8e8b602fbbc748d83329af6",
+              update_expression_processors),
+        Patch(DepthFirstTraverser, "nodes_to_be_processed",
+              "1c2c84c8097e35172d289d2cc30029d2d1c518f7680232a3f3c9f09e56a5e9b0",
+              nodes_to_be_processed),
         Patch(SQSBackend, "receive_message",
               "065f3e5e7d2144089ce3b5d16d9306243ccd2f3ee11b44beb851292fadb7652f",
               receive_message),
@@ -98,8 +119,14 @@ def _patches() -> list[Patch]:
 
 
 def _current(p: Patch) -> Any:
-    value = p.owner.__dict__[p.name]
-    return value.fget if isinstance(value, property) else value
+    return _function(p.owner.__dict__[p.name])
+
+
+def _function(value: Any) -> Any:
+    """The function a property or classmethod holds, or the function itself."""
+    if isinstance(value, property):
+        return value.fget
+    return value.__func__ if isinstance(value, classmethod) else value
 
 
 def _original(p: Patch) -> Any:
@@ -113,14 +140,14 @@ def _install(p: Patch) -> Any:
     `replaces` keeps what it replaced (tests compare the two)."""
     current = _current(p)
     replaces = p.owner.__dict__[p.name]
-    is_property = isinstance(p.replacement, property)
-    function = p.replacement.fget if is_property else p.replacement
+    function = _function(p.replacement)
     if getattr(current, "atomic", False):
         from pipectl.local.emulator import locked
 
         function = locked(function)
     function = _marked(function, replaces)
-    return property(function) if is_property else function
+    kind = type(p.replacement)
+    return kind(function) if kind in (property, classmethod) else function
 
 
 def _marked(function: Callable, replaces: Any) -> Callable:
@@ -404,6 +431,116 @@ def approximate_number_of_messages_not_visible(self: Any) -> int:
 
     now = unix_time_millis()
     return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+# --- DynamoDB: an update expression parsed and checked once --------------------------------
+# In a burst, half of moto's DynamoDB time went to update expressions: each is parsed twice
+# per request (the response layer reads its placeholders, the backend parses it again to
+# validate it), and three of the ten checks that validate it look, at every node of the
+# tree, at every clause under that node (quadratic in the expression's length). The
+# processor sends the same few expressions with every file.
+
+PARSED_EXPRESSIONS = 512    # distinct update expressions kept parsed
+SOURCE = "pipectl_source"   # the root's attribute naming the text it was parsed from
+
+
+def update_expression_make(cls: Any, expression_str: str) -> Any:
+    """moto 5.2.1's UpdateExpressionParser.make, kept per expression text.
+
+    pipectl: the tree is the same for the same text, and nothing changes it: the response
+    layer only reads its placeholders, and UpdateExpressionValidator deep-copies it before
+    resolving anything. Its root carries its text (the deep copy keeps it), which is how
+    the checks below know which expression they see. A text that does not parse raises
+    each time, as before.
+    """
+    return _parsed(cls, expression_str)
+
+
+@functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
+def _parsed(cls: Any, expression_str: str) -> Any:
+    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+
+    token_list = ExpressionTokenizer.make_list(expression_str)
+    tree = cls(token_list).parse()
+    setattr(tree, SOURCE, expression_str)
+    return tree
+
+
+def update_expression_processors(self: Any) -> list[Any]:
+    """moto 5.2.1's UpdateExpressionValidator.get_ast_processors, its first three checks
+    run once per expression (marked: "pipectl:")."""
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        EmptyStringKeyValueValidator,
+        ExecuteOperations,
+        ExpressionAttributeResolvingProcessor,
+        ExpressionAttributeValueProcessor,
+        NoneExistingPathChecker,
+        OverlappingPathsValidator,
+        TypeMismatchValidator,
+        UpdateExpressionFunctionEvaluator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    processors = [
+        # pipectl: these three read only the tree, the attribute names and the table's key
+        # attributes, and change nothing; what passed them once passes again.
+        _CheckedOnce([
+            ActionCountValidator(),
+            OverlappingPathsValidator(self.expression_attribute_names),
+            UpdateHashRangeKeyValidator(
+                self.table.table_key_attrs, self.expression_attribute_names or {}
+            ),
+        ], self.expression_attribute_names, self.table.table_key_attrs),
+        ExpressionAttributeValueProcessor(self.expression_attribute_values),
+        ExpressionAttributeResolvingProcessor(
+            self.expression_attribute_names, self.item
+        ),
+        UpdateExpressionFunctionEvaluator(),
+        NoneExistingPathChecker(),
+        ExecuteOperations(),
+        TypeMismatchValidator(self.table.attr),
+        EmptyStringKeyValueValidator(self.table.attribute_keys),
+    ]
+    return processors
+
+
+def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+    """moto 5.2.1's DepthFirstTraverser.nodes_to_be_processed, cached as its docstring says.
+
+    pipectl: moto builds the tuple at every node of every traversal (ten per validation);
+    each traverser's _processing_map returns the same keys every time, so it is built once
+    per traverser."""
+    types = self.__dict__.get("pipectl_node_types")
+    if types is None:
+        types = self.__dict__["pipectl_node_types"] = tuple(self._processing_map().keys())
+    return types
+
+
+class _CheckedOnce:
+    """Checks that depend on the expression, its attribute names and the table's key
+    attributes alone, run the first time that combination is validated; one that raises
+    is not remembered, so it raises again."""
+
+    passed: set[tuple] = set()
+    LIMIT = 4096
+
+    def __init__(self, checks: list[Any], names: dict[str, str] | None, key_attrs: list[str]):
+        self.checks = checks
+        self.context = (tuple(sorted((names or {}).items())), tuple(key_attrs))
+
+    def traverse(self, node: Any) -> Any:
+        source = getattr(node, SOURCE, None)
+        seen = (source, *self.context)
+        if source is not None and seen in self.passed:
+            return node
+        for check in self.checks:
+            node = check.traverse(node)
+        if source is not None:
+            if len(self.passed) >= self.LIMIT:
+                self.passed.clear()
+            self.passed.add(seen)
+        return node
 
 
 # --- the server: a request's backend, found once per host ---------------------------------

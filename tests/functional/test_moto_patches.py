@@ -218,6 +218,120 @@ def test_generated_transactions_end_the_same_on_plain_and_patched_moto(transacti
     assert observed["patched"] == observed["plain"]
 
 
+# --- DynamoDB update expressions ----------------------------------------------------------
+
+PATHS = st.sampled_from(["a", "b", "pk", "sk", "a.b", "#x", "#y", "#x.b"])
+ACTIONS = st.one_of(
+    st.builds(lambda path, value: f"{path} = {value}", PATHS,
+              st.sampled_from([":s", ":n", "if_not_exists(a, :n)", "a + :n", ":missing"])),
+    st.builds(lambda path: f"{path} :n", PATHS),
+    PATHS)
+
+
+@st.composite
+def update_requests(draw) -> dict:
+    """An UpdateItem as a client may send it, valid or not: clauses in any number (SET, ADD
+    and REMOVE, repeated or not), paths that overlap or name a key, placeholders that
+    are defined or not, and now and then text that does not parse."""
+    clauses = draw(st.lists(st.tuples(st.sampled_from(["SET", "ADD", "REMOVE"]),
+                                      st.lists(ACTIONS, min_size=1, max_size=3)),
+                            min_size=1, max_size=3))
+    expression = " ".join(f"{word} {', '.join(actions)}" for word, actions in clauses)
+    if draw(st.integers(0, 9)) == 0:
+        expression += draw(st.sampled_from([" ,", " SET", " = :s", ")"]))
+    names = draw(st.dictionaries(st.sampled_from(["#x", "#y"]),
+                                 st.sampled_from(["a", "b", "pk", "sk"])))
+    request = {"TableName": draw(st.sampled_from([TABLE, RANGED])),
+               "UpdateExpression": expression,
+               "ExpressionAttributeValues": {":s": {"S": "v"}, ":n": {"N": "1"}}}
+    request["Key"] = {"pk": {"S": "k"}, **({"sk": {"S": "1"}} if request["TableName"] == RANGED
+                                          else {})}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    return request
+
+
+def run_updates(requests: list[dict]) -> tuple:
+    """Each request twice (the second sees what the first left), on one fresh moto."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_tables(client)
+        outcomes = []
+        for request in requests + requests:
+            try:
+                outcomes.append(client.update_item(**request, ReturnValues="ALL_NEW")
+                                .get("Attributes"))
+            except ClientError as exc:
+                outcomes.append((exc.response["Error"]["Code"],
+                                 exc.response["Error"]["Message"]))
+        return outcomes, scan(client, TABLE), scan(client, RANGED)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(update_requests(), min_size=1, max_size=6))
+def test_generated_update_expressions_answer_the_same_on_plain_and_patched_moto(requests):
+    observed = {}
+    for name in ("plain", "patched"):
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            use(name, monkeypatch)
+            observed[name] = run_updates(requests)
+    assert observed["patched"] == observed["plain"]
+
+
+def test_an_expression_is_checked_per_names_and_table_not_only_per_text(ddb):
+    overlap = {"UpdateExpression": "SET #x = :s, #y = :s",
+               "ExpressionAttributeValues": {":s": {"S": "v"}}}
+    key_update = {"UpdateExpression": "SET sk = :s",
+                  "ExpressionAttributeValues": {":s": {"S": "v"}}}
+
+    # the same text is fine with two names, then refused when both name one attribute
+    ddb.update_item(TableName=TABLE, Key={"pk": {"S": "k"}}, **overlap,
+                    ExpressionAttributeNames={"#x": "a", "#y": "b"})
+    with pytest.raises(ClientError, match="Two document paths overlap"):
+        ddb.update_item(TableName=TABLE, Key={"pk": {"S": "k"}}, **overlap,
+                        ExpressionAttributeNames={"#x": "a", "#y": "a"})
+    # and setting sk is fine where sk is an attribute, refused where it is the range key
+    ddb.update_item(TableName=TABLE, Key={"pk": {"S": "k"}}, **key_update)
+    with pytest.raises(ClientError, match="part of the key"):
+        ddb.update_item(TableName=RANGED, Key={"pk": {"S": "k"}, "sk": {"S": "1"}},
+                        **key_update)
+    assert scan(ddb, TABLE) == [{"pk": {"S": "k"}, "a": {"S": "v"}, "b": {"S": "v"},
+                                 "sk": {"S": "v"}}]
+
+
+def test_patched_moto_parses_and_checks_an_expression_once(monkeypatch):
+    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+    from moto.dynamodb.parsing.validators import ActionCountValidator
+
+    use("patched", monkeypatch)
+    seen = {"tokenized": 0, "counted": 0}
+    tokenize, count = ExpressionTokenizer.make_list, ActionCountValidator.traverse
+
+    def tokenized(expression):
+        seen["tokenized"] += 1
+        return tokenize(expression)
+
+    def counted(self, node):
+        seen["counted"] += 1
+        return count(self, node)
+
+    monkeypatch.setattr(ExpressionTokenizer, "make_list", staticmethod(tokenized))
+    monkeypatch.setattr(ActionCountValidator, "traverse", counted)
+    expression = "SET checked_once = :n ADD hits :n"   # a text no other test sends
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_tables(client)
+        for _ in range(5):
+            client.update_item(TableName=TABLE, Key={"pk": {"S": "k"}},
+                               UpdateExpression=expression,
+                               ExpressionAttributeValues={":n": {"N": "1"}})
+        assert scan(client, TABLE)[0]["hits"] == {"N": "5"}
+
+    # plain moto tokenizes it twice per request (10) and runs the action count once per
+    # validation, twice for the request that creates the item (6)
+    assert seen == {"tokenized": 1, "counted": 1}
+
+
 # --- SQS ---------------------------------------------------------------------------------
 
 def attributes(sqs, url: str) -> dict[str, str]:

@@ -6,8 +6,8 @@ Both run as the real commands (subprocesses) against the same moto server, which
 its own process; rounds alternate pipectl and aws so neither gets a warmer server. Each
 round uploads to a fresh prefix (nothing is skipped as unchanged) and the objects are
 deleted afterwards so moto's memory stays flat. Printed per workload: files/s and the
-client's CPU seconds (user + system of the command's process, start-up included), median
-over the rounds, and the ratios pipectl / aws.
+client's CPU seconds (user + system of the command's process, start-up included), the moto
+server's CPU seconds meanwhile, median over the rounds, and the ratios pipectl / aws.
 
 The baseline is the AWS CLI v1 (`pip install awscli`): the `aws` on PATH if there is one,
 otherwise one installed into bench/.awscli-venv on first use.
@@ -40,6 +40,7 @@ class Run:
     files: int
     seconds: float
     cpu: float
+    server_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -88,8 +89,16 @@ def env() -> dict[str, str]:
     return clean
 
 
-def timed(command: list[str], files: int) -> Run:
-    """Wall time and the child's own CPU (wait4 reports that process alone)."""
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(command: list[str], files: int, server: subprocess.Popen) -> Run:
+    """Wall time, the child's own CPU (wait4 reports that process alone) and the moto
+    server's CPU meanwhile: when the server's CPU is about the wall time, the server is
+    what limits files/s, for both tools alike."""
+    server_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, cwd=ROOT)
@@ -100,7 +109,8 @@ def timed(command: list[str], files: int) -> Run:
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])}... failed ({child.returncode}): "
                          f"{stderr.decode(errors='replace')[-2000:]}")
-    return Run(files, seconds, usage.ru_utime + usage.ru_stime)
+    return Run(files, seconds, usage.ru_utime + usage.ru_stime,
+               cpu_seconds(server.pid) - server_before)
 
 
 def pipectl(endpoint: str, source: Path, prefix: str) -> list[str]:
@@ -126,25 +136,26 @@ def empty(s3, prefix: str, expected: int) -> None:
 
 
 def workload(name: str, slug: str, source: Path, files: int, rounds: int, endpoint: str, s3,
-             aws_base: list[str]) -> None:
+             aws_base: list[str], server: subprocess.Popen) -> None:
     runs: dict[str, list[Run]] = {"pipectl": [], "aws": []}
     for n in range(rounds):
         for tool in ("pipectl", "aws") if n % 2 == 0 else ("aws", "pipectl"):
             prefix = f"{slug}-{tool}-{n}"
             command = (pipectl(endpoint, source, prefix) if tool == "pipectl"
                        else aws(endpoint, source, prefix, aws_base))
-            runs[tool].append(timed(command, files))
+            runs[tool].append(timed(command, files, server))
             empty(s3, prefix, files)
     print(f"{name}:")
     median = {}
     for tool, results in runs.items():
         rate = statistics.median(r.rate for r in results)
         cpu = statistics.median(r.cpu for r in results)
+        server_cpu = statistics.median(r.server_cpu for r in results)
         median[tool] = (rate, cpu)
         seconds = statistics.median(r.seconds for r in results)
         each = ", ".join(f"{r.seconds:.1f}" for r in results)
-        print(f"  {tool:<8} {rate:8.2f} files/s  {seconds:6.1f} s  {cpu:6.2f} s client CPU   "
-              f"(seconds per round: {each})")
+        print(f"  {tool:<8} {rate:8.2f} files/s  {seconds:6.1f} s  {cpu:6.2f} s client CPU  "
+              f"{server_cpu:6.2f} s moto CPU   (seconds per round: {each})")
     (p_rate, p_cpu), (a_rate, a_cpu) = median["pipectl"], median["aws"]
     print(f"  pipectl / aws: {p_rate / a_rate:.2f}x files/s at {p_cpu / a_cpu:.2f}x client CPU")
 
@@ -172,14 +183,15 @@ def main() -> None:
         version = subprocess.run([*aws_base, "--version"], capture_output=True, text=True)
         print(f"moto server {endpoint}; baseline {(version.stdout or version.stderr).strip()}")
         workload(f"{args.files} x {args.size_kib} KiB", "small", small, args.files, args.rounds,
-                 endpoint, s3, aws_base)
+                 endpoint, s3, aws_base, server)
         if args.big_mb:
             big = work / "big"
             big.mkdir()
             with open(big / "one.bin", "wb") as f:
                 for _ in range(args.big_mb):
                     f.write(os.urandom(1_000_000))
-            workload(f"1 x {args.big_mb} MB", "big", big, 1, args.rounds, endpoint, s3, aws_base)
+            workload(f"1 x {args.big_mb} MB", "big", big, 1, args.rounds, endpoint, s3, aws_base,
+                     server)
     finally:
         server.terminate()
         server.wait(timeout=30)

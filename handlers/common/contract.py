@@ -5,7 +5,8 @@ Handlers never import pipectl, and pipectl cannot import the handlers as a packa
 by its path (pipectl/contract.py), so it must import nothing but the standard library.
 A name spelled differently on the two sides fails quietly on AWS (a setting left at
 its default, every file in the dead-letter queue), so each name is spelled here only;
-tests/unit/test_contract.py checks both sides against this module.
+tests/unit/test_contract.py checks that both sides agree with this module, and
+tests/unit/test_contract_spelling.py that neither spells one of its names on its own.
 """
 
 from __future__ import annotations

@@ -299,13 +299,14 @@ def test_an_expression_is_checked_per_names_and_table_not_only_per_text(ddb):
                                  "sk": {"S": "v"}}]
 
 
-def test_patched_moto_parses_and_checks_an_expression_once(monkeypatch):
+def test_patched_moto_parses_checks_and_copies_an_expression_cheaply(monkeypatch):
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.tokens import ExpressionTokenizer
-    from moto.dynamodb.parsing.validators import ActionCountValidator
 
     use("patched", monkeypatch)
-    seen = {"tokenized": 0, "counted": 0}
-    tokenize, count = ExpressionTokenizer.make_list, ActionCountValidator.traverse
+    seen = {"tokenized": 0, "counted": 0, "deep-copied": 0}
+    tokenize, count = ExpressionTokenizer.make_list, validators.ActionCountValidator.traverse
+    deepcopy = validators.deepcopy
 
     def tokenized(expression):
         seen["tokenized"] += 1
@@ -315,8 +316,13 @@ def test_patched_moto_parses_and_checks_an_expression_once(monkeypatch):
         seen["counted"] += 1
         return count(self, node)
 
+    def deep_copied(value, *args):
+        seen["deep-copied"] += 1
+        return deepcopy(value, *args)
+
     monkeypatch.setattr(ExpressionTokenizer, "make_list", staticmethod(tokenized))
-    monkeypatch.setattr(ActionCountValidator, "traverse", counted)
+    monkeypatch.setattr(validators.ActionCountValidator, "traverse", counted)
+    monkeypatch.setattr(validators, "deepcopy", deep_copied)
     expression = "SET checked_once = :n ADD hits :n"   # a text no other test sends
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
@@ -327,9 +333,9 @@ def test_patched_moto_parses_and_checks_an_expression_once(monkeypatch):
                                ExpressionAttributeValues={":n": {"N": "1"}})
         assert scan(client, TABLE)[0]["hits"] == {"N": "5"}
 
-    # plain moto tokenizes it twice per request (10) and runs the action count once per
-    # validation, twice for the request that creates the item (6)
-    assert seen == {"tokenized": 1, "counted": 1}
+    # plain moto tokenizes it twice per request (10), and per validation (twice for the
+    # request that creates the item: 6) runs the action count and deep-copies the tree
+    assert seen == {"tokenized": 1, "counted": 1, "deep-copied": 0}
 
 
 # --- SQS ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import errno
 import functools
 import logging
 import socket
+import sys
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +18,13 @@ from pipectl.local import state
 from pipectl.local.moto_patches import patch_moto
 
 HOST = "127.0.0.1"
+# moto's server runs each request in a thread of its own, and CPython makes the thread
+# holding the GIL hand it over every 5 ms (sys.getswitchinterval) when another waits. With
+# a few requests in flight, each of 2-5 ms of CPU is cut into slices that queue behind the
+# other requests' slices and the accept loop's. 20 ms lets most requests finish in one
+# slice: in a burst of 1,000 files (bench/burst.py) moto's CPU per file fell from 32 to 27
+# ms and files/s rose from 22.5 to 26.9. Process-wide, for the emulator's life.
+SWITCH_INTERVAL = 0.02
 
 
 class Emulator:
@@ -31,6 +39,7 @@ class Emulator:
         self.port: int | None = None
         self.patched = False  # moto_patches applied: see pipectl/local/moto_patches.py
         self._server: Any = None  # a moto ThreadedMotoServer once started
+        self._switch_interval: float | None = None  # the process's, restored at stop
         self._notice = notice or logging.getLogger(__name__).warning
 
     @property
@@ -50,6 +59,8 @@ class Emulator:
         if self.state_dir is not None:
             self.restored = state.restore(self.state_dir)  # before any request can come
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(max(SWITCH_INTERVAL, self._switch_interval))
         self._server.start()
         self.port = port
         return self
@@ -58,6 +69,9 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            if self._switch_interval is not None:
+                sys.setswitchinterval(self._switch_interval)
+                self._switch_interval = None
             if self.state_dir is not None:
                 # Saved once the server has stopped: no request changes it mid-way.
                 state.save(self.state_dir)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
 
-from pipectl.local.emulator import Emulator
+from pipectl.local.emulator import SWITCH_INTERVAL, Emulator
 
 pytestmark = pytest.mark.server
 
@@ -59,3 +60,10 @@ def test_the_embedded_emulator_runs_moto_patched_for_bursts():
         assert DynamoDBBackend.transact_write_items.moto_patch
         assert DynamoDBBackend.transact_write_items.atomic  # still under the one lock
         assert SQSBackend.receive_message.moto_patch
+
+
+def test_the_emulator_lengthens_the_gil_switch_interval_for_its_life_only():
+    before = sys.getswitchinterval()
+    with Emulator(port=0):
+        assert sys.getswitchinterval() == max(SWITCH_INTERVAL, before)
+    assert sys.getswitchinterval() == before

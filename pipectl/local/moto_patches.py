@@ -1,6 +1,6 @@
-"""Version-guarded fixes for moto's costs: two that grow with the data it holds, two per request.
+"""Version-guarded fixes for moto: two costs that grow with what it holds, two per request, a race.
 
-None of these costs exists on AWS, but they decide whether the embedded emulator holds a burst:
+None of these exists on AWS, but they decide whether the embedded emulator holds a burst:
 - DynamoDB TransactWriteItems deep-copies every table the transaction names (once per
   item naming it) to undo a failed transaction, so a transaction costs O(table) and
   the copies stay on the heap until the cyclic collector finds them. Here it saves
@@ -10,6 +10,11 @@ None of these costs exists on AWS, but they decide whether the embedded emulator
   it returns, to read one number: MessageRetentionPeriod. Here the receive reads that
   number once per call, and the counts and the visible-message list read the clock once
   per pass over the queue instead of once or twice per message.
+- SQS changes a queue's message list from several threads, and only a send takes the
+  queue's lock: a delete racing a send or another delete loses one of them (a message
+  gone, or a deleted one delivered again after its visibility timeout), and two receives
+  at once can both take one message. Here a delete and a receive's pass over the queue
+  take that lock too. (Not a cost: a race that a burst of 10,000 files showed.)
 - The server resolves each request's backend from its host by listing moto's package
   directory (an isdir per entry) and trying every backend's URL pattern: about a seventh
   of its CPU in a burst. The answer depends on the host alone, so it is kept per host.
@@ -111,6 +116,9 @@ def _patches() -> list[Patch]:
         Patch(SQSBackend, "receive_message",
               "065f3e5e7d2144089ce3b5d16d9306243ccd2f3ee11b44beb851292fadb7652f",
               receive_message),
+        Patch(Queue, "delete_message",
+              "fa6fd5b9bd2cafb4aaacd79da7fc656e513e1513197c2939ff002f9ebfd4be46",
+              queue_delete_message),
         Patch(Queue, "messages",
               "03a531dbcbcf9aee2e61c7254c08946a499f5c57f2447a8f2e534aa85b067dea",
               property(queue_messages)),
@@ -345,7 +353,8 @@ def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout
     previous_result_count = len(result)
 
     polling_end = unix_time() + wait_seconds_timeout
-    currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
+    with queue._messages_lock:  # pipectl: another receive may change pending_messages
+        currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
     # pipectl: is_message_valid_based_on_retention_period read this through
     # get_queue_attributes (all attributes, three O(depth) counts) once per message.
     retention_period = queue.message_retention_period
@@ -357,45 +366,51 @@ def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout
 
         messages_to_dlq: list[Any] = []
 
-        for message in queue.messages:
-            if not message.visible:
-                continue
-
-            if message in queue.pending_messages:
-                # The message is pending but is visible again, so the
-                # consumer must have timed out.
-                queue.pending_messages.remove(message)
-                currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
-
-            if message.group_id and queue.fifo_queue:
-                if message.group_id in currently_pending_groups:
-                    # A previous call is still processing messages in this group, so we
-                    # cannot deliver this one.
+        # pipectl: the pass over the queue takes the queue's lock (add_message's), so two
+        # receives at once cannot both take one message, nor a delete undo what it did.
+        with queue._messages_lock:
+            for message in queue.messages:
+                if not message.visible:
                     continue
 
-            if (
-                queue.dead_letter_queue is not None
-                and queue.redrive_policy
-                and message.approximate_receive_count
-                >= queue.redrive_policy["maxReceiveCount"]
-            ):
-                messages_to_dlq.append(message)
-                continue
+                if message in queue.pending_messages:
+                    # The message is pending but is visible again, so the
+                    # consumer must have timed out.
+                    queue.pending_messages.remove(message)
+                    currently_pending_groups = copy.deepcopy(queue.pending_message_groups)
 
-            queue.pending_messages.add(message)
-            message.mark_received(visibility_timeout=visibility_timeout)
-            # Create deepcopy to not mutate the message state when filtering for attributes
-            message_copy = copy.deepcopy(message)
-            _filter_message_attributes(message_copy, message_attribute_names)
-            # pipectl: is_message_valid_based_on_retention_period, inlined.
-            if retention_period + message.sent_timestamp / 1000 <= unix_time():
-                break
-            result.append(message_copy)
-            if len(result) >= count:
-                break
+                if message.group_id and queue.fifo_queue:
+                    if message.group_id in currently_pending_groups:
+                        # A previous call is still processing messages in this group, so we
+                        # cannot deliver this one.
+                        continue
 
+                if (
+                    queue.dead_letter_queue is not None
+                    and queue.redrive_policy
+                    and message.approximate_receive_count
+                    >= queue.redrive_policy["maxReceiveCount"]
+                ):
+                    messages_to_dlq.append(message)
+                    continue
+
+                queue.pending_messages.add(message)
+                message.mark_received(visibility_timeout=visibility_timeout)
+                # Create deepcopy to not mutate the message state when filtering for attributes
+                message_copy = copy.deepcopy(message)
+                _filter_message_attributes(message_copy, message_attribute_names)
+                # pipectl: is_message_valid_based_on_retention_period, inlined.
+                if retention_period + message.sent_timestamp / 1000 <= unix_time():
+                    break
+                result.append(message_copy)
+                if len(result) >= count:
+                    break
+
+            for message in messages_to_dlq:
+                queue._messages.remove(message)
+        # pipectl: added to the dead-letter queue (under its own lock) after this queue's
+        # lock is released, so queues that redrive to each other cannot deadlock.
         for message in messages_to_dlq:
-            queue._messages.remove(message)
             queue.dead_letter_queue.add_message(message)
 
         if previous_result_count == len(result):
@@ -410,6 +425,37 @@ def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout
         previous_result_count = len(result)
 
     return result
+
+
+def queue_delete_message(self: Any, receipt_handle: str) -> None:
+    """moto 5.2.1's Queue.delete_message, under the queue's lock (marked: "pipectl:").
+
+    pipectl: moto builds the list without the message and then puts it in place, while
+    add_message appends under the queue's lock and receive_message moves messages to the
+    dead-letter queue: a delete racing a send lost the message sent, and one racing another
+    delete brought that one's message back after its visibility timeout (38 files
+    processed twice, 6 minutes late, in a burst of 10,000)."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    with self._messages_lock:
+        if receipt_handle in self.deleted_messages:
+            # Already deleted - gracefully handle deleting it again
+            return
+
+        if not any(
+            message.had_receipt_handle(receipt_handle) for message in self._messages
+        ):
+            raise ReceiptHandleIsInvalid()
+
+        # Delete message from queue regardless of pending state
+        new_messages = []
+        for message in self._messages:
+            if message.had_receipt_handle(receipt_handle):
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)
+                continue
+            new_messages.append(message)
+        self._messages = new_messages
 
 
 # Message.visible and Message.delayed read the clock through datetime on every call; these

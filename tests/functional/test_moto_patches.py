@@ -8,6 +8,8 @@ a client can observe.
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 
 import boto3
 import moto
@@ -35,6 +37,16 @@ def use(variant: str, monkeypatch) -> None:
     plain(monkeypatch)
     if variant == "patched":
         assert patch_moto(monkeypatch.setattr)
+
+
+def on_plain_and_patched(run, *args) -> dict:
+    """What run(*args) observes on plain moto and on patched moto, by variant."""
+    observed = {}
+    for name in ("plain", "patched"):
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            use(name, monkeypatch)
+            observed[name] = run(*args)
+    return observed
 
 
 @pytest.fixture(params=["plain", "patched"])
@@ -210,11 +222,7 @@ def run_transactions(transactions: list[list[dict]]) -> tuple:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(operations(), min_size=1, max_size=4), min_size=1, max_size=6))
 def test_generated_transactions_end_the_same_on_plain_and_patched_moto(transactions):
-    observed = {}
-    for name in ("plain", "patched"):
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            use(name, monkeypatch)
-            observed[name] = run_transactions(transactions)
+    observed = on_plain_and_patched(run_transactions, transactions)
     assert observed["patched"] == observed["plain"]
 
 
@@ -270,11 +278,7 @@ def run_updates(requests: list[dict]) -> tuple:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(update_requests(), min_size=1, max_size=6))
 def test_generated_update_expressions_answer_the_same_on_plain_and_patched_moto(requests):
-    observed = {}
-    for name in ("plain", "patched"):
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            use(name, monkeypatch)
-            observed[name] = run_updates(requests)
+    observed = on_plain_and_patched(run_updates, requests)
     assert observed["patched"] == observed["plain"]
 
 
@@ -452,11 +456,7 @@ def run_sqs(steps) -> list:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SQS_STEPS)
 def test_generated_queue_traffic_looks_the_same_on_plain_and_patched_moto(steps):
-    observed = {}
-    for name in ("plain", "patched"):
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            use(name, monkeypatch)
-            observed[name] = run_sqs(steps)
+    observed = on_plain_and_patched(run_sqs, steps)
     assert observed["patched"] == observed["plain"]
 
 
@@ -565,3 +565,79 @@ def test_the_module_list_is_read_once_per_host(monkeypatch):
         assert app.get_backend_for_host("sqs.us-east-1.amazonaws.com") == "sqs"
 
     assert len(listed) == 2
+
+
+# --- SQS from many threads at once (the emulator's server runs a thread per request) -------
+
+@pytest.fixture
+def racy(monkeypatch):
+    """Thread switches as often as CPython allows, so a race shows in a few hundred calls."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_concurrent_deletes_and_sends_lose_nothing_on_patched_moto(monkeypatch, racy):
+    use("patched", monkeypatch)
+    with mock_aws():
+        client = boto3.client("sqs", region_name="us-east-1")
+        url = client.create_queue(QueueName="busy")["QueueUrl"]
+        for first in range(0, 200, 10):
+            client.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": f"old-{i}"} for i in range(first, first + 10)])
+        received = []
+        while len(received) < 200:
+            received += client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                               VisibilityTimeout=300)["Messages"]
+
+        # when four threads delete every received message while another sends 200 more
+        def delete(part: list[dict]) -> None:
+            for m in part:
+                client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+        def send() -> None:
+            for i in range(200):
+                client.send_message(QueueUrl=url, MessageBody=f"new-{i}")
+
+        threads = [threading.Thread(target=delete, args=(received[k::4],)) for k in range(4)]
+        threads.append(threading.Thread(target=send))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        # then exactly the 200 new ones are left (a deleted one brought back would be
+        # in flight until its visibility timeout), each delivered once
+        counts = client.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        assert counts["Attributes"] == {"ApproximateNumberOfMessages": "200",
+                                        "ApproximateNumberOfMessagesNotVisible": "0"}
+        left = []
+        while batch := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                              VisibilityTimeout=300).get("Messages"):
+            left += [m["Body"] for m in batch]
+    assert sorted(left) == sorted(f"new-{i}" for i in range(200))
+
+
+def test_concurrent_receives_take_each_message_once_on_patched_moto(monkeypatch, racy):
+    use("patched", monkeypatch)
+    with mock_aws():
+        client = boto3.client("sqs", region_name="us-east-1")
+        url = client.create_queue(QueueName="shared")["QueueUrl"]
+        for first in range(0, 300, 10):
+            client.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": str(i)} for i in range(first, first + 10)])
+        taken: list[str] = []
+
+        def receive() -> None:
+            while batch := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                  VisibilityTimeout=300).get("Messages"):
+                taken.extend(m["Body"] for m in batch)
+
+        threads = [threading.Thread(target=receive) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(taken, key=int) == [str(i) for i in range(300)]

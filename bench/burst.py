@@ -96,8 +96,7 @@ class EmulatorProcess:
         return Counter(json.loads(self.proc.stdout.readline()))
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def peak_rss_mb(self) -> float:
         return _status_kb(self.proc.pid, "VmHWM") / 1024
@@ -140,15 +139,20 @@ def tree_rss_kb(pid: int) -> int:
     return sum(_status_kb(p, "VmRSS") for p in process_tree(pid))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of one process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_seconds(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of a process and each of its descendants, by pid."""
     found = {}
     for current in process_tree(pid):
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            found[current] = cpu_seconds(current)
         except (FileNotFoundError, ProcessLookupError):
             continue
-        found[current] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return found
 
 

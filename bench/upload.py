@@ -31,6 +31,9 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from burst import cpu_seconds  # noqa: E402 - bench/ is not a package
+
 BUCKET = "bench-upload"
 AWSCLI_VENV = ROOT / "bench" / ".awscli-venv"
 
@@ -87,11 +90,6 @@ def env() -> dict[str, str]:
                  AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
                  AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     return clean
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(command: list[str], files: int, server: subprocess.Popen) -> Run:

@@ -13,7 +13,7 @@ the counts reconcile exactly (N PROCESSED rows, N outputs, N originals in comple
 incoming/ and both queues empty).
 
 Runs, side by side on the same machine: the emulator patched (pipectl/local/
-moto_patches.py) with --reference files and with --files files waiting; then plain moto
+moto_patches/) with --reference files and with --files files waiting; then plain moto
 (PIPECTL_MOTO_PATCHES=0) with --reference and --baseline-files files (plain moto needs
 hours for 10,000). The goal: patched files/s with N waiting within 25% of files/s with
 the reference waiting, >= 25 files/s, moto's RSS bounded.

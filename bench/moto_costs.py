@@ -5,7 +5,7 @@
 In process (mock_aws), so only moto's own work is timed: one TransactWriteItems (a Put
 and a counter Update, as the processor's) beside a table of --rows items; one
 ReceiveMessage(10) and one SendMessageBatch(10) on a queue --depth messages deep. Plain
-moto first, then the same after pipectl/local/moto_patches.py is applied.
+moto first, then the same after pipectl/local/moto_patches/ is applied.
 """
 
 from __future__ import annotations

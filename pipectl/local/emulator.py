@@ -37,7 +37,7 @@ class Emulator:
         self.state_dir = state_dir
         self.restored: state.Restored | None = None
         self.port: int | None = None
-        self.patched = False  # moto_patches applied: see pipectl/local/moto_patches.py
+        self.patched = False  # moto_patches applied: see pipectl/local/moto_patches/
         self._server: Any = None  # a moto ThreadedMotoServer once started
         self._switch_interval: float | None = None  # the process's, restored at stop
         self._notice = notice or logging.getLogger(__name__).warning

@@ -40,6 +40,12 @@ TLS_STATEMENT = "DenyInsecureTransport"
 ARCHIVE_LIFECYCLE_RULE = "pipectl-archive-tiering"
 ARCHIVE_EXPIRY_RULE = "pipectl-archive-expiry"
 VERSIONS_LIFECYCLE_RULE = "pipectl-noncurrent-expiry"
+STAGED_CODE_RULE = "pipectl-staged-code-expiry"
+# Lambda copies a zip from S3 into its own storage when it creates or updates a function
+# (the default COPY storage mode: "you can delete the Amazon S3 object after Lambda
+# creates the function"), and deploy stages every changed zip again, so a staged zip
+# is needed only for the call that names it.
+STAGED_CODE_DAYS = 7
 # S3 bills an object in STANDARD_IA as at least 128 KiB and charges every lifecycle
 # transition per object, so a small archived file costs more in Glacier than where it
 # is: the tiering rule skips objects under 128 KiB (AWS's documented size filter).
@@ -75,7 +81,7 @@ def resources(config: PipelineConfig, names: Names, *, tls_only: bool, local_run
     ]
     found += [bucket(config, names, role, tls_only=tls_only) for role in BUCKET_ROLES]
     if stages_code(config):
-        found.append(artifacts_bucket(names, tls_only=tls_only))
+        found.append(artifacts_bucket(config, names, tls_only=tls_only))
     found.append(notification(config, names))
     found.append(results_table(names))
     if config.sink is not None:
@@ -140,16 +146,18 @@ def _tls_only(arn: str) -> dict[str, dict]:
     }}
 
 
-def artifacts_bucket(names: Names, *, tls_only: bool) -> Bucket:
+def artifacts_bucket(config: PipelineConfig, names: Names, *, tls_only: bool) -> Bucket:
     """Private like the others (block public access, SSE, owner-enforced, TLS only); its
-    zips are kept by content hash, and replaced versions expire like everywhere else."""
+    zips are kept by content hash, expire a week after they were staged, and their
+    versions expire like everywhere else."""
     arn = f"arn:{names.partition}:s3:::{names.artifacts_bucket}"
     statements = _tls_only(arn) if tls_only else {}
+    # A separate rule: S3 refuses Days beside ExpiredObjectDeleteMarker in one Expiration.
+    staged_code = {STAGED_CODE_RULE: {
+        "ID": STAGED_CODE_RULE, "Status": "Enabled", "Filter": {"Prefix": ""},
+        "Expiration": {"Days": STAGED_CODE_DAYS}}}
     return Bucket(role="artifacts", name=names.artifacts_bucket, policy_statements=statements,
-                  lifecycle_rules={VERSIONS_LIFECYCLE_RULE: {
-                      "ID": VERSIONS_LIFECYCLE_RULE, "Status": "Enabled",
-                      "Filter": {"Prefix": ""}, "Expiration": {"ExpiredObjectDeleteMarker": True},
-                      "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}})
+                  lifecycle_rules=lifecycle_rules(config, "artifacts") | staged_code)
 
 
 def mappings(config: PipelineConfig, names: Names, *, enabled: bool) -> list[EventSourceMapping]:

@@ -86,9 +86,12 @@ def test_a_zip_past_the_direct_upload_quota_is_created_and_updated_from_the_arti
     assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"] == [
         {"ObjectOwnership": "BucketOwnerEnforced"}]
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    [expiry] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert sorted(rules) == ["pipectl-noncurrent-expiry", "pipectl-staged-code-expiry"]
+    expiry, staged = rules["pipectl-noncurrent-expiry"], rules["pipectl-staged-code-expiry"]
     assert (expiry["Status"], expiry["NoncurrentVersionExpiration"]) == (
         "Enabled", {"NoncurrentDays": 30})
+    assert (staged["Status"], staged["Expiration"]) == ("Enabled", {"Days": 7})
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
     assert tags == {**OWNER, "pipectl:environment": environment}
     # (the TLS-only policy is the one setting held back, and the plan says why: LocalStack

@@ -13,7 +13,7 @@ import boto3
 from pipectl import config as config_module
 from pipectl.aws import buckets
 from pipectl.deploy import engine, package
-from pipectl.deploy.desired import TLS_STATEMENT
+from pipectl.deploy.desired import STAGED_CODE_RULE, TLS_STATEMENT, VERSIONS_LIFECYCLE_RULE
 
 
 def test_a_parquet_pipeline_deploys_its_large_processor_zip_through_s3(aws, cfg, names,
@@ -50,6 +50,12 @@ def test_a_parquet_pipeline_deploys_its_large_processor_zip_through_s3(aws, cfg,
     assert buckets.encryption(s3, bucket) == "AES256"
     assert buckets.ownership(s3, bucket) == "BucketOwnerEnforced"
     assert [st["Sid"] for st in policies[bucket]["Statement"]] == [TLS_STATEMENT]
+    # and a staged zip expires a week after it was staged (Lambda keeps its own copy),
+    # its old versions and lone delete markers as in every bucket
+    rules = {r["ID"]: r for r in buckets.lifecycle_rules(s3, bucket)}
+    assert rules[STAGED_CODE_RULE]["Expiration"] == {"Days": 7}
+    assert rules[VERSIONS_LIFECYCLE_RULE]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": parquet.archiver.noncurrent_version_days}
     staged = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert staged == [f"{processor.name}/" + processor.code_sha256.replace("/", "_")
                       .replace("+", "-") + ".zip"]

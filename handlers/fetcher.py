@@ -145,7 +145,8 @@ def _fetch(a: Attempt, s: Settings, deadline: float | None) -> Result:
     if source is None:
         if attempt.already_handled(s3, row, bucket, completed_key, failed_key):
             return Result(Outcome.DUPLICATE, "already handled: duplicate delivery")
-        return a.vanished(f"request file vanished from {s.fetch} before it was fetched")
+        return a.vanished(attempt.gone_reason(
+            s3, obj, f"request file vanished from {s.fetch} before it was fetched"))
     body, etag, version, size, version_id = source
     if _finished(row, etag, version):
         # This version was finished (row written), then the move did not happen.

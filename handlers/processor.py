@@ -135,8 +135,9 @@ def _process(a: Attempt, s: Settings) -> Result:
                                              f"for version {row['version_id']}")
         if attempt.already_handled(s3, row, bucket, completed_key, failed_key):
             return Result(Outcome.DUPLICATE, "already handled: duplicate delivery")
-        return a.vanished(f"object vanished from {s.incoming} before it was processed",
-                          **({"version_id": obj.version_id} if obj.version_id else {}))
+        return a.vanished(attempt.gone_reason(
+            s3, obj, f"object vanished from {s.incoming} before it was processed"),
+            **({"version_id": obj.version_id} if obj.version_id else {}))
 
     kind = kind_for_key(key)
     row_kind = "json" if kind == "jsonl" else kind      # the row says csv | json | text

@@ -184,6 +184,17 @@ def already_handled(s3: Any, row: dict | None, bucket: str, *moved_to: str) -> b
     return any(storage.head(s3, bucket, key) for key in moved_to)
 
 
+def gone_reason(s3: Any, obj: S3Object, vanished: str) -> str:
+    """Why the object an event names cannot be read: `vanished`, unless the event names
+    a version and the key is still there in another one (that version was deleted, or
+    never existed): then say which version is current, which has an event of its own."""
+    current = storage.head(s3, obj.bucket, obj.key) if obj.version_id else None
+    if current is None:
+        return vanished
+    return (f"version {obj.version_id} of the object does not exist (deleted, or never "
+            f"this key's); its current version is {current.get('VersionId') or 'null'}")
+
+
 def run(obj: S3Object, handler: Handler, work: Callable[[Attempt], Result], *,
         message_id: str | None = None, request_id: str | None = None,
         deadline: float | None = None, fault: Fault = no_fault) -> bool | Busy:

@@ -133,6 +133,30 @@ def test_a_version_id_moto_does_not_know_fails_the_file_at_once_too(aws_world):
     row = aws_world.row(key)
     assert (row["status"], row["attempts"], row["version_id"]) == ("FAILED", 1,
                                                                    "not a version id")
+    # and the reason is that version, not a vanished object: the key is still there
+    current = aws_world.s3.head_object(Bucket=RAW, Key=key)["VersionId"]
+    assert row["error"] == ("version not a version id of the object does not exist (deleted, "
+                            f"or never this key's); its current version is {current}")
+    assert aws_world.keys(RAW) == [key]
+
+
+def test_an_event_for_a_deleted_version_says_which_version_is_current(aws_world):
+    # given two uploads of one key, the first version deleted before its event is handled
+    key = "incoming/twice.csv"
+    first = aws_world.s3.put_object(Bucket=RAW, Key=key, Body=b"a\n1\n")["VersionId"]
+    second = aws_world.s3.put_object(Bucket=RAW, Key=key, Body=b"a\n2\n")["VersionId"]
+    aws_world.s3.delete_object(Bucket=RAW, Key=key, VersionId=first)
+
+    # when the first version's event arrives
+    result = processor.lambda_handler(
+        aws_world.event(aws_world.message(key, version_id=first)), None)
+
+    # then it fails at once naming both versions, and the current one is left alone
+    assert result == {"batchItemFailures": []}
+    row = aws_world.row(key)
+    assert (row["status"], row["attempts"]) == ("FAILED", 1)
+    assert row["error"] == (f"version {first} of the object does not exist (deleted, or "
+                            f"never this key's); its current version is {second}")
     assert aws_world.keys(RAW) == [key]
 
 

@@ -132,12 +132,15 @@ class ObjectWriter:
         if self._upload_id is None:
             body = bytes(self._buffer)
             self._buffer = bytearray()
-            # botocore computes the SHA-256 it sends and S3 refuses a body that does not
-            # match it; the one S3 answers is of what it stored, compared with ours.
-            r = self._s3.put_object(Body=body, ChecksumAlgorithm="SHA256", **self._args)
+            # S3 refuses a body that does not match the SHA-256 sent with it (BadDigest),
+            # and the one it answers is of what it stored, compared with ours. Given
+            # the value, botocore sends it instead of hashing the body a second time.
+            ours = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+            r = self._s3.put_object(Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=ours,
+                                    **self._args)
             stored = r.get("ChecksumSHA256")
             if stored is not None:
-                if stored != base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"):
+                if stored != ours:
                     raise VerifyError(f"s3://{self._args['Bucket']}/{self._args['Key']}: "
                                       f"S3 stored other bytes than were written")
                 self.etag = r["ETag"]

@@ -3,11 +3,16 @@ next fills."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 
 import pytest
+from botocore import httpchecksum
 from botocore.exceptions import ClientError
 from common import storage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.functional.conftest import PROCESSED
 
@@ -118,3 +123,36 @@ def test_object_writer_abort_leaves_no_upload_behind(aws_world, monkeypatch):
     assert not aws_world.s3.list_multipart_uploads(Bucket=PROCESSED).get("Uploads")
     assert aws_world.keys(PROCESSED) == []
 
+
+
+@given(body=st.binary(max_size=4096))
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_single_put_hashes_its_body_once_and_sends_that_sha256(aws_world, body):
+    # given botocore's own checksum hashing watched, and the request's headers caught
+    hashed_by_botocore: list[int] = []
+    real_update = httpchecksum.Sha256Checksum.update
+    sent = []
+    catch = lambda request, **_: sent.append(dict(request.headers))  # noqa: E731
+    aws_world.s3.meta.events.register("before-send.s3.PutObject", catch)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(httpchecksum.Sha256Checksum, "update",
+                       lambda self, chunk: (hashed_by_botocore.append(len(chunk)),
+                                            real_update(self, chunk))[1])
+            # when one part's worth is written and closed
+            writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/small.jsonl")
+            writer.write(body)
+            writer.close()
+    finally:
+        aws_world.s3.meta.events.unregister("before-send.s3.PutObject", catch)
+
+    # then the request carried our SHA-256 of the body as its only checksum, botocore
+    # hashed nothing itself, and the object holds the body
+    ours = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    [headers] = sent
+    assert {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in headers.items()
+            if k.lower().startswith("x-amz-checksum-")} == {"x-amz-checksum-sha256": ours}
+    assert hashed_by_botocore == []
+    got = aws_world.s3.get_object(Bucket=PROCESSED, Key="processed/small.jsonl")
+    assert got["Body"].read() == body and writer.etag == got["ETag"]

@@ -134,7 +134,8 @@ class ObjectWriter:
             self._buffer = bytearray()
             # S3 refuses a body that does not match the SHA-256 sent with it (BadDigest),
             # and the one it answers is of what it stored, compared with ours. Given
-            # the value, botocore sends it instead of hashing the body a second time.
+            # the value, botocore sends it instead of hashing the body a second time;
+            # ChecksumAlgorithm still names it (moto answers a checksum only then).
             ours = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
             r = self._s3.put_object(Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=ours,
                                     **self._args)

@@ -124,7 +124,6 @@ def test_object_writer_abort_leaves_no_upload_behind(aws_world, monkeypatch):
     assert aws_world.keys(PROCESSED) == []
 
 
-
 @given(body=st.binary(max_size=4096))
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -132,14 +131,17 @@ def test_a_single_put_hashes_its_body_once_and_sends_that_sha256(aws_world, body
     # given botocore's own checksum hashing watched, and the request's headers caught
     hashed_by_botocore: list[int] = []
     real_update = httpchecksum.Sha256Checksum.update
+
+    def counted_update(self, chunk):
+        hashed_by_botocore.append(len(chunk))
+        return real_update(self, chunk)
+
     sent = []
     catch = lambda request, **_: sent.append(dict(request.headers))  # noqa: E731
     aws_world.s3.meta.events.register("before-send.s3.PutObject", catch)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(httpchecksum.Sha256Checksum, "update",
-                       lambda self, chunk: (hashed_by_botocore.append(len(chunk)),
-                                            real_update(self, chunk))[1])
+            mp.setattr(httpchecksum.Sha256Checksum, "update", counted_update)
             # when one part's worth is written and closed
             writer = storage.ObjectWriter(aws_world.s3, PROCESSED, "processed/small.jsonl")
             writer.write(body)
